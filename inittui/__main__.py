@@ -1,0 +1,3 @@
+from inittui.cli import main
+
+raise SystemExit(main())

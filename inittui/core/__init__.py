@@ -1,0 +1,1 @@
+"""The computing core of inittui. Imports torch, never textual or rich."""
