@@ -1,0 +1,195 @@
+"""Command line: ``inittui TARGET`` opens the TUI; subcommands run the same core headless.
+
+Heavy imports (torch, rich, textual) are deferred into the commands so that ``--help`` is
+instant. Bad input: exit status 2 and one line ``error: ...`` on stderr; a traceback only
+with ``--debug``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+SUBCOMMANDS = ("inspect",)
+
+DESCRIPTION = """\
+inittui: inspect, plan, preview and export PyTorch weight initialization.
+
+  inittui TARGET [options]                 open the terminal UI
+  inittui inspect TARGET [--json] [--depth N]
+                                           tree, shapes, fans, statistics
+
+TARGET is path/to/file.py:Name or package.module:Name, where Name is an nn.Module
+subclass, a callable returning a module, or a module instance.
+"""
+
+
+class UsageError(Exception):
+    """argparse's complaints, turned into our one-line error with exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"{message}; see {self.prog} --help")
+
+
+def _common_options() -> argparse.ArgumentParser:
+    common = _Parser(add_help=False)
+    group = common.add_argument_group("model options")
+    group.add_argument(
+        "target", metavar="TARGET", help="path/to/file.py:Name or package.module:Name"
+    )
+    group.add_argument(
+        "--arg",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="constructor argument (repeatable; VALUE is a Python literal, else a string)",
+    )
+    group.add_argument("--kwargs", metavar="JSON", help="constructor arguments as a JSON object")
+    group.add_argument("--load", metavar="CKPT", help="load weights from .pt/.pth or .safetensors")
+    group.add_argument(
+        "--device", default="cpu", help="cpu, cuda, cuda:N, mps or meta (default cpu)"
+    )
+    group.add_argument("--dtype", help="float32, float64, bfloat16 or float16")
+    group.add_argument(
+        "--input-shape",
+        action="append",
+        default=[],
+        metavar="SHAPE",
+        help="input shape like 8,3,32,32 (repeatable, one per positional input)",
+    )
+    group.add_argument(
+        "--input-dtype", help="dtype of the generated inputs (e.g. long for token ids)"
+    )
+    group.add_argument("--seed", type=int, help="seed for plans and generated inputs")
+    group.add_argument("--debug", action="store_true", help="show tracebacks")
+    return common
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = _common_options()
+    parser = _Parser(
+        prog="inittui",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    inspect_cmd = sub.add_parser(
+        "inspect",
+        parents=[common],
+        help="tree, shapes, fans, statistics",
+        description="Show the module tree, every parameter's shape, fan_in/fan_out and statistics.",
+    )
+    inspect_cmd.add_argument("--json", action="store_true", help="print the JSON document only")
+    inspect_cmd.add_argument("--depth", type=int, metavar="N", help="show modules up to depth N")
+    inspect_cmd.add_argument("--no-stats", action="store_true", help="skip statistics (faster)")
+    inspect_cmd.set_defaults(handler=_cmd_inspect)
+    return parser
+
+
+def build_tui_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="inittui", parents=[_common_options()], description="Open the terminal UI on a model."
+    )
+    parser.add_argument("--plan", metavar="PLAN", help="open this plan file")
+    return parser
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def _load(args: argparse.Namespace):
+    from inittui.core.loading import build_kwargs, load_model
+
+    kwargs = build_kwargs(args.arg, args.kwargs)
+    return load_model(
+        args.target, kwargs, device=args.device, dtype=args.dtype, checkpoint=args.load
+    )
+
+
+def _cmd_inspect(args: argparse.Namespace) -> int:
+    from inittui.core.summary import inspect_report, model_stats
+    from inittui.core.tree import build_tree
+
+    if args.depth is not None and args.depth < 0:
+        raise _user_error("--depth must be 0 or more")
+    loaded = _load(args)
+    tree = build_tree(loaded.model)
+    stats = {} if args.no_stats else model_stats(tree)
+    report = inspect_report(loaded, tree, stats, depth=args.depth)
+    if args.json:
+        _print_json(report)
+    else:
+        from inittui.render import render_inspect
+
+        render_inspect(report)
+    return 0
+
+
+def _print_json(document: dict) -> None:
+    import json
+
+    sys.stdout.write(json.dumps(document, indent=2, allow_nan=False, default=str) + "\n")
+
+
+def _cmd_tui(args: argparse.Namespace) -> int:
+    raise _user_error("the terminal UI is not built yet; use 'inittui inspect TARGET' for now")
+
+
+def _user_error(message: str) -> Exception:
+    from inittui.core.errors import InittuiError
+
+    return InittuiError(message)
+
+
+# --------------------------------------------------------------------------- main
+
+
+def _run(handler: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
+    debug = getattr(args, "debug", False)
+    try:
+        return handler(args)
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+    except Exception as exc:  # noqa: BLE001 - the one place that turns errors into exit 2
+        from inittui.core.errors import InittuiError
+
+        if debug:
+            raise
+        if isinstance(exc, InittuiError):
+            message = str(exc)
+        else:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            message = (
+                f"unexpected {type(exc).__name__}{': ' + first if first else ''} "
+                "(run with --debug for the traceback)"
+            )
+        print(f"error: {message}", file=sys.stderr)
+        return 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        if argv and argv[0] in SUBCOMMANDS or not argv or argv[0] in ("-h", "--help"):
+            parser = build_parser()
+            if not argv:
+                parser.print_help()
+                return 0
+            args = parser.parse_args(argv)
+            return _run(args.handler, args)
+        args = build_tui_parser().parse_args(argv)
+        return _run(_cmd_tui, args)
+    except UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,106 @@
+"""The model summary behind ``inittui inspect``: the DESIGN.md ``inspect --json`` schema."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from inittui.core.loading import LoadedModel
+from inittui.core.stats import TensorStats, compute_stats
+from inittui.core.tree import ModelTree, ParamRecord, build_tree, param_tensors
+
+
+def model_stats(
+    tree: ModelTree,
+    progress: Callable[[int, int], None] | None = None,
+    cancel: Callable[[], bool] | None = None,
+) -> dict[str, TensorStats | None]:
+    """Statistics of every parameter that holds data, keyed by the parameter's first name."""
+    return compute_stats(list(param_tensors(tree)), progress=progress, cancel=cancel)
+
+
+def param_flags(record: ParamRecord, stats: TensorStats | None) -> list[str]:
+    """Short markers a reader should notice: nan, inf, all-zero, constant, tied, lazy, fan."""
+    flags = []
+    if record.uninitialized:
+        flags.append("lazy")
+    if stats is not None:
+        if stats.nan:
+            flags.append(f"nan:{stats.nan}")
+        if stats.inf:
+            flags.append(f"inf:{stats.inf}")
+        if stats.zero_fraction == 1.0:
+            flags.append("zero")
+        elif stats.std == 0.0:
+            flags.append("const")
+    if record.aliases:
+        flags.append("tied")
+    if record.fan_note:
+        flags.append("fan*")
+    return flags
+
+
+def _stats_dict(stats: TensorStats | None) -> dict | None:
+    return None if stats is None else stats.to_dict()
+
+
+def inspect_report(
+    loaded: LoadedModel,
+    tree: ModelTree | None = None,
+    stats: dict[str, TensorStats | None] | None = None,
+    depth: int | None = None,
+) -> dict:
+    """The ``inspect --json`` document (DESIGN.md contract, plus a few extra keys)."""
+    tree = tree or build_tree(loaded.model)
+    if stats is None:
+        stats = model_stats(tree)
+    # --depth limits the module list; parameters and buffers stay complete so that
+    # total_params is always the sum of the listed parameters' numel.
+    modules = [m for m in tree.modules if depth is None or m.depth <= depth]
+    return {
+        "target": loaded.target,
+        "model_class": loaded.model_class,
+        "device": str(loaded.device),
+        "dtype": None if loaded.dtype is None else str(loaded.dtype).removeprefix("torch."),
+        "total_params": tree.total_params,
+        "modules": [
+            {
+                "path": m.path,
+                "type": m.type,
+                "depth": m.depth,
+                "num_params": m.num_params,
+                "own_params": m.own_params,
+                "children": m.children,
+                "aliases": m.aliases,
+            }
+            for m in modules
+        ],
+        "parameters": [
+            {
+                "name": p.name,
+                "module": p.module,
+                "module_type": p.module_type,
+                "shape": None if p.shape is None else list(p.shape),
+                "dtype": p.dtype,
+                "device": p.device,
+                "numel": p.numel,
+                "requires_grad": p.requires_grad,
+                "fan_in": p.fan_in,
+                "fan_out": p.fan_out,
+                "aliases": p.aliases,
+                "uninitialized": p.uninitialized,
+                "fan_note": p.fan_note,
+                "flags": param_flags(p, stats.get(p.name)),
+                "stats": _stats_dict(stats.get(p.name)),
+            }
+            for p in tree.parameters
+        ],
+        "buffers": [
+            {
+                "name": b.name,
+                "shape": None if b.shape is None else list(b.shape),
+                "dtype": b.dtype,
+                "persistent": b.persistent,
+            }
+            for b in tree.buffers
+        ],
+    }

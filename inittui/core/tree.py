@@ -1,0 +1,238 @@
+"""Module and parameter records: the model's tree, exact fans, tied parameters.
+
+Fans are torch's own: :func:`torch.nn.init._calculate_fan_in_and_fan_out` run on a meta
+tensor of the parameter's shape (no memory, no copy). For a few layouts torch's numbers are
+not the fan a reader expects; :func:`fan_note` says so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+_CONV_TRANSPOSE = (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
+_CONV = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
+
+
+def fans(shape: Sequence[int]) -> tuple[int, int] | None:
+    """``(fan_in, fan_out)`` exactly as ``torch.nn.init`` computes them; ``None`` below 2 dims.
+
+    fan_in = size(1) * prod(size[2:]) and fan_out = size(0) * prod(size[2:]).
+    """
+    if len(shape) < 2:
+        return None
+    probe = torch.empty(tuple(shape), device="meta")
+    fan_in, fan_out = nn.init._calculate_fan_in_and_fan_out(probe)
+    return int(fan_in), int(fan_out)
+
+
+def fan_note(module: nn.Module, param_name: str) -> str | None:
+    """Where torch's fans mislead for this parameter, one sentence saying how."""
+    if param_name != "weight":
+        return None
+    if isinstance(module, _CONV_TRANSPOSE):
+        return (
+            "transposed conv: weight is (in, out/groups, k...), so torch's fan_in counts "
+            "out_channels/groups*k and fan_out counts in_channels*k; use mode='fan_out' "
+            "for the forward signal (each output sums in/groups*k/stride^d inputs)"
+        )
+    if isinstance(module, _CONV) and getattr(module, "groups", 1) > 1:
+        groups = module.groups
+        kind = "depthwise" if groups == module.in_channels else "grouped"
+        return (
+            f"{kind} conv (groups={groups}): fan_in is right (in/groups*k), but torch's "
+            f"fan_out = out*k overstates the true fan_out out/groups*k by {groups}x"
+        )
+    return None
+
+
+@dataclass
+class ParamRecord:
+    """One unique parameter tensor, under its first name."""
+
+    name: str
+    module: str
+    module_type: str
+    local_name: str
+    shape: tuple[int, ...] | None
+    dtype: str
+    device: str
+    numel: int
+    requires_grad: bool
+    fan_in: int | None
+    fan_out: int | None
+    aliases: list[str] = field(default_factory=list)
+    uninitialized: bool = False
+    fan_note: str | None = None
+    tensor: torch.Tensor | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def has_data(self) -> bool:
+        return not self.uninitialized and self.tensor is not None and not self.tensor.is_meta
+
+
+@dataclass
+class BufferRecord:
+    name: str
+    module: str
+    shape: tuple[int, ...] | None
+    dtype: str
+    device: str
+    numel: int
+    persistent: bool = True
+
+
+@dataclass
+class ModuleRecord:
+    """One module, pre-order as ``named_modules()``; shared modules appear once."""
+
+    path: str
+    type: str
+    depth: int
+    own_params: int
+    num_params: int
+    children: list[str]
+    param_names: list[str] = field(default_factory=list)
+    aliases: list[str] = field(default_factory=list)
+    leaf: bool = True
+
+
+@dataclass
+class ModelTree:
+    modules: list[ModuleRecord]
+    parameters: list[ParamRecord]
+    buffers: list[BufferRecord]
+    module_objects: dict[str, nn.Module] = field(default_factory=dict, repr=False)
+
+    @property
+    def total_params(self) -> int:
+        return sum(p.numel for p in self.parameters)
+
+    def param(self, name: str) -> ParamRecord:
+        for record in self.parameters:
+            if record.name == name or name in record.aliases:
+                return record
+        raise KeyError(name)
+
+    def params_of(self, module_path: str) -> list[ParamRecord]:
+        return [p for p in self.parameters if p.module == module_path]
+
+
+def _dtype_name(dtype: torch.dtype) -> str:
+    return str(dtype).removeprefix("torch.")
+
+
+def _is_uninitialized(tensor: torch.Tensor) -> bool:
+    return isinstance(tensor, nn.parameter.UninitializedTensorMixin)
+
+
+def _shape(tensor: torch.Tensor) -> tuple[int, ...] | None:
+    if _is_uninitialized(tensor):
+        return None
+    return tuple(int(s) for s in tensor.shape)
+
+
+def _split(name: str) -> tuple[str, str]:
+    module, _, local = name.rpartition(".")
+    return module, local
+
+
+def build_tree(model: nn.Module) -> ModelTree:
+    """Records for every module, unique parameter and buffer of ``model``."""
+    modules_by_path = dict(model.named_modules())
+    # Every name of every parameter, including tied duplicates.
+    first_name: dict[int, str] = {}
+    records: dict[int, ParamRecord] = {}
+    order: list[int] = []
+    for name, param in model.named_parameters(remove_duplicate=False):
+        key = id(param)
+        if key in records:
+            records[key].aliases.append(name)
+            continue
+        module_path, local = _split(name)
+        owner = modules_by_path.get(module_path)
+        if owner is None:  # parameter reached through a shared module's second path
+            owner = model.get_submodule(module_path)
+        shape = _shape(param)
+        fan = fans(shape) if shape is not None else None
+        records[key] = ParamRecord(
+            name=name,
+            module=module_path,
+            module_type=type(owner).__name__,
+            local_name=local,
+            shape=shape,
+            dtype=_dtype_name(param.dtype),
+            device=str(param.device),
+            numel=0 if shape is None else int(param.numel()),
+            requires_grad=bool(param.requires_grad),
+            fan_in=None if fan is None else fan[0],
+            fan_out=None if fan is None else fan[1],
+            uninitialized=_is_uninitialized(param),
+            fan_note=fan_note(owner, local),
+            tensor=param,
+        )
+        first_name[key] = name
+        order.append(key)
+    parameters = [records[k] for k in order]
+
+    # Module aliases: a module object reachable under several paths.
+    module_aliases: dict[int, list[str]] = {}
+    for path, module in model.named_modules(remove_duplicate=False):
+        module_aliases.setdefault(id(module), []).append(path)
+
+    modules: list[ModuleRecord] = []
+    for path, module in modules_by_path.items():
+        own = [
+            first_name[id(p)]
+            for _, p in module.named_parameters(recurse=False)
+            if id(p) in first_name and records[id(p)].module == path
+        ]
+        subtree = {id(p) for p in module.parameters()}
+        children = [name for name, _ in module.named_children()]
+        modules.append(
+            ModuleRecord(
+                path=path,
+                type=type(module).__name__,
+                depth=0 if path == "" else path.count(".") + 1,
+                own_params=sum(
+                    records[id(p)].numel
+                    for _, p in module.named_parameters(recurse=False)
+                    if id(p) in records
+                ),
+                num_params=sum(records[k].numel for k in subtree if k in records),
+                children=children,
+                param_names=own,
+                aliases=[a for a in module_aliases.get(id(module), []) if a != path],
+                leaf=not children,
+            )
+        )
+
+    buffers = [
+        BufferRecord(
+            name=name,
+            module=_split(name)[0],
+            shape=_shape(buf),
+            dtype=_dtype_name(buf.dtype),
+            device=str(buf.device),
+            numel=0 if _shape(buf) is None else int(buf.numel()),
+            persistent=_split(name)[1]
+            not in getattr(
+                modules_by_path.get(_split(name)[0], model), "_non_persistent_buffers_set", ()
+            ),
+        )
+        for name, buf in model.named_buffers()
+    ]
+    return ModelTree(
+        modules=modules, parameters=parameters, buffers=buffers, module_objects=modules_by_path
+    )
+
+
+def param_tensors(tree: ModelTree) -> Iterable[tuple[str, torch.Tensor]]:
+    """(name, tensor) for every parameter that holds data (not meta, not lazy)."""
+    for record in tree.parameters:
+        if record.has_data:
+            assert record.tensor is not None
+            yield record.name, record.tensor.detach()

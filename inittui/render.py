@@ -1,0 +1,137 @@
+"""Rich rendering of core results for the command line (the TUI has its own widgets)."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+SPARK = "▁▂▃▄▅▆▇█"
+
+
+def fmt_num(value: float | None, digits: int = 4) -> str:
+    """Compact number: 0.0442, -1.2e-05, 3.1e+04; '-' for None."""
+    if value is None:
+        return "-"
+    if value == 0:
+        return "0"
+    if 1e-3 <= abs(value) < 1e4:
+        return f"{value:.{digits}g}"
+    return f"{value:.{max(digits - 2, 1)}e}"
+
+
+def fmt_count(n: int) -> str:
+    """12,345 -> '12.3K'; 7e10 -> '70.0B'."""
+    for unit, size in (("T", 1e12), ("B", 1e9), ("M", 1e6), ("K", 1e3)):
+        if n >= size:
+            return f"{n / size:.1f}{unit}"
+    return str(n)
+
+
+def sparkline(counts: list[int]) -> str:
+    if not counts:
+        return ""
+    top = max(counts) or 1
+    return "".join(
+        SPARK[min(len(SPARK) - 1, int(c / top * (len(SPARK) - 1) + 0.999))] if c else " "
+        for c in counts
+    )
+
+
+def _flag_text(flags: list[str]) -> Text:
+    text = Text()
+    for flag in flags:
+        style = (
+            "bold red"
+            if flag.startswith(("nan", "inf"))
+            else ("yellow" if flag in ("zero", "const", "lazy", "fan*") else "cyan")
+        )
+        if text:
+            text.append(" ")
+        text.append(flag, style=style)
+    return text
+
+
+def render_inspect(report: dict, console: Console | None = None) -> None:
+    """The module tree with each module's parameters: shape, fans, statistics, flags."""
+    console = console or Console()
+    params_by_module: dict[str, list[dict]] = {}
+    for param in report["parameters"]:
+        params_by_module.setdefault(param["module"], []).append(param)
+
+    title = (
+        f"{report['model_class']}  {report['target']}  ·  "
+        f"{report['total_params']:,} parameters  ·  {report['device']}"
+    )
+    table = Table(
+        title=title, title_justify="left", show_lines=False, pad_edge=False, header_style="bold"
+    )
+    table.add_column("module / parameter", no_wrap=True, overflow="ellipsis", max_width=44)
+    table.add_column("type / shape", no_wrap=True, overflow="ellipsis", max_width=22)
+    table.add_column("params", justify="right")
+    table.add_column("fan_in", justify="right")
+    table.add_column("fan_out", justify="right")
+    table.add_column("mean", justify="right")
+    table.add_column("std", justify="right")
+    table.add_column("min", justify="right")
+    table.add_column("max", justify="right")
+    table.add_column("hist", no_wrap=True)
+    table.add_column("flags")
+
+    for module in report["modules"]:
+        indent = "  " * module["depth"]
+        name = module["path"].rsplit(".", 1)[-1] if module["path"] else "(root)"
+        label = Text(indent + name, style="bold")
+        if module.get("aliases"):
+            label.append(f"  = {', '.join(module['aliases'])}", style="dim")
+        table.add_row(
+            label,
+            Text(module["type"], style="magenta"),
+            fmt_count(module["num_params"]),
+            "",
+            "",
+            "",
+            "",
+            "",
+            "",
+            "",
+            "",
+        )
+        for param in params_by_module.get(module["path"], []):
+            stats = param["stats"] or {}
+            local = param["name"].rsplit(".", 1)[-1]
+            label = Text(indent + "  ." + local)
+            if param["aliases"]:
+                label.append(f" = {', '.join(param['aliases'])}", style="dim")
+            shape = (
+                "uninitialized"
+                if param["shape"] is None
+                else "×".join(str(s) for s in param["shape"]) or "scalar"
+            )
+            hist = (stats.get("hist") or {}).get("counts") or []
+            table.add_row(
+                label,
+                shape,
+                fmt_count(param["numel"]),
+                "-" if param["fan_in"] is None else str(param["fan_in"]),
+                "-" if param["fan_out"] is None else str(param["fan_out"]),
+                fmt_num(stats.get("mean")),
+                fmt_num(stats.get("std")),
+                fmt_num(stats.get("min")),
+                fmt_num(stats.get("max")),
+                Text(sparkline(_shrink(hist, 12)), style="green"),
+                _flag_text(param.get("flags", [])),
+            )
+    console.print(table)
+    notes = [(p["name"], p["fan_note"]) for p in report["parameters"] if p.get("fan_note")]
+    for name, note in notes:
+        console.print(Text(f"fan* {name}: {note}", style="yellow"))
+    if report["parameters"] and all(p["stats"] is None for p in report["parameters"]):
+        console.print(Text("statistics: none (no data on this device, or --no-stats)", style="dim"))
+
+
+def _shrink(counts: list[int], width: int) -> list[int]:
+    if len(counts) <= width:
+        return counts
+    step = len(counts) / width
+    return [sum(counts[int(i * step) : int((i + 1) * step)]) for i in range(width)]
