@@ -344,8 +344,13 @@ def load_model(
     device: str | torch.device | None = "cpu",
     dtype: str | torch.dtype | None = None,
     checkpoint: str | None = None,
+    seed: int = 0,
 ) -> LoadedModel:
-    """Import, construct, place (device, dtype) and optionally load weights."""
+    """Import, construct, place (device, dtype) and optionally load weights.
+
+    The global RNG is seeded with ``seed`` around construction (and restored after), so
+    parameters that a plan leaves alone start from the same values on every run.
+    """
     kwargs = dict(kwargs or {})
     dev = device if isinstance(device, torch.device) else parse_device(device)
     dt = dtype if isinstance(dtype, torch.dtype) or dtype is None else parse_dtype(dtype)
@@ -358,7 +363,10 @@ def load_model(
         if _is_file_location(location)
         else os.getcwd()
     )
-    with _on_sys_path(folder):
+    # Construction draws from the global RNG: seed it (without leaking the state) so the
+    # same TARGET gives the same starting weights on every run.
+    with _on_sys_path(folder), torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
         if dev.type == "meta" and not isinstance(obj, nn.Module):
             with torch.device("meta"):
                 model = construct(obj, kwargs, label)
