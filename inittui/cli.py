@@ -11,7 +11,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-SUBCOMMANDS = ("inspect",)
+SUBCOMMANDS = ("inspect", "plan", "export")
 
 DESCRIPTION = """\
 inittui: inspect, plan, preview and export PyTorch weight initialization.
@@ -19,6 +19,10 @@ inittui: inspect, plan, preview and export PyTorch weight initialization.
   inittui TARGET [options]                 open the terminal UI
   inittui inspect TARGET [--json] [--depth N]
                                            tree, shapes, fans, statistics
+  inittui plan TARGET --plan P [--json]    which rule decides each parameter, fans,
+                                           expected std, lints
+  inittui export TARGET --plan P [--script OUT.py] [--checkpoint OUT.pt|.safetensors]
+                                 [--plan-out OUT.toml] [--seed N] [--force]
 
 TARGET is path/to/file.py:Name or package.module:Name, where Name is an nn.Module
 subclass, a callable returning a module, or a module instance.
@@ -87,6 +91,27 @@ def build_parser() -> argparse.ArgumentParser:
     inspect_cmd.add_argument("--depth", type=int, metavar="N", help="show modules up to depth N")
     inspect_cmd.add_argument("--no-stats", action="store_true", help="skip statistics (faster)")
     inspect_cmd.set_defaults(handler=_cmd_inspect)
+
+    plan_cmd = sub.add_parser("plan", parents=[common], help="explain a plan per parameter",
+                              description="Resolve a plan on the model: for every parameter, "
+                              "the rule that decides it, the scheme, fans and expected std; "
+                              "then the lints.")
+    plan_cmd.add_argument("--plan", required=True, metavar="PLAN", help="plan file (TOML)")
+    plan_cmd.add_argument("--json", action="store_true", help="print JSON only")
+    plan_cmd.add_argument("--explain", action="store_true",
+                          help="also list parameters no rule decides (the default view "
+                          "lists decided ones)")
+    plan_cmd.set_defaults(handler=_cmd_plan)
+
+    export_cmd = sub.add_parser("export", parents=[common], help="write init script, "
+                                "checkpoint, plan", description="Apply a plan and write a "
+                                "standalone init script, a checkpoint and/or the plan.")
+    export_cmd.add_argument("--plan", required=True, metavar="PLAN", help="plan file (TOML)")
+    export_cmd.add_argument("--script", metavar="OUT.py", help="write the init script here")
+    export_cmd.add_argument("--checkpoint", metavar="OUT", help="write .pt or .safetensors")
+    export_cmd.add_argument("--plan-out", metavar="OUT.toml", help="write the plan here")
+    export_cmd.add_argument("--force", action="store_true", help="overwrite existing files")
+    export_cmd.set_defaults(handler=_cmd_export)
     return parser
 
 
@@ -105,9 +130,89 @@ def _load(args: argparse.Namespace):
     from inittui.core.loading import build_kwargs, load_model
 
     kwargs = build_kwargs(args.arg, args.kwargs)
-    return load_model(
-        args.target, kwargs, device=args.device, dtype=args.dtype, checkpoint=args.load
+    return load_model(args.target, kwargs, device=args.device, dtype=args.dtype,
+                      checkpoint=args.load, seed=args.seed or 0)
+
+
+def _resolve(args: argparse.Namespace, loaded=None):
+    """Load the plan (first: a bad plan fails before the model is built), then resolve."""
+    from inittui.core.plan import load_plan, resolve_plan
+    from inittui.core.tree import build_tree
+
+    plan = load_plan(args.plan)
+    if args.seed is not None:
+        plan = plan.with_seed(args.seed)
+    loaded = loaded or _load(args)
+    tree = build_tree(loaded.model)
+    return loaded, tree, resolve_plan(plan, loaded.model, tree)
+
+
+def _cmd_plan(args: argparse.Namespace) -> int:
+    from inittui.core.plan import nonfinite_lints
+    from inittui.core.summary import model_stats, plan_report
+
+    loaded, tree, resolved = _resolve(args)
+    resolved.lints.extend(nonfinite_lints(model_stats(tree)))
+    report = plan_report(loaded, tree, resolved)
+    if args.json:
+        _print_json(report)
+    else:
+        from inittui.render import render_plan
+
+        render_plan(report, show_undecided=args.explain)
+    return 0
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from inittui.core.apply import apply_plan
+    from inittui.core.codegen import render_script
+    from inittui.core.export import (
+        CHECKPOINT_SUFFIXES,
+        check_destination,
+        export_all,
+        write_checkpoint,
+        write_text,
     )
+    from inittui.core.plan import plan_to_toml
+
+    if not (args.script or args.checkpoint or args.plan_out):
+        raise _user_error("nothing to export; give --script OUT.py, --checkpoint OUT.pt "
+                          "or OUT.safetensors, and/or --plan-out OUT.toml")
+    outputs = [p for p in (args.script, args.checkpoint, args.plan_out) if p]
+    if len({str(Path(p).expanduser().resolve()) for p in outputs}) < len(outputs):
+        raise _user_error("two outputs name the same file; give each its own path")
+    # Check every destination before loading anything: no work is wasted, nothing is written.
+    if args.script:
+        check_destination(args.script, args.force, (".py",), "script")
+    if args.checkpoint:
+        check_destination(args.checkpoint, args.force, CHECKPOINT_SUFFIXES, "checkpoint")
+        if args.device == "meta":
+            raise _user_error("cannot write a checkpoint from the meta device (no values); "
+                              "drop --checkpoint or use --device cpu")
+    if args.plan_out:
+        check_destination(args.plan_out, args.force, (".toml",), "plan")
+    loaded, tree, resolved = _resolve(args)
+    seed = resolved.plan.seed
+    jobs = []
+    if args.script:
+        source = render_script(resolved, loaded.target, loaded.model_class, seed=seed)
+        jobs.append((args.script, lambda p: write_text(p, source, force=True)))
+    if args.checkpoint:
+        apply_plan(loaded.model, resolved, seed=seed)
+        meta = {"inittui_target": loaded.target, "inittui_seed": str(seed)}
+        jobs.append((args.checkpoint, lambda p: write_checkpoint(loaded.model, p, True, meta)))
+    if args.plan_out:
+        text = plan_to_toml(resolved.plan)
+        jobs.append((args.plan_out, lambda p: write_text(p, text, force=True)))
+    written = export_all(jobs, force=args.force)
+    for lint in resolved.lints:
+        if lint.severity == "warning":
+            print(f"warning: {lint.message}", file=sys.stderr)
+    for path in written:
+        print(f"wrote {path}", file=sys.stderr)
+    return 0
 
 
 def _cmd_inspect(args: argparse.Namespace) -> int:

@@ -135,3 +135,48 @@ def _shrink(counts: list[int], width: int) -> list[int]:
         return counts
     step = len(counts) / width
     return [sum(counts[int(i * step) : int((i + 1) * step)]) for i in range(width)]
+
+
+def render_plan(report: dict, console: Console | None = None,
+                show_undecided: bool = False) -> None:
+    """One row per decided parameter: rule, scheme, fans, expected std; then the lints."""
+    console = console or Console()
+    console.print(Text(f"{report['model_class']}  {report['target']}  ·  seed {report['seed']}",
+                       style="bold"))
+    for rule in report["rules"]:
+        keys = {k: v for k, v in rule.items() if k not in ("index", "select", "scheme", "params")}
+        params = f" [{rule['params']}]" if "params" in rule else ""
+        extra = " ".join(f"{k}={v}" for k, v in keys.items())
+        console.print(f"  rule {rule['index']}: {rule['select'] or '(root)'}{params} -> "
+                      f"{rule['scheme']} {extra}".rstrip())
+    table = Table(show_lines=False, pad_edge=False, header_style="bold")
+    for column, justify in (("parameter", "left"), ("shape", "left"), ("rule", "right"),
+                            ("scheme", "left"), ("fan_in", "right"), ("fan_out", "right"),
+                            ("expected std", "right"), ("bound", "right")):
+        table.add_column(column, justify=justify, no_wrap=column != "scheme")
+    undecided = 0
+    for param in report["parameters"]:
+        if param["rule"] is None:
+            undecided += 1
+            if not show_undecided:
+                continue
+        shape = "×".join(map(str, param["shape"] or [])) or "scalar"
+        scheme = param["scheme"] or Text("keeps its values", style="dim")
+        if isinstance(scheme, str) and param.get("args"):
+            scheme = f"{scheme}(" + ", ".join(f"{k}={fmt_num(v) if isinstance(v, float) else v}"
+                                             for k, v in param["args"].items()) + ")"
+        if isinstance(scheme, str) and param.get("per_gate"):
+            scheme += " per gate"
+        table.add_row(
+            param["name"], shape, "-" if param["rule"] is None else str(param["rule"]), scheme,
+            "-" if param["fan_in"] is None else str(param["fan_in"]),
+            "-" if param["fan_out"] is None else str(param["fan_out"]),
+            fmt_num(param.get("expected_std")), fmt_num(param.get("expected_bound")),
+        )
+    console.print(table)
+    if undecided and not show_undecided:
+        console.print(Text(f"{undecided} parameter(s) no rule decides keep their values "
+                           "(--explain lists them)", style="dim"))
+    for lint in report["lints"]:
+        style = "yellow" if lint["severity"] == "warning" else "dim"
+        console.print(Text(f"{lint['severity']}: {lint['message']}", style=style))

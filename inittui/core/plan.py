@@ -507,14 +507,23 @@ def _make_step(record: ParamRecord, rule: Rule, index: int, via: str, model: nn.
 
 
 def _scaled(expected: Expected, scale: float | None) -> Expected:
+    """The expected statistics after multiplying the values by ``scale``."""
     if scale is None:
         return expected
-    factor = abs(scale)
+
+    def times(value: float | None) -> float | None:
+        return None if value is None else value * scale
+
+    low, high = times(expected.low), times(expected.high)
+    if low is not None and high is not None and low > high:
+        low, high = high, low
     return replace(
         expected,
-        mean=expected.mean * scale,
-        std=None if expected.std is None else expected.std * factor,
-        bound=None if expected.bound is None else expected.bound * factor,
+        mean=times(expected.mean),
+        std=None if expected.std is None else expected.std * abs(scale),
+        bound=None if expected.bound is None else expected.bound * abs(scale),
+        low=low,
+        high=high,
         formula=f"{expected.formula}; then x {scale:g}",
     )
 

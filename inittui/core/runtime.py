@@ -96,8 +96,7 @@ def helper_source(names: Iterable[str]) -> str:
     unknown = sorted(wanted - RUNTIME_HELPERS.keys())
     if unknown:
         raise KeyError(
-            f"unknown runtime helper(s) {', '.join(unknown)}; "
-            f"known: {', '.join(RUNTIME_HELPERS)}"
+            f"unknown runtime helper(s) {', '.join(unknown)}; known: {', '.join(RUNTIME_HELPERS)}"
         )
     blocks = [
         inspect.getsource(function).rstrip() + "\n"

@@ -38,6 +38,7 @@ from inittui.core.errors import InittuiError
 from inittui.core.runtime import RUNTIME_HELPERS
 
 __all__ = [
+    "NONLINEARITIES",
     "REQUIRED",
     "SCHEMES",
     "Arg",
@@ -47,6 +48,7 @@ __all__ = [
     "default_init",
     "fans",
     "get_scheme",
+    "truncated_normal_moments",
 ]
 
 
@@ -211,7 +213,9 @@ class Scheme:
         torch's function handles them (mostly a no-op).
         """
         dims = tuple(int(s) for s in shape)
-        where = f"{name} has shape {_shape_text(dims)}" if name else f"got shape {_shape_text(dims)}"
+        where = (
+            f"{name} has shape {_shape_text(dims)}" if name else f"got shape {_shape_text(dims)}"
+        )
         ndim = len(dims)
         too_few = ndim < self.min_dims
         too_many = self.max_dims is not None and ndim > self.max_dims
@@ -244,10 +248,15 @@ class Scheme:
         if reason is not None:
             raise SchemeError(reason)
         if self.stats is None:
-            return Expected(None, None, None, f"{self.name}: the current values are left as they are")
+            return Expected(
+                None, None, None, f"{self.name}: the current values are left as they are"
+            )
         if math.prod(dims) == 0:
             return Expected(
-                None, None, None, f"shape {_shape_text(dims)} has no elements: nothing to initialize"
+                None,
+                None,
+                None,
+                f"shape {_shape_text(dims)} has no elements: nothing to initialize",
             )
         return self.stats(dims, values)
 
@@ -735,9 +744,7 @@ _ALL: tuple[Scheme, ...] = (
     Scheme(
         name="dirac",
         summary="Dirac delta (identity conv: keeps as many input channels as possible)",
-        args=(
-            Arg("groups", int, 1, minimum=1, doc="number of groups in the conv layer"),
-        ),
+        args=(Arg("groups", int, 1, minimum=1, doc="number of groups in the conv layer"),),
         uses_generator=False,
         min_dims=3,
         max_dims=5,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from inittui.core.loading import LoadedModel
+from inittui.core.plan import ResolvedPlan
 from inittui.core.stats import TensorStats, compute_stats
 from inittui.core.tree import ModelTree, ParamRecord, build_tree, param_tensors
 
@@ -102,5 +103,54 @@ def inspect_report(
                 "persistent": b.persistent,
             }
             for b in tree.buffers
+        ],
+    }
+
+
+def plan_report(loaded: LoadedModel, tree: ModelTree, resolved: ResolvedPlan) -> dict:
+    """``inittui plan --json``: for every parameter, the deciding rule, scheme, fans and
+    expected std; the rules; the lints."""
+    parameters = []
+    for record in tree.parameters:
+        step = resolved.step_for(record.name)
+        index = resolved.decided_by.get(record.name)
+        entry = {
+            "name": record.name,
+            "aliases": record.aliases,
+            "module_type": record.module_type,
+            "shape": None if record.shape is None else list(record.shape),
+            "rule": None if index is None else index + 1,
+            "scheme": None if index is None else resolved.plan.rules[index].scheme,
+            "fan_in": record.fan_in,
+            "fan_out": record.fan_out,
+        }
+        if step is not None:
+            entry.update({
+                "scheme": step.scheme,
+                "args": step.kwargs,
+                "from_default": step.from_default,
+                "per_gate": bool(step.blocks),
+                "scale": step.scale,
+                "fan_in": step.fan_in,
+                "fan_out": step.fan_out,
+                "expected_mean": step.expected.mean if step.expected else None,
+                "expected_std": step.expected.std if step.expected else None,
+                "expected_bound": step.expected.bound if step.expected else None,
+                "formula": step.expected.formula if step.expected else None,
+                "seed": step.seed,
+            })
+        parameters.append(entry)
+    return {
+        "target": loaded.target,
+        "model_class": loaded.model_class,
+        "seed": resolved.plan.seed,
+        "rules": [
+            {"index": i + 1, **rule.to_toml_dict()} for i, rule in enumerate(resolved.plan.rules)
+        ],
+        "parameters": parameters,
+        "lints": [
+            {"kind": lint.kind, "param": lint.param, "severity": lint.severity,
+             "message": lint.message}
+            for lint in resolved.lints
         ],
     }

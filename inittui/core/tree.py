@@ -1,7 +1,7 @@
 """Module and parameter records: the model's tree, exact fans, tied parameters.
 
-Fans are torch's own: :func:`torch.nn.init._calculate_fan_in_and_fan_out` run on a meta
-tensor of the parameter's shape (no memory, no copy). For a few layouts torch's numbers are
+Fans are torch's own computation (:func:`inittui.core.schemes.fans`, tested equal to
+``torch.nn.init._calculate_fan_in_and_fan_out``). For a few layouts torch's numbers are
 not the fan a reader expects; :func:`fan_note` says so.
 """
 
@@ -13,20 +13,10 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from inittui.core.schemes import fans
+
 _CONV_TRANSPOSE = (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
 _CONV = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
-
-
-def fans(shape: Sequence[int]) -> tuple[int, int] | None:
-    """``(fan_in, fan_out)`` exactly as ``torch.nn.init`` computes them; ``None`` below 2 dims.
-
-    fan_in = size(1) * prod(size[2:]) and fan_out = size(0) * prod(size[2:]).
-    """
-    if len(shape) < 2:
-        return None
-    probe = torch.empty(tuple(shape), device="meta")
-    fan_in, fan_out = nn.init._calculate_fan_in_and_fan_out(probe)
-    return int(fan_in), int(fan_out)
 
 
 def fan_note(module: nn.Module, param_name: str) -> str | None:

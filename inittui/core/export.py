@@ -1,0 +1,157 @@
+"""Atomic writes of scripts, plans and checkpoints (.pt, .safetensors).
+
+Every write goes to a temporary file in the destination folder, is flushed to disk, then
+renamed over the destination: a reader never sees half a file, and a failure leaves nothing
+behind. An existing file is replaced only with ``force=True``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from inittui.core.errors import InittuiError
+
+CHECKPOINT_SUFFIXES = (".pt", ".pth", ".safetensors")
+
+
+def check_destination(path: str | Path, force: bool = False, suffixes: tuple[str, ...] = (),
+                      what: str = "file") -> Path:
+    """Validate an output path before any work: suffix, folder exists and is writable,
+    no existing file unless ``force``."""
+    dest = Path(path).expanduser()
+    if suffixes and dest.suffix.lower() not in suffixes:
+        raise InittuiError(
+            f"cannot write {what} {str(path)!r}: unknown extension "
+            f"{dest.suffix or '(none)'!r}; use {' or '.join(suffixes)}"
+        )
+    folder = dest.parent if str(dest.parent) else Path(".")
+    if not folder.exists():
+        raise InittuiError(f"cannot write {str(path)!r}: folder {str(folder)!r} does not exist")
+    if not folder.is_dir():
+        raise InittuiError(f"cannot write {str(path)!r}: {str(folder)!r} is not a folder")
+    if dest.is_dir():
+        raise InittuiError(f"cannot write {str(path)!r}: it is a folder")
+    if dest.exists() and not force:
+        raise InittuiError(f"{str(path)!r} already exists; pass --force to overwrite it")
+    if not os.access(folder, os.W_OK):
+        raise InittuiError(f"cannot write {str(path)!r}: folder {str(folder)!r} is read-only")
+    return dest
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path, force: bool = False) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on success rename it over ``path``.
+
+    On any exception the temporary file is removed and ``path`` is left as it was.
+    """
+    dest = check_destination(path, force=force)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        with open(tmp, "rb+") as handle:
+            os.fsync(handle.fileno())
+        if dest.exists() and not force:  # appeared while we were writing
+            raise InittuiError(f"{str(path)!r} already exists; pass --force to overwrite it")
+        mode = 0o666 & ~_umask()
+        os.chmod(tmp, mode)
+        os.replace(tmp, dest)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        reason = exc.strerror or str(exc)
+        raise InittuiError(f"writing {str(path)!r} failed: {reason}; nothing was written") from exc
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def write_text(path: str | Path, text: str, force: bool = False) -> Path:
+    with atomic_path(path, force=force) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return Path(path)
+
+
+def unique_state_dict(model: nn.Module) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """The state_dict with each shared tensor once (under its first name), and a map of
+    dropped alias name -> kept name (safetensors refuses shared tensors)."""
+    state = model.state_dict()
+    kept: dict[tuple, str] = {}
+    unique: dict[str, torch.Tensor] = {}
+    aliases: dict[str, str] = {}
+    for name, tensor in state.items():
+        key = (tensor.untyped_storage().data_ptr(), tensor.storage_offset(),
+               tuple(tensor.shape), tuple(tensor.stride()), tensor.dtype) \
+            if tensor.numel() else (id(tensor),)
+        if key in kept:
+            aliases[name] = kept[key]
+            continue
+        kept[key] = name
+        unique[name] = tensor
+    return unique, aliases
+
+
+def write_checkpoint(model: nn.Module, path: str | Path, force: bool = False,
+                     metadata: dict[str, str] | None = None) -> Path:
+    """``.pt``/``.pth``: ``torch.save(model.state_dict())``. ``.safetensors``: every tensor
+    once (tied names recorded in the metadata as ``alias:<name>`` = kept name)."""
+    check_destination(path, force, CHECKPOINT_SUFFIXES, "checkpoint")
+    if any(p.is_meta for p in model.parameters()) or any(b.is_meta for b in model.buffers()):
+        raise InittuiError(
+            "cannot write a checkpoint of a model on the meta device (it holds no values); "
+            "export --script and run it after model.to_empty(device=...)"
+        )
+    suffix = Path(path).suffix.lower()
+    with atomic_path(path, force=force) as tmp:
+        if suffix == ".safetensors":
+            from safetensors.torch import save_file
+
+            unique, aliases = unique_state_dict(model)
+            meta = dict(metadata or {})
+            meta.update({f"alias:{alias}": kept for alias, kept in aliases.items()})
+            tensors = {k: v.detach().to("cpu").contiguous() for k, v in unique.items()}
+            save_file(tensors, str(tmp), metadata=meta)
+        else:
+            state = {k: v.detach().to("cpu") for k, v in model.state_dict().items()}
+            torch.save(state, str(tmp))
+    return Path(path)
+
+
+def export_all(jobs: list[tuple[str, Callable[[Path], None]]], force: bool) -> list[Path]:
+    """Validate every destination first, then write each; if one write fails, the files
+    this call already wrote are removed, so an export is all or nothing."""
+    for path, _ in jobs:
+        check_destination(path, force)
+    written: list[Path] = []
+    backups: list[tuple[Path, Path]] = []
+    try:
+        for path, write in jobs:
+            dest = Path(path).expanduser()
+            if dest.exists():
+                backup = dest.with_name(f".{dest.name}.inittui-backup")
+                os.replace(dest, backup)
+                backups.append((dest, backup))
+            write(dest)
+            written.append(dest)
+    except BaseException:
+        for dest in written:
+            dest.unlink(missing_ok=True)
+        for dest, backup in backups:
+            os.replace(backup, dest)
+        raise
+    for _, backup in backups:
+        backup.unlink(missing_ok=True)
+    return written

@@ -1,0 +1,286 @@
+"""Export: script == in-app apply == checkpoint, bit for bit; atomic, refusing writes."""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+from conftest import MODELS, SAMPLES
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from safetensors.torch import load_file
+from torch import nn
+
+from inittui.core.apply import apply_plan
+from inittui.core.codegen import render_script
+from inittui.core.errors import InittuiError
+from inittui.core.export import atomic_path, write_checkpoint, write_text
+from inittui.core.loading import load_model
+from inittui.core.plan import Plan, Rule, resolve_plan
+from inittui.core.tree import build_tree
+
+FULL_PLAN = """version = 1
+seed = 7
+[[rule]]
+select = "**"
+scheme = "default"
+[[rule]]
+select = "type:Linear"
+params = "weight"
+scheme = "kaiming_normal"
+nonlinearity = "relu"
+[[rule]]
+select = "type:LSTM"
+params = "weight_hh*"
+scheme = "orthogonal"
+per_gate = true
+[[rule]]
+select = "type:LSTM"
+params = "bias*"
+scheme = "zeros"
+forget_bias = 1.0
+[[rule]]
+select = "type:Embedding"
+scheme = "trunc_normal"
+std = 0.02
+a = -0.04
+b = 0.04
+"""
+
+
+def import_script(path):
+    spec = importlib.util.spec_from_file_location(f"init_{abs(hash(str(path)))}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def script_for(model, plan, tmp_path, name="init.py"):
+    tree = build_tree(model)
+    resolved = resolve_plan(plan, model, tree)
+    path = tmp_path / name
+    path.write_text(render_script(resolved, "t.py:M", type(model).__name__))
+    return resolved, import_script(path)
+
+
+def test_cli_export_script_checkpoint_plan_are_bit_identical(cli, tmp_path):
+    plan = tmp_path / "plan.toml"
+    plan.write_text(FULL_PLAN)
+    target = f"{SAMPLES}/lstm_lm.py:LSTMLanguageModel"
+    result = cli("export", target, "--plan", plan, "--script", tmp_path / "init.py",
+                 "--checkpoint", tmp_path / "w.pt", "--plan-out", tmp_path / "out.toml")
+    assert result.code == 0, result.err
+    st_result = cli("export", target, "--plan", plan, "--checkpoint", tmp_path / "w.safetensors")
+    assert st_result.code == 0, st_result.err
+    script = import_script(tmp_path / "init.py")
+    torch.manual_seed(123)  # a fresh model with other starting values: the plan covers all
+    fresh = load_model(target, seed=99).model
+    script.init_weights(fresh)
+    saved = torch.load(tmp_path / "w.pt", weights_only=True)
+    safe = load_file(str(tmp_path / "w.safetensors"))
+    for name, value in fresh.state_dict().items():
+        assert torch.equal(value, saved[name]), name
+        assert torch.equal(value, safe[name]), name
+    assert (tmp_path / "out.toml").read_text().startswith("version = 1")
+
+
+def test_script_imports_only_torch_and_stdlib_and_is_ruff_clean(tmp_path):
+    model = load_model(f"{SAMPLES}/tiny_gpt.py:TinyGPT").model
+    plan = Plan(rules=(Rule("type:Linear", "orthogonal", "weight"),
+                       Rule("type:Embedding", "sparse", args={"sparsity": 0.5})), seed=1)
+    _, _ = script_for(model, plan, tmp_path)
+    source = (tmp_path / "init.py").read_text()
+    imported = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            imported |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            imported.add(node.module.split(".")[0])
+    assert imported <= {"torch", *sys.stdlib_module_names}, imported
+    ruff = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", "--isolated",
+                           "--line-length", "120", str(tmp_path / "init.py")],
+                          capture_output=True, text=True)
+    assert ruff.returncode == 0, ruff.stdout
+    assert "# rule 1: type:Linear [weight] -> orthogonal" in source
+    assert "fan_in=64, fan_out=192" in source
+
+
+def test_script_refuses_a_model_that_does_not_match_and_leaves_it_unchanged(tmp_path):
+    model = load_model(f"{SAMPLES}/mlp.py:MLP", {"width": 16}).model
+    plan = Plan(rules=(Rule("type:Linear", "normal"),))
+    _, script = script_for(model, plan, tmp_path)
+    other = load_model(f"{SAMPLES}/mlp.py:MLP", {"width": 17}).model
+    before = {k: v.clone() for k, v in other.state_dict().items()}
+    with pytest.raises(ValueError, match="shape mismatch"):
+        script.init_weights(other)
+    assert all(torch.equal(v, before[k]) for k, v in other.state_dict().items())
+    shallow = load_model(f"{SAMPLES}/mlp.py:MLP", {"width": 16, "depth": 2}).model
+    with pytest.raises(ValueError, match="missing parameters"):
+        script.init_weights(shallow)
+
+
+def test_script_after_to_empty_from_meta_and_with_another_seed(tmp_path):
+    target = f"{SAMPLES}/convnet.py:ConvNet"
+    real = load_model(target).model
+    plan = Plan(rules=(Rule("**", "default"), Rule("type:Conv2d", "kaiming_normal", "weight",
+                                                   args={"mode": "fan_out"})), seed=3)
+    resolved, script = script_for(real, plan, tmp_path)
+    apply_plan(real, resolved)
+    meta = load_model(target, device="meta").model
+    with pytest.raises(ValueError, match="meta device"):
+        script.init_weights(meta)
+    meta.to_empty(device="cpu")
+    script.init_weights(meta)
+    for name, value in real.named_parameters():
+        assert torch.equal(value, dict(meta.named_parameters())[name]), name
+    again = load_model(target).model
+    script.init_weights(again, seed=4)
+    assert not torch.equal(again.head.weight if hasattr(again, "head") else
+                           next(again.parameters()), next(real.parameters()))
+
+
+def test_half_precision_models(tmp_path):
+    model = load_model(f"{SAMPLES}/mlp.py:MLP", {"width": 8, "depth": 2}, dtype="bfloat16").model
+    plan = Plan(rules=(Rule("type:Linear", "orthogonal", "weight"), Rule("type:Linear", "zeros",
+                                                                          "bias")))
+    resolved, script = script_for(model, plan, tmp_path)
+    fresh = load_model(f"{SAMPLES}/mlp.py:MLP", {"width": 8, "depth": 2}, dtype="bfloat16").model
+    apply_plan(model, resolved)
+    script.init_weights(fresh)
+    assert model.state_dict().keys() == fresh.state_dict().keys()
+    assert all(torch.equal(v, fresh.state_dict()[k]) for k, v in model.state_dict().items())
+
+
+# ----------------------------------------------------------------- property: random trees
+
+LAYERS = st.sampled_from(["linear", "conv1d", "conv2d", "convt2d", "grouped", "embedding",
+                          "layernorm", "batchnorm", "lstm", "gru", "bilinear", "mha"])
+
+
+def make_layer(kind: str, width: int) -> nn.Module:
+    return {
+        "linear": lambda: nn.Linear(width, width + 1),
+        "conv1d": lambda: nn.Conv1d(width, 4, 3),
+        "conv2d": lambda: nn.Conv2d(2, width, (2, 3), bias=False),
+        "convt2d": lambda: nn.ConvTranspose2d(4, 2 * width, 3, groups=2),
+        "grouped": lambda: nn.Conv2d(4, 8, 3, groups=4),
+        "embedding": lambda: nn.Embedding(10, width, padding_idx=1),
+        "layernorm": lambda: nn.LayerNorm(width),
+        "batchnorm": lambda: nn.BatchNorm1d(width),
+        "lstm": lambda: nn.LSTM(width, 3, num_layers=2),
+        "gru": lambda: nn.GRU(3, width),
+        "bilinear": lambda: nn.Bilinear(2, 3, width),
+        "mha": lambda: nn.MultiheadAttention(8, 2),
+    }[kind]()
+
+
+@st.composite
+def module_trees(draw):
+    root = nn.Module()
+    containers = [root]
+    layers = []
+    for i in range(draw(st.integers(1, 7))):
+        parent = draw(st.sampled_from(containers))
+        if draw(st.booleans()) and len(containers) < 4:
+            child = nn.Module()
+            containers.append(child)
+        else:
+            child = make_layer(draw(LAYERS), draw(st.integers(2, 6)))
+            layers.append(child)
+        parent.add_module(f"m{i}", child)
+    if draw(st.booleans()):
+        root.register_parameter("free", nn.Parameter(torch.randn(3, 2)))
+    if layers and draw(st.booleans()):  # a shared module under a second name
+        root.add_module("shared", draw(st.sampled_from(layers)))
+    linears = [m for m in root.modules() if isinstance(m, nn.Linear)]
+    if len(linears) >= 2 and linears[0].weight.shape == linears[1].weight.shape and draw(
+            st.booleans()):
+        linears[1].weight = linears[0].weight  # tied
+    return root
+
+
+SCHEMES = [("normal", {"std": 0.5}), ("uniform", {"a": -0.1, "b": 0.2}), ("zeros", {}),
+           ("trunc_normal", {"std": 0.02}), ("ones", {}), ("constant", {"val": 0.3})]
+FAN_SCHEMES = [("xavier_uniform", {}), ("kaiming_normal", {"mode": "fan_out"}),
+               ("orthogonal", {"gain": 2.0}), ("lecun_normal", {}), ("xavier_normal", {})]
+
+
+@st.composite
+def plans(draw):
+    rule_list = [Rule("**", "default")] if draw(st.booleans()) else []
+    for _ in range(draw(st.integers(0, 4))):
+        if draw(st.booleans()):
+            scheme, args = draw(st.sampled_from(FAN_SCHEMES))
+            params = "weight*"
+            select = draw(st.sampled_from(["type:Linear", "type:Conv2d", "type:Conv1d", "**",
+                                           "type:LSTM"]))
+            if select == "**":
+                select = "type:Bilinear"
+        else:
+            scheme, args = draw(st.sampled_from(SCHEMES))
+            params = draw(st.sampled_from(["*", "weight", "bias*"]))
+            select = draw(st.sampled_from(["**", "m*", "type:LayerNorm", "type:Embedding", ""]))
+        rule_list.append(Rule(select, scheme, params, args=args,
+                              scale=draw(st.sampled_from([None, 0.5]))))
+    return Plan(rules=tuple(rule_list), seed=draw(st.integers(0, 2**31)))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(tree=module_trees(), plan=plans())
+def test_property_script_equals_apply_equals_checkpoint(tree, plan, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("prop")
+    try:
+        resolved = resolve_plan(plan, tree, build_tree(tree))
+    except InittuiError:
+        return  # an inapplicable random plan is rejected with a message: fine
+    import copy
+
+    fresh = copy.deepcopy(tree)
+    before = {k: v.clone() for k, v in tree.state_dict().items()}
+    apply_plan(tree, resolved)
+    path = tmp / "init.py"
+    path.write_text(render_script(resolved))
+    import_script(path).init_weights(fresh)
+    write_checkpoint(tree, tmp / "w.pt")
+    saved = torch.load(tmp / "w.pt", weights_only=True)
+    decided = {s.param for s in resolved.steps} | {a for s in resolved.steps for a in s.aliases}
+    for name, value in tree.state_dict().items():
+        assert torch.equal(value, fresh.state_dict()[name]), name
+        assert torch.equal(value, saved[name]), name
+        if name not in decided:
+            assert torch.equal(value, before[name]), name
+
+
+# ----------------------------------------------------------------- atomic writes
+
+
+def test_atomic_write_refuses_overwrite_and_leaves_nothing_on_failure(tmp_path):
+    target = tmp_path / "out.py"
+    write_text(target, "a = 1\n")
+    with pytest.raises(InittuiError, match="already exists; pass --force"):
+        write_text(target, "a = 2\n")
+    assert target.read_text() == "a = 1\n"
+    with pytest.raises(RuntimeError), atomic_path(target, force=True) as tmp:
+        tmp.write_text("half")
+        raise RuntimeError("disk full")
+    assert target.read_text() == "a = 1\n"
+    assert sorted(os.listdir(tmp_path)) == ["out.py"]
+    with pytest.raises(InittuiError, match="does not exist"):
+        write_text(tmp_path / "no" / "x.py", "")
+
+
+def test_checkpoint_tied_weights_in_safetensors_and_meta_refused(tmp_path):
+    model = load_model(f"{MODELS}/zoo.py:Shared").model
+    write_checkpoint(model, tmp_path / "w.safetensors")
+    reloaded = load_model(f"{MODELS}/zoo.py:Shared", checkpoint=str(tmp_path / "w.safetensors"))
+    assert torch.equal(reloaded.model.head.weight, model.head.weight)
+    meta = load_model(f"{MODELS}/zoo.py:Shared", device="meta").model
+    with pytest.raises(InittuiError, match="meta device"):
+        write_checkpoint(meta, tmp_path / "m.pt")
+    with pytest.raises(InittuiError, match="unknown extension"):
+        write_checkpoint(model, tmp_path / "w.npz")
