@@ -148,7 +148,7 @@ def render_plan(report: dict, console: Console | None = None,
         params = f" [{rule['params']}]" if "params" in rule else ""
         extra = " ".join(f"{k}={v}" for k, v in keys.items())
         console.print(f"  rule {rule['index']}: {rule['select'] or '(root)'}{params} -> "
-                      f"{rule['scheme']} {extra}".rstrip())
+                      f"{rule['scheme']} {extra}".rstrip(), markup=False, highlight=False)
     table = Table(show_lines=False, pad_edge=False, header_style="bold")
     for column, justify in (("parameter", "left"), ("shape", "left"), ("rule", "right"),
                             ("scheme", "left"), ("fan_in", "right"), ("fan_out", "right"),

@@ -1,0 +1,178 @@
+"""The command line as a user runs it: contracts, output, and one-line errors with exit 2."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from conftest import MODELS, SAMPLES, run_cli_subprocess
+from torch import nn
+
+ZOO = f"{MODELS}/zoo.py"
+
+
+def test_inspect_json_follows_the_contract(cli):
+    result = cli("inspect", f"{SAMPLES}/tiny_gpt.py:TinyGPT", "--json")
+    assert result.code == 0, result.err
+    doc = result.json()
+    assert {"target", "model_class", "device", "total_params", "modules", "parameters",
+            "buffers"} <= set(doc)
+    assert doc["model_class"] == "TinyGPT" and doc["device"] == "cpu"
+    assert doc["modules"][0]["path"] == "" and doc["modules"][0]["depth"] == 0
+    assert doc["total_params"] == sum(p["numel"] for p in doc["parameters"])
+    wte = next(p for p in doc["parameters"] if p["name"] == "transformer.wte.weight")
+    assert wte["aliases"] == ["lm_head.weight"]
+    assert {"name", "module", "module_type", "shape", "dtype", "device", "numel",
+            "requires_grad", "fan_in", "fan_out", "aliases", "stats"} <= set(wte)
+    assert (wte["fan_in"], wte["fan_out"]) == (64, 512)
+    stats = wte["stats"]
+    assert {"mean", "std", "min", "max", "abs_mean", "zero_fraction", "nan", "inf",
+            "hist"} <= set(stats)
+    from sample_models_loader import load_sample
+
+    model = load_sample("tiny_gpt.py", "TinyGPT")
+    weight = model.transformer.wte.weight.detach().double()
+    assert stats["std"] == pytest.approx(weight.std().item(), rel=1e-4)
+    assert stats["mean"] == pytest.approx(weight.mean().item(), rel=1e-4, abs=1e-6)
+    bias = next(p for p in doc["parameters"] if p["name"].endswith("ln_1.bias"))
+    assert bias["fan_in"] is None and bias["fan_out"] is None
+
+
+def test_inspect_meta_json_has_null_stats_and_depth_limits_modules(cli):
+    result = cli("inspect", f"{SAMPLES}/convnet.py:ConvNet", "--json", "--device", "meta",
+                 "--depth", "1")
+    doc = result.json()
+    assert all(p["stats"] is None for p in doc["parameters"])
+    assert all(m["depth"] <= 1 for m in doc["modules"])
+    assert doc["total_params"] == sum(p["numel"] for p in doc["parameters"])
+
+
+def test_inspect_human_output_shows_fans_and_flags(cli):
+    result = cli("inspect", f"{MODELS}/zoo.py:Convs")
+    assert result.code == 0
+    assert "fan_in" in result.out and "transposed conv" in result.out
+
+
+def test_inspect_70b_on_meta(cli):
+    result = cli("inspect", f"{MODELS}/llama.py:llama_70b", "--device", "meta", "--json")
+    assert result.code == 0, result.err
+    doc = result.json()
+    assert doc["total_params"] > 68e9
+    q = next(p for p in doc["parameters"] if p["name"] == "layers.0.self_attn.q_proj.weight")
+    assert q["shape"] == [8192, 8192] and q["fan_in"] == 8192 and q["stats"] is None
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["inspect", "missing.py:Net"], "not found"),
+        (["inspect", f"{ZOO}:Nope"], "has no 'Nope'"),
+        (["inspect", f"{MODELS}/broken_syntax.py:Net"], "syntax error"),
+        (["inspect", f"{ZOO}:NeedsArgs"], "needs constructor argument(s)"),
+        (["inspect", f"{ZOO}:Raises"], "constructing Raises failed"),
+        (["inspect", f"{ZOO}:NUMBER"], "not an nn.Module"),
+        (["inspect", f"{ZOO}:make_mlp", "--device", "tpu"], "unknown device"),
+        (["inspect", f"{ZOO}:make_mlp", "--dtype", "int8"], "unknown dtype"),
+        (["inspect", f"{ZOO}:make_mlp", "--load", "nope.pt"], "not found"),
+        (["inspect", f"{ZOO}:make_mlp", "--arg", "width"], "KEY=VALUE"),
+        (["inspect", f"{ZOO}:make_mlp", "--depth", "-1"], "--depth"),
+        (["inspect"], "required"),
+        (["inspect", f"{ZOO}:make_mlp", "--bogus"], "unrecognized arguments"),
+        (["plan", f"{ZOO}:make_mlp", "--plan", "missing.toml"], "not found"),
+        (["export", f"{ZOO}:make_mlp", "--plan", "missing.toml"], "nothing to export"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(cli, args, fragment):
+    result = cli(*args)
+    assert result.code == 2
+    assert result.out == ""
+    lines = result.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.err
+    assert fragment in lines[0]
+
+
+def test_debug_shows_the_traceback():
+    result = run_cli_subprocess("inspect", f"{ZOO}:Raises", "--debug")
+    assert result.code != 0 and "Traceback" in result.err
+
+
+def test_python_dash_m_and_help():
+    result = run_cli_subprocess("--help")
+    assert result.code == 0 and "inittui inspect TARGET" in result.out
+
+
+def test_export_refuses_overwrite_and_bad_extension_and_writes_nothing(cli, tmp_path):
+    plan = tmp_path / "p.toml"
+    plan.write_text('version = 1\n[[rule]]\nselect = "type:Linear"\nscheme = "zeros"\n')
+    existing = tmp_path / "init.py"
+    existing.write_text("keep me\n")
+    target = f"{ZOO}:make_mlp"
+    result = cli("export", target, "--plan", plan, "--script", existing,
+                 "--checkpoint", tmp_path / "w.pt")
+    assert result.code == 2 and "already exists; pass --force" in result.err
+    assert existing.read_text() == "keep me\n" and not (tmp_path / "w.pt").exists()
+    result = cli("export", target, "--plan", plan, "--checkpoint", tmp_path / "w.npz")
+    assert result.code == 2 and "unknown extension" in result.err
+    result = cli("export", target, "--plan", plan, "--script", tmp_path / "nodir" / "x.py")
+    assert result.code == 2 and "does not exist" in result.err
+    bad_plan = tmp_path / "bad.toml"
+    bad_plan.write_text('version = 1\n[[rule]]\nselect = "type:Linear"\nscheme = "kaiming"\n')
+    result = cli("export", target, "--plan", bad_plan, "--script", tmp_path / "new.py")
+    assert result.code == 2 and "rule 1" in result.err and not (tmp_path / "new.py").exists()
+    result = cli("export", target, "--plan", plan, "--script", existing, "--force")
+    assert result.code == 0 and "def init_weights" in existing.read_text()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.toml", "init.py", "p.toml"]
+
+
+def test_export_script_on_meta_and_checkpoint_refused(cli, tmp_path):
+    plan = tmp_path / "p.toml"
+    plan.write_text('version = 1\n[[rule]]\nselect = "type:Linear"\nscheme = "xavier_normal"\n'
+                    'params = "weight"\n')
+    target = f"{MODELS}/llama.py:Llama"
+    result = cli("export", target, "--plan", plan, "--device", "meta", "--script",
+                 tmp_path / "init.py")
+    assert result.code == 0, result.err
+    result = cli("export", target, "--plan", plan, "--device", "meta", "--checkpoint",
+                 tmp_path / "w.pt")
+    assert result.code == 2 and "meta" in result.err
+
+
+def test_plan_json_explains_every_parameter(cli, tmp_path):
+    plan = tmp_path / "p.toml"
+    plan.write_text('version = 1\nseed = 5\n[[rule]]\nselect = "type:Linear"\n'
+                    'params = "weight"\nscheme = "kaiming_uniform"\nnonlinearity = "relu"\n')
+    result = cli("plan", f"{SAMPLES}/mlp.py:MLP", "--plan", plan, "--json")
+    doc = result.json()
+    first = doc["parameters"][0]
+    assert first["rule"] == 1 and first["scheme"] == "kaiming_uniform"
+    assert first["expected_std"] == pytest.approx(2 ** 0.5 / first["fan_in"] ** 0.5)
+    assert first["expected_bound"] == pytest.approx(3 ** 0.5 * first["expected_std"])
+    bias = doc["parameters"][1]
+    assert bias["rule"] is None
+    assert any(lint["kind"] == "uncovered" for lint in doc["lints"])
+    json.dumps(doc, allow_nan=False)
+
+
+def test_nan_parameters_are_counted_and_linted(cli, tmp_path):
+    model = nn.Sequential(nn.Linear(4, 4))
+    with torch.no_grad():
+        model[0].weight[0, 0] = float("nan")
+        model[0].weight[1, 1] = float("inf")
+    path = tmp_path / "w.pt"
+    torch.save(model.state_dict(), path)
+    result = cli("inspect", f"{ZOO}:make_mlp", "--arg", "width=4", "--json")
+    assert result.code == 0
+    model_file = tmp_path / "one.py"
+    model_file.write_text("from torch import nn\n\ndef Net():\n"
+                          "    return nn.Sequential(nn.Linear(4, 4))\n")
+    result = cli("inspect", f"{model_file}:Net", "--load", path, "--json")
+    weight = result.json()["parameters"][0]["stats"]
+    assert weight["nan"] == 1 and weight["inf"] == 1
+    finite = model[0].weight.detach().flatten()
+    finite = finite[torch.isfinite(finite)].double()
+    assert weight["std"] == pytest.approx(finite.std().item(), rel=1e-4)
+    plan = tmp_path / "p.toml"
+    plan.write_text('version = 1\n[[rule]]\nselect = "0"\nparams = "bias"\nscheme = "zeros"\n')
+    result = cli("plan", f"{model_file}:Net", "--load", path, "--plan", plan, "--json")
+    assert any(lint["kind"] == "nonfinite" for lint in result.json()["lints"])
