@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -64,19 +65,26 @@ def render_inspect(report: dict, console: Console | None = None) -> None:
         f"{report['total_params']:,} parameters  ·  {report['device']}"
     )
     table = Table(
-        title=title, title_justify="left", show_lines=False, pad_edge=False, header_style="bold"
+        title=title, title_justify="left", show_lines=False, pad_edge=False,
+        header_style="bold", box=box.SIMPLE_HEAD, collapse_padding=True,
     )
-    table.add_column("module / parameter", no_wrap=True, overflow="ellipsis", max_width=44)
-    table.add_column("type / shape", no_wrap=True, overflow="ellipsis", max_width=22)
-    table.add_column("params", justify="right")
-    table.add_column("fan_in", justify="right")
-    table.add_column("fan_out", justify="right")
-    table.add_column("mean", justify="right")
-    table.add_column("std", justify="right")
-    table.add_column("min", justify="right")
-    table.add_column("max", justify="right")
-    table.add_column("hist", no_wrap=True)
-    table.add_column("flags")
+    wide = console.width >= 130
+    medium = console.width >= 100
+    fixed = 68 + (10 if medium else 0) + (16 if wide else 0)
+    table.add_column("module / parameter", no_wrap=True, overflow="ellipsis",
+                     max_width=max(16, console.width - fixed))
+    table.add_column("type / shape", no_wrap=True, overflow="ellipsis", max_width=14)
+    for column in ("params", "fan_in", "fan_out"):
+        table.add_column(column, justify="right", no_wrap=True, min_width=len(column))
+    for column in ("mean", "std"):
+        table.add_column(column, justify="right", no_wrap=True, min_width=8)
+    if wide:
+        table.add_column("min", justify="right", no_wrap=True, min_width=6)
+        table.add_column("max", justify="right", no_wrap=True, min_width=6)
+    if medium:
+        table.add_column("hist", no_wrap=True, max_width=12)
+    table.add_column("flags", no_wrap=True)
+    columns = len(table.columns)
 
     for module in report["modules"]:
         indent = "  " * module["depth"]
@@ -84,19 +92,8 @@ def render_inspect(report: dict, console: Console | None = None) -> None:
         label = Text(indent + name, style="bold")
         if module.get("aliases"):
             label.append(f"  = {', '.join(module['aliases'])}", style="dim")
-        table.add_row(
-            label,
-            Text(module["type"], style="magenta"),
-            fmt_count(module["num_params"]),
-            "",
-            "",
-            "",
-            "",
-            "",
-            "",
-            "",
-            "",
-        )
+        table.add_row(label, Text(module["type"], style="magenta"),
+                      fmt_count(module["num_params"]), *[""] * (columns - 3))
         for param in params_by_module.get(module["path"], []):
             stats = param["stats"] or {}
             local = param["name"].rsplit(".", 1)[-1]
@@ -109,19 +106,18 @@ def render_inspect(report: dict, console: Console | None = None) -> None:
                 else "×".join(str(s) for s in param["shape"]) or "scalar"
             )
             hist = (stats.get("hist") or {}).get("counts") or []
-            table.add_row(
-                label,
-                shape,
-                fmt_count(param["numel"]),
+            cells = [
+                label, shape, fmt_count(param["numel"]),
                 "-" if param["fan_in"] is None else str(param["fan_in"]),
                 "-" if param["fan_out"] is None else str(param["fan_out"]),
-                fmt_num(stats.get("mean")),
-                fmt_num(stats.get("std")),
-                fmt_num(stats.get("min")),
-                fmt_num(stats.get("max")),
-                Text(sparkline(_shrink(hist, 12)), style="green"),
-                _flag_text(param.get("flags", [])),
-            )
+                fmt_num(stats.get("mean"), 3), fmt_num(stats.get("std"), 3),
+            ]
+            if wide:
+                cells += [fmt_num(stats.get("min"), 3), fmt_num(stats.get("max"), 3)]
+            if medium:
+                cells.append(Text(sparkline(_shrink(hist, 12 if wide else 8)), style="green"))
+            cells.append(_flag_text(param.get("flags", [])))
+            table.add_row(*cells)
     console.print(table)
     notes = [(p["name"], p["fan_note"]) for p in report["parameters"] if p.get("fan_note")]
     for name, note in notes:
