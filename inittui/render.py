@@ -145,7 +145,7 @@ def render_plan(report: dict, console: Console | None = None,
         extra = " ".join(f"{k}={v}" for k, v in keys.items())
         console.print(f"  rule {rule['index']}: {rule['select'] or '(root)'}{params} -> "
                       f"{rule['scheme']} {extra}".rstrip(), markup=False, highlight=False)
-    table = Table(show_lines=False, pad_edge=False, header_style="bold")
+    table = Table(show_lines=False, pad_edge=False, header_style="bold", box=box.SIMPLE_HEAD)
     for column, justify in (("parameter", "left"), ("shape", "left"), ("rule", "right"),
                             ("scheme", "left"), ("fan_in", "right"), ("fan_out", "right"),
                             ("expected std", "right"), ("bound", "right")):
