@@ -11,7 +11,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-SUBCOMMANDS = ("inspect", "plan", "export")
+SUBCOMMANDS = ("inspect", "plan", "export", "preview", "check", "lsuv", "serve")
 
 DESCRIPTION = """\
 inittui: inspect, plan, preview and export PyTorch weight initialization.
@@ -23,6 +23,12 @@ inittui: inspect, plan, preview and export PyTorch weight initialization.
                                            expected std, lints
   inittui export TARGET --plan P [--script OUT.py] [--checkpoint OUT.pt|.safetensors]
                                  [--plan-out OUT.toml] [--seed N] [--force]
+  inittui preview TARGET [--plan P] [--backward] [--json]
+                                           per-layer forward/backward variance
+  inittui check TARGET [--plan P] [--max-ratio R]
+                                           exit 1 if variance drifts beyond R per layer
+  inittui lsuv TARGET --plan-out OUT.toml  LSUV: data-driven scales, written as a plan
+  inittui serve TARGET [--port N]          the TUI in a browser (localhost)
 
 TARGET is path/to/file.py:Name or package.module:Name, where Name is an nn.Module
 subclass, a callable returning a module, or a module instance.
@@ -112,6 +118,55 @@ def build_parser() -> argparse.ArgumentParser:
     export_cmd.add_argument("--plan-out", metavar="OUT.toml", help="write the plan here")
     export_cmd.add_argument("--force", action="store_true", help="overwrite existing files")
     export_cmd.set_defaults(handler=_cmd_export)
+
+    probe_options = _Parser(add_help=False)
+    group = probe_options.add_argument_group("preview options")
+    group.add_argument("--plan", metavar="PLAN", help="also preview the model with this plan")
+    group.add_argument("--backward", action="store_true",
+                       help="one backward pass: output-gradient std per layer")
+    group.add_argument("--batch", type=int, metavar="N", help="batch size of inferred inputs")
+    group.add_argument("--vanishing", type=float, default=0.1, metavar="X",
+                       help="flag a layer whose output std falls below X times the input's")
+    group.add_argument("--exploding", type=float, default=10.0, metavar="X",
+                       help="flag a layer whose output std rises above X times the input's")
+    group.add_argument("--train", action="store_true", help="probe in train mode (default eval)")
+
+    preview_cmd = sub.add_parser("preview", parents=[common, probe_options],
+                                 help="per-layer forward/backward variance",
+                                 description="Run one forward (and with --backward one "
+                                 "backward) pass and show each layer's output std.")
+    preview_cmd.add_argument("--json", action="store_true", help="print JSON only")
+    preview_cmd.set_defaults(handler=_cmd_preview)
+
+    check_cmd = sub.add_parser("check", parents=[common, probe_options],
+                               help="exit 1 if variance drifts beyond --max-ratio",
+                               description="For CI: exit 1 when any layer's output std leaves "
+                               "[1/R, R] times the input's or a flag fires, else 0.")
+    check_cmd.add_argument("--max-ratio", type=float, default=10.0, metavar="R",
+                           help="allowed factor between a layer's output std and the input's "
+                           "(default 10)")
+    check_cmd.set_defaults(handler=_cmd_check)
+
+    lsuv_cmd = sub.add_parser("lsuv", parents=[common], help="LSUV init written as a plan",
+                              description="Layer-sequential unit-variance init (Mishkin & "
+                              "Matas 2015): orthogonal, then per-layer scales until each "
+                              "Linear/Conv output has the target std; written as a plan.")
+    lsuv_cmd.add_argument("--plan", metavar="PLAN", help="start from this plan")
+    lsuv_cmd.add_argument("--plan-out", required=True, metavar="OUT.toml", help="write here")
+    lsuv_cmd.add_argument("--target-std", type=float, default=1.0)
+    lsuv_cmd.add_argument("--tol", type=float, default=0.1)
+    lsuv_cmd.add_argument("--max-iter", type=int, default=10)
+    lsuv_cmd.add_argument("--batch", type=int, metavar="N")
+    lsuv_cmd.add_argument("--force", action="store_true", help="overwrite --plan-out")
+    lsuv_cmd.add_argument("--json", action="store_true", help="print JSON only")
+    lsuv_cmd.set_defaults(handler=_cmd_lsuv)
+
+    serve_cmd = sub.add_parser("serve", parents=[common], help="the TUI in a browser",
+                               description="Serve the TUI in a browser with textual-serve.")
+    serve_cmd.add_argument("--plan", metavar="PLAN")
+    serve_cmd.add_argument("--host", default="localhost", help="bind address (default localhost)")
+    serve_cmd.add_argument("--port", type=int, default=8000)
+    serve_cmd.set_defaults(handler=_cmd_serve)
     return parser
 
 
@@ -231,6 +286,129 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
         from inittui.render import render_inspect
 
         render_inspect(report)
+    return 0
+
+
+def _probe_run(args: argparse.Namespace):
+    """Load, build inputs, probe current weights (and planned ones with --plan)."""
+    from inittui.core.probe import Thresholds, compare, make_inputs, probe
+
+    if args.batch is not None and args.batch < 1:
+        raise _user_error("--batch must be 1 or more")
+    thresholds = Thresholds(vanishing=args.vanishing, exploding=args.exploding)
+    seed = args.seed or 0
+    if args.plan:
+        loaded, _tree, resolved = _resolve(args)
+    else:
+        loaded, resolved = _load(args), None
+    if loaded.on_meta:
+        raise _user_error("the preview needs values: use --device cpu, cuda or mps, not meta")
+    inputs = make_inputs(loaded, args.input_shape, args.input_dtype, args.batch, seed)
+    if resolved is None:
+        result = probe(loaded.model, inputs, backward=args.backward, thresholds=thresholds,
+                       train_mode=args.train, seed=seed)
+        return result, None
+    comparison = compare(loaded.model, resolved, inputs, backward=args.backward,
+                         thresholds=thresholds, train_mode=args.train, seed=seed)
+    return comparison.planned, comparison
+
+
+def _preview_document(result, comparison) -> dict:
+    document = result.to_dict()
+    if comparison is not None:
+        document["plan_applied"] = True
+        document["current"] = comparison.current.to_dict()
+        document["ratios"] = [item.to_dict() for item in comparison.ratios]
+        document["in_place"] = comparison.in_place
+        document["note"] = comparison.note
+    return document
+
+
+def _cmd_preview(args: argparse.Namespace) -> int:
+    result, comparison = _probe_run(args)
+    if args.json:
+        _print_json(_preview_document(result, comparison))
+    else:
+        from inittui.render import render_preview
+
+        render_preview(result, comparison)
+    return 0
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    import math
+
+    if not args.max_ratio > 1 or not math.isfinite(args.max_ratio):
+        raise _user_error("--max-ratio must be a number above 1, e.g. --max-ratio 10")
+    result, _ = _probe_run(args)
+    problems = [f"{flag.kind} at {flag.path}: {flag.detail}" for flag in result.flags]
+    base = result.input_std
+    if base:
+        for layer in result.layers:
+            if not layer.leaf or layer.out_std is None:
+                continue
+            ratio = layer.out_std / base
+            if not (1 / args.max_ratio <= ratio <= args.max_ratio):
+                problems.append(f"{layer.path} ({layer.type}): output std {layer.out_std:.4g} "
+                                f"is {ratio:.3g}x the input's (allowed 1/{args.max_ratio:g}.."
+                                f"{args.max_ratio:g})")
+    leaves = sum(1 for layer in result.layers if layer.leaf)
+    if problems:
+        for line in problems:
+            print(f"fail: {line}")
+        print(f"check failed: {len(problems)} problem(s) in {leaves} layers")
+        return 1
+    print(f"check passed: {leaves} layers within {args.max_ratio:g}x of the input std "
+          f"({result.input_std_source or 'input'}), no flags")
+    return 0
+
+
+def _cmd_lsuv(args: argparse.Namespace) -> int:
+    from inittui.core.export import check_destination, write_text
+    from inittui.core.plan import load_plan, plan_to_toml
+    from inittui.core.probe import lsuv, make_inputs
+
+    check_destination(args.plan_out, args.force, (".toml",), "plan")
+    if args.target_std <= 0 or args.tol <= 0 or args.max_iter < 1:
+        raise _user_error("--target-std and --tol must be positive, --max-iter at least 1")
+    plan = load_plan(args.plan) if args.plan else None
+    if plan is not None and args.seed is not None:
+        plan = plan.with_seed(args.seed)
+    loaded = _load(args)
+    if loaded.on_meta:
+        raise _user_error("LSUV needs values: use --device cpu, cuda or mps, not meta")
+    inputs = make_inputs(loaded, args.input_shape, args.input_dtype, args.batch, args.seed or 0)
+    result = lsuv(loaded.model, inputs, target_std=args.target_std, tol=args.tol,
+                  max_iter=args.max_iter, plan=plan)
+    write_text(args.plan_out, plan_to_toml(result.plan), force=args.force)
+    if args.json:
+        _print_json(result.to_dict())
+    else:
+        for layer in result.layers:
+            mark = "ok" if layer.converged else "NOT converged"
+            print(f"{layer.path:40s} {layer.type:10s} iterations {layer.iterations:2d}  "
+                  f"std {layer.std:.4f}  scale {layer.scale:.4f}  {mark}")
+    print(f"wrote {args.plan_out}", file=sys.stderr)
+    return 0
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    import shlex
+
+    from inittui.tui.serve import serve
+
+    argv = [sys.executable, "-m", "inittui", args.target]
+    for item in args.arg:
+        argv += ["--arg", item]
+    for flag, value in (("--kwargs", args.kwargs), ("--load", args.load),
+                        ("--device", args.device), ("--dtype", args.dtype),
+                        ("--plan", args.plan), ("--input-dtype", args.input_dtype),
+                        ("--seed", args.seed)):
+        if value is not None:
+            argv += [flag, str(value)]
+    for shape in args.input_shape:
+        argv += ["--input-shape", shape]
+    serve(shlex.join(argv), host=args.host, port=args.port)
     return 0
 
 

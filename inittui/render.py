@@ -176,3 +176,75 @@ def render_plan(report: dict, console: Console | None = None,
     for lint in report["lints"]:
         style = "yellow" if lint["severity"] == "warning" else "dim"
         console.print(Text(f"{lint['severity']}: {lint['message']}", style=style))
+
+
+def log_bar(std: float | None, width: int = 16, lo: float = 1e-3, hi: float = 1e3) -> str:
+    """A bar whose length is log10(std) between lo and hi; '·' marks std = 1."""
+    import math
+
+    if std is None or std <= 0 or not math.isfinite(std):
+        return "?" if std is None or not math.isfinite(std or 0) else ""
+    span = math.log10(hi) - math.log10(lo)
+    filled = (math.log10(min(max(std, lo), hi)) - math.log10(lo)) / span * width
+    cells = int(round(filled))
+    return "█" * cells + " " * (width - cells)
+
+
+def render_preview(result, comparison=None, console: Console | None = None) -> None:
+    """Per-layer output std (log-scale bar), planned beside current when a plan is given."""
+    console = console or Console()
+    head = (f"device {result.device} · inputs "
+            + ", ".join(f"{tuple(i.shape)} {i.dtype}" for i in result.inputs)
+            + f" ({result.inputs_source}) · input std {fmt_num(result.input_std, 3)}"
+            + f" · {'train' if result.train_mode else 'eval'} mode")
+    console.print(Text(head, style="bold"))
+    if result.loss:
+        console.print(Text(f"backward: {result.loss}", style="dim"))
+    flagged = {flag.path: flag.kind for flag in result.flags}
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, header_style="bold",
+                  collapse_padding=True)
+    table.add_column("layer", no_wrap=True, overflow="ellipsis", max_width=30)
+    table.add_column("type", no_wrap=True, max_width=12)
+    if comparison is not None:
+        table.add_column("current", justify="right")
+    table.add_column("std" if comparison is None else "planned", justify="right")
+    table.add_column("log10 std: -3 … 0 … +3", no_wrap=True)
+    if comparison is not None:
+        table.add_column("ratio", justify="right")
+    if result.loss:
+        table.add_column("grad std", justify="right")
+    table.add_column("zero", justify="right")
+    table.add_column("flag", no_wrap=True)
+    for layer in result.layers:
+        if not layer.leaf:
+            continue
+        style = {"vanishing": "yellow", "exploding": "red", "nan": "bold red"}.get(
+            flagged.get(layer.path, ""), "")
+        name = layer.path + (f" #{layer.call}" if layer.call else "")
+        cells: list = [name, layer.type]
+        if comparison is not None:
+            try:
+                current = comparison.current.layer(layer.path, layer.call).out_std
+            except KeyError:
+                current = None
+            cells.append(fmt_num(current, 3))
+        cells += [fmt_num(layer.out_std, 3),
+                  Text(log_bar(layer.out_std), style=style or "green")]
+        if comparison is not None:
+            try:
+                cells.append(fmt_num(comparison.ratio(layer.path, layer.call), 3))
+            except KeyError:
+                cells.append("-")
+        if result.loss:
+            cells.append(fmt_num(layer.grad_std, 3))
+        cells.append(fmt_num(layer.zero_fraction, 2))
+        cells.append(Text(flagged.get(layer.path, ""), style=style))
+        table.add_row(*cells)
+    console.print(table)
+    if comparison is not None and comparison.note:
+        console.print(Text(comparison.note, style="yellow"))
+    for flag in result.flags:
+        console.print(Text(f"{flag.kind}: {flag.detail}", style="yellow" if flag.kind ==
+                           "vanishing" else "red"))
+    if not result.flags:
+        console.print(Text("no vanishing, exploding or NaN flags", style="dim"))

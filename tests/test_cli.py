@@ -176,3 +176,74 @@ def test_nan_parameters_are_counted_and_linted(cli, tmp_path):
     plan.write_text('version = 1\n[[rule]]\nselect = "0"\nparams = "bias"\nscheme = "zeros"\n')
     result = cli("plan", f"{model_file}:Net", "--load", path, "--plan", plan, "--json")
     assert any(lint["kind"] == "nonfinite" for lint in result.json()["lints"])
+
+
+HE_PLAN = """version = 1
+[[rule]]
+select = "type:Linear"
+params = "weight"
+scheme = "kaiming_normal"
+nonlinearity = "relu"
+[[rule]]
+select = "type:Linear"
+params = "bias"
+scheme = "zeros"
+"""
+
+
+def test_preview_json_contract_and_plan_comparison(cli, tmp_path):
+    plan = tmp_path / "he.toml"
+    plan.write_text(HE_PLAN)
+    result = cli("preview", f"{SAMPLES}/mlp.py:MLP", "--arg", "depth=4", "--json")
+    assert result.code == 0, result.err
+    doc = result.json()
+    assert {"device", "inputs", "layers", "flags"} <= set(doc)
+    assert doc["inputs"] == [{"shape": [8, 64], "dtype": "float32"}]
+    layer = doc["layers"][0]
+    assert {"path", "type", "call", "leaf", "out_shape", "out_mean", "out_std",
+            "zero_fraction", "grad_std"} <= set(layer)
+    assert layer["grad_std"] is None
+    result = cli("preview", f"{SAMPLES}/mlp.py:MLP", "--plan", plan, "--backward", "--json")
+    doc = result.json()
+    assert doc["plan_applied"] and doc["ratios"]
+    assert all(item["grad_std"] is not None for item in doc["layers"])
+
+
+def test_preview_without_any_input_hint_says_what_to_pass(cli, tmp_path):
+    model_file = tmp_path / "odd.py"
+    model_file.write_text("import torch\nfrom torch import nn\n\nclass Odd(nn.Module):\n"
+                          "    def __init__(self):\n        super().__init__()\n"
+                          "        self.p = nn.Parameter(torch.ones(3))\n"
+                          "    def forward(self, x):\n        return x * self.p\n")
+    result = cli("preview", f"{model_file}:Odd")
+    assert result.code == 2 and "--input-shape" in result.err
+    result = cli("preview", f"{model_file}:Odd", "--input-shape", "4,3")
+    assert result.code == 0, result.err
+    result = cli("preview", f"{model_file}:Odd", "--input-shape", "4,x")
+    assert result.code == 2 and "comma-separated" in result.err
+    result = cli("preview", f"{model_file}:Odd", "--input-shape", "4,5")
+    assert result.code == 2 and "forward pass failed" in result.err
+
+
+def test_check_gates_ci(cli, tmp_path):
+    plan = tmp_path / "he.toml"
+    plan.write_text(HE_PLAN)
+    deep_tanh = (f"{SAMPLES}/mlp.py:MLP", "--arg", "depth=12", "--arg", "activation=tanh")
+    failing = cli("check", *deep_tanh)
+    assert failing.code == 1 and "vanishing" in failing.out
+    passing = cli("check", f"{SAMPLES}/mlp.py:MLP", "--arg", "depth=12", "--plan", plan)
+    assert passing.code == 0 and "check passed" in passing.out
+    assert cli("check", *deep_tanh, "--max-ratio", "0.5").code == 2
+
+
+def test_lsuv_writes_a_plan_that_reproduces_unit_variance(cli, tmp_path):
+    out = tmp_path / "lsuv.toml"
+    result = cli("lsuv", f"{SAMPLES}/mlp.py:MLP", "--arg", "activation=tanh", "--plan-out", out)
+    assert result.code == 0, result.err
+    assert "scale" in out.read_text()
+    preview = cli("preview", f"{SAMPLES}/mlp.py:MLP", "--arg", "activation=tanh", "--plan", out,
+                  "--json")
+    linears = [layer for layer in preview.json()["layers"] if layer["type"] == "Linear"]
+    assert all(abs(layer["out_std"] - 1.0) < 0.1 for layer in linears)
+    again = cli("lsuv", f"{SAMPLES}/mlp.py:MLP", "--plan-out", out)
+    assert again.code == 2 and "already exists" in again.err
