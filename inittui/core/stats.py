@@ -21,42 +21,46 @@ Figures (for a tensor ``x`` with ``N = x.numel()`` elements, ``F`` = its finite 
 All figures except the NaN/Inf counts and ``zero_fraction`` are over the finite values only,
 so one NaN does not silently poison the mean of a 50M-element embedding.
 
-How it is fast (CPU: ``torch.var_mean``, ``torch.histc`` and ``torch.isfinite`` run at ~1 GB/s,
-while ``sum``, ``dot``, ``aminmax`` stream at 20+ GB/s):
+How it is fast (CPU: ``torch.var_mean``, ``torch.histc``, ``torch.isfinite`` and ``x == 0`` run
+at ~1 GB/s, while ``sum``, ``aminmax`` and in-cache element-wise ops run at 20+ GB/s):
 
-1. Pass 1 streams ``aminmax`` over the tensor, chunk by chunk.  ``min``/``max`` propagate NaN and
-   show +-Inf, so a finite ``(min, max)`` proves the tensor is all finite and no
-   ``isfinite`` pass is needed; otherwise (rare) the NaN/Inf are counted and the finite values
-   are gathered, then processed the same way.
-2. A shift ``c`` is estimated from a strided sample of ~4096 elements.  Pass 2 processes chunks
-   of ~1M elements so every temporary stays in cache: ``a = |x|`` gives ``sum |x|`` and the zero
-   count (``count_nonzero`` on the integer bit pattern of ``a``, where only ``+0.0`` is all zero
-   bits); then ``d = x - c`` gives ``S1 = sum d`` and ``S2 = d . d`` (``torch.dot``), and the
-   *corrected two-pass* formula ::
+1. Pass 1 streams ``aminmax`` over the tensor in chunks.  ``min``/``max`` propagate NaN and
+   show +-Inf, so a finite ``(min, max)`` proves the tensor is all finite and no ``isfinite``
+   pass is needed; otherwise (rare) the NaN/Inf are counted and the finite values gathered,
+   then processed the same way.  A constant tensor (``min == max``) is answered exactly here
+   (``std = 0``, no second pass).
+2. A shift ``c`` is estimated from a strided sample of <= 4096 elements (``c = 0`` when the
+   sample mean is within a quarter sample-std of 0, which saves one op per chunk).  Pass 2
+   processes chunks of 1M elements so every temporary stays in cache: ``a = |x|`` gives
+   ``sum |x|`` and, when a chunk's ``min |x|`` is 0, the zero count (``count_nonzero`` on the
+   integer bit pattern of ``a``: only ``+0.0`` is all zero bits); ``d = x - c`` gives
+   ``S1 = sum d`` and ``S2 = sum d^2``, and the *corrected two-pass* formula ::
 
        mean = c + S1 / n
        var  = (S2 - S1^2 / n) / (n - 1)
 
-   is exact in exact arithmetic for any ``c`` and numerically good while ``|mean - c|`` is a
-   few std at most (the relative error of ``var`` grows like ``S2 / (S2 - S1^2/n)``); when
-   that ratio exceeds 16 (a sample far from the mean) the sums are recomputed with
-   ``c = mean``.  Float32 partial sums stay per chunk (<= 1M terms), chunk results are
-   accumulated in float64.  A constant tensor (``min == max``) short-cuts to ``std = 0``
-   exactly.
-3. The histogram reuses ``d``: ``u = (d - (min - c)) * bins / (max - min)`` is >= 0 exactly
-   (rounding is monotonic and the minimum maps to exactly 0), it is truncated to int16 and
-   clamped to ``bins - 1``; then ``g`` consecutive sub-chunks are packed into one base-``bins``
+   is exact in exact arithmetic for any ``c`` and numerically good while ``|mean - c|`` is at
+   most a few std (the relative error of ``var`` grows like ``S2 / (S2 - S1^2/n)``); when that
+   ratio exceeds 16 (an unrepresentative sample) the sums are recomputed with ``c = mean``.
+   Sums are cascade sums (``torch.sum``, ~1e-8 relative; a BLAS ``dot`` is faster but ~3e-6)
+   over at most one chunk, and chunk results are accumulated in float64.
+3. Histogram: ``u = (x - min) * bins / (max - min)`` (one fused ``add(alpha=)`` op when the data
+   is not far off-centre, else subtract-then-scale, which is exact at ``x = min``), truncated
+   to int16 and clamped to ``bins - 1``; then ``g`` sub-chunks are packed into one base-``bins``
    number (``bins**g <= 32768``, ``g = 3`` for 32 bins) so the serial ``torch.bincount`` sees
-   ``1/g`` of the elements; the ``bins**g`` joint histogram is marginalised at the end.
-   Counts are exact for the edges as computed in floating point; a value within an ulp of an
-   edge may land in the neighbouring bin compared to ``numpy.histogram``.
+   ``1/g`` of the elements, and the ``bins**g`` joint histogram is marginalised at the end.
+   Counts are exact for the edges as computed in floating point; a value within ~1e-6 of a
+   bin width from an edge may land in the neighbouring bin compared to ``numpy.histogram``.
 
-Precision: float32 (and bf16/fp16/small ints, cast per chunk) are computed in float32 while
-the value spread is within ``[2**-40, 2**40]``, else in float64; float64, int32 and int64 are
-computed in float64 (float64 inputs with extreme magnitudes are pre-scaled by an exact power of
-two).  Many small tensors (``numel <= 65536``) are batched into one flat float64 buffer and
-reduced per segment with ``bincount(weights=...)`` / ``scatter_reduce``, which removes the
-per-tensor op overhead that dominates on models with many biases and norms.
+Precision: float32 (and bf16/fp16/small ints/bool, cast per chunk) are computed in float32
+while the value spread is within ``[2**-40, 2**40]``, else in float64 (e.g. values ~1e-30,
+whose squares underflow float32); float64, int32 and int64 are computed in float64 (float64
+inputs with extreme magnitudes are first scaled by an exact power of two).  Tensors on devices
+other than CPU and CUDA (e.g. MPS, which lacks float64) are copied to the CPU first.
+
+Small tensors (``numel <= 4096``: biases, norms) are batched: up to 64K elements of the same
+dtype and similar length become the rows of one zero-padded ``[k, L]`` float64 matrix, and
+every figure is a row reduction, so ~25 ops serve a whole batch instead of ~25 per tensor.
 """
 
 from __future__ import annotations
@@ -81,10 +85,11 @@ HIST_BINS = 32
 
 _CHUNK_CPU = 1 << 20  # elements per chunk on CPU: temporaries (4-8 MB) stay in L2/L3
 _CHUNK_ACCEL = 1 << 24  # elements per chunk on accelerators (bounds temporary memory only)
-_GROUP_MAX_NUMEL = 1 << 16  # tensors up to this size are batched together
-_GROUP_MAX_TOTAL = 1 << 20  # elements per batch
+_GROUP_MAX_NUMEL = 1 << 12  # tensors up to this size are batched together
+_GROUP_MAX_TOTAL = 1 << 16  # elements per batch (padded): temporaries stay in cache
 _SAMPLE = 4096  # elements in the strided sample that estimates the shift
 _PACK_LIMIT = 1 << 15  # bins**g must fit an int16 joint-histogram index
+_PACK_MIN = 1 << 17  # pack only chunks this big (the bins**g histogram costs ~30 us)
 _CANCEL_RATIO = 16.0  # recompute the variance sums when S2 / (S2 - S1^2/n) exceeds this
 _F32_SPREAD_LO = 2.0**-40  # float32 compute only for spreads in [LO, HI] (no under/overflow
 _F32_SPREAD_HI = 2.0**40  # of squares or of their sums)
@@ -159,10 +164,23 @@ def _flat(t: torch.Tensor) -> torch.Tensor:
         t = t.to_dense()
     if t.is_quantized:
         t = t.dequantize()
+    if t.device.type not in ("cpu", "cuda"):  # e.g. MPS has no float64: compute on the CPU
+        t = t.cpu()
     x = t.reshape(-1)
     if x.dtype == torch.bool:
         x = x.view(torch.uint8)
     return x
+
+
+def _alias_key(t: torch.Tensor) -> tuple | None:
+    """Identity of the memory a strided tensor views (tied weights share it), or None."""
+    if t.layout != torch.strided or t.is_quantized or t.numel() == 0:
+        return None
+    try:
+        ptr = t.untyped_storage().data_ptr()
+    except (RuntimeError, NotImplementedError):  # tensor subclasses without real storage
+        return None
+    return (t.device, t.dtype, ptr, t.storage_offset(), tuple(t.shape), t.stride())
 
 
 def _edges(lo: float, hi: float, bins: int) -> list[float]:
@@ -171,11 +189,10 @@ def _edges(lo: float, hi: float, bins: int) -> list[float]:
         half = _CONST_REL_HALF_WIDTH * abs(lo) if lo != 0 else _CONST_REL_HALF_WIDTH
         lo, hi = lo - half, hi + half
     width = hi - lo
-    if math.isfinite(width):
-        edges = [lo + width * k / bins for k in range(bins)]
-    else:  # float64 extremes: hi - lo overflows
-        step = hi / bins - lo / bins
-        edges = [lo + step * k for k in range(bins)]
+    if math.isfinite(width):  # like numpy.linspace
+        edges = [lo + width / bins * k for k in range(bins)]
+    else:  # float64 extremes: hi - lo overflows, a convex combination does not
+        edges = [lo * (1 - k / bins) + hi * (k / bins) for k in range(bins)]
     edges.append(hi)
     return edges
 
@@ -311,9 +328,11 @@ class _Workspace:
         self._bufs: dict[tuple[str, torch.dtype], torch.Tensor] = {}
 
     def buf(self, role: str, dtype: torch.dtype, size: int) -> torch.Tensor:
+        """A ``size``-element view of the scratch buffer for ``role`` (grown on demand)."""
         b = self._bufs.get((role, dtype))
         if b is None or b.numel() < size:
-            b = torch.empty(max(size, self.chunk), dtype=dtype, device=self.device)
+            grown = max(size, min(self.chunk, 2 * (0 if b is None else b.numel())))
+            b = torch.empty(grown, dtype=dtype, device=self.device)
             self._bufs[(role, dtype)] = b
         return b[:size]
 
@@ -331,40 +350,39 @@ def _as_compute(
     return out
 
 
-def _stack_sum(parts: list[torch.Tensor]) -> torch.Tensor:
-    return torch.stack(parts).to(torch.float64).sum()
-
-
 def _large_stats(
     x: torch.Tensor, bins: int, ws: _Workspace, ticker: _Ticker, numel: int | None = None
 ) -> TensorStats:
-    """Stats of a 1-D tensor with data (any size; used for tensors too big to batch)."""
+    """Stats of a 1-D tensor with data, streamed in chunks (see the module docstring).
+
+    ``numel`` is the element count of the original tensor when ``x`` holds only its finite
+    values (the NaN/Inf slow path); it is the denominator of ``zero_fraction``.
+    """
+    f64 = torch.float64
     n = x.numel()
     numel = n if numel is None else numel
     chunk = ws.chunk
-    # ---- pass 1: min / max (NaN propagates, Inf shows) + strided sample for the shift
-    mins: list[torch.Tensor] = []
-    maxs: list[torch.Tensor] = []
-    for s in range(0, n, chunk):
-        xc = x[s : s + chunk]
-        mn, mx = torch.aminmax(xc)
-        mins.append(mn)
-        maxs.append(mx)
-        ticker.tick(xc.numel() // 2)
-    step = max(1, n // _SAMPLE)
-    sample = x[::step][:_SAMPLE].to(torch.float64)
-    lo, hi, c0, sd0 = torch.stack(
-        [
-            torch.stack(mins).min().to(torch.float64),
-            torch.stack(maxs).max().to(torch.float64),
-            sample.mean(),
-            sample.std() if sample.numel() > 1 else sample.sum() * 0.0,
-        ]
-    ).tolist()
+    starts = range(0, n, chunk)
+    # ---- pass 1: min / max (NaN propagates, Inf shows) and a strided sample for the shift
+    if n <= chunk:
+        lo_t, hi_t = torch.aminmax(x)
+    else:
+        mins, maxs = [], []
+        for s in starts:
+            mn, mx = torch.aminmax(x[s : s + chunk])
+            mins.append(mn)
+            maxs.append(mx)
+            ticker.tick(min(chunk, n - s) // 2)
+        lo_t, hi_t = torch.stack(mins).min(), torch.stack(maxs).max()
+    sample = (x if n <= _SAMPLE else x[:: n // _SAMPLE][:_SAMPLE]).to(f64)
+    if sample.numel() > 1:
+        sd_t, mean_t = torch.std_mean(sample)
+    else:
+        mean_t = sd_t = sample.sum()
+    lo, hi, c0, sd0 = torch.stack([lo_t.to(f64), hi_t.to(f64), mean_t, sd_t]).tolist()
     if not (math.isfinite(lo) and math.isfinite(hi)):
         return _nonfinite_stats(x, bins, ws, ticker, numel)
     if lo == hi:  # constant: exact answer without a second pass
-        zeros = n if lo == 0 else 0
         return _make(
             numel=numel,
             n=n,
@@ -373,21 +391,21 @@ def _large_stats(
             lo=lo,
             hi=hi,
             abs_sum=abs(lo) * n,
-            zeros=zeros,
+            zeros=n if lo == 0 else 0,
             nan=0,
             inf=0,
             counts=[],
             bins=bins,
         )
 
-    # ---- choose the compute dtype and an exact power-of-two pre-scale
+    # ---- choose the compute dtype, an exact power-of-two pre-scale and the shift
     spread = hi - lo
     mag = max(abs(lo), abs(hi))
     cd = _compute_dtype(x.dtype)
     factor = 1.0
     if cd == torch.float32 and not (_F32_SPREAD_LO <= spread <= _F32_SPREAD_HI):
-        cd = torch.float64
-    if x.dtype == torch.float64:
+        cd = f64
+    if x.dtype == f64:
         if mag > _F64_MAG_HI:
             factor = 1.0 / _pow2_floor(mag)
         elif not (_F64_SPREAD_LO <= spread <= _F64_SPREAD_HI):
@@ -395,32 +413,34 @@ def _large_stats(
     lo_s, hi_s = lo * factor, hi * factor
     if not math.isfinite(c0) or not (lo <= c0 <= hi):
         c0 = 0.5 * lo + 0.5 * hi
+    if not math.isfinite(sd0):
+        sd0 = 0.0
     if abs(c0) <= 0.25 * sd0:  # centred data (most weights): no shift, saves one op a chunk
         c = 0.0
     else:
         c = torch.tensor(c0 * factor, dtype=cd).item()  # the shift as the kernels will see it
         c = min(max(c, lo_s), hi_s)
 
-    # ---- pass 2: |x|, zeros, shifted sums, histogram
+    # ---- pass 2: sum |x|, zeros, shifted sums, histogram
+    dev = x.device
     zeros_possible = lo <= 0.0 <= hi
-    int_view = torch.int64 if cd == torch.float64 else torch.int32
-    on_cpu = x.device.type == "cpu"
+    int_view = torch.int64 if cd == f64 else torch.int32
+    on_cpu = dev.type == "cpu"
     g = _pack_width(bins)
     idx_dtype = torch.int16 if bins <= _PACK_LIMIT else torch.int32
-    dev = x.device
-    joint = torch.zeros(bins**g if g > 1 else 1, dtype=torch.int64, device=dev)
-    direct = torch.zeros(bins, dtype=torch.int64, device=dev)
     hscale = bins / (hi_s - lo_s)
-    # u = (x - lo) * hscale, the fractional bin index.  When |lo| and |hi| are at most a few
-    # spreads, the fused ``hscale * x + (-lo * hscale)`` (one op) loses no more than ~1e-5 of a
-    # bin; with a large offset (mean 1000, std 0.01) subtract first, which is exact at x = lo.
+    # u = (x - lo) * hscale is the fractional bin index.  When |lo| and |hi| are at most a few
+    # spreads, the fused ``hscale * x + (-lo * hscale)`` (one op) is off by < 1e-5 of a bin;
+    # with a large offset (mean 1000, std 0.01) subtract first, which is exact at x = lo.
     fused_hist = mag <= 4.0 * spread
-    neg_lo = torch.tensor(-lo_s * hscale, dtype=cd, device=x.device)
+    neg_lo = torch.tensor(-lo_s * hscale, dtype=cd, device=dev)
     abs_parts: list[torch.Tensor] = []
-    nz_parts: list[torch.Tensor] = []
     s1_parts: list[torch.Tensor] = []
     s2_parts: list[torch.Tensor] = []
-    for s in range(0, n, chunk):
+    zero_parts: list[torch.Tensor] = []
+    joint: torch.Tensor | None = None  # bins**g joint histogram of packed index tuples
+    direct: torch.Tensor | None = None  # plain histogram (small chunks, leftovers)
+    for s in starts:
         src = x[s : s + chunk]
         m = src.numel()
         xc = _as_compute(src, cd, factor, ws)
@@ -429,10 +449,10 @@ def _large_stats(
         abs_parts.append(d.sum())
         if zeros_possible:
             if factor < 1.0:  # down-scaling could flush tiny values to zero: count unscaled
-                nz_parts.append(m - torch.count_nonzero(src))
+                zero_parts.append(m - torch.count_nonzero(src))
             elif not on_cpu or d.amin().item() == 0:  # CPU: skip chunks without a zero
                 # |x| has only +0.0, whose bit pattern is all zeros (faster than a float test)
-                nz_parts.append(m - torch.count_nonzero(d.view(int_view)))
+                zero_parts.append(m - torch.count_nonzero(d.view(int_view)))
         if c == 0.0:
             s1_parts.append(xc.sum())
         else:
@@ -445,67 +465,68 @@ def _large_stats(
             else:  # exact 0 at x = lo, never negative (rounding is monotonic)
                 torch.sub(xc, lo_s, out=d).mul_(hscale)
             idx = ws.buf("idx", idx_dtype, m)
-            idx.copy_(d)
-            idx.clamp_(0, bins - 1)
-            q = m // g if g > 1 else 0
+            idx.copy_(d)  # truncation = floor for u >= 0
+            idx.clamp_(0, bins - 1)  # x = max gives u = bins
+            # pack g sub-chunks into one base-`bins` number: bincount sees m/g elements
+            q = m // g if g > 1 and m >= _PACK_MIN else 0
             if q:
                 packed = ws.buf("pack", idx_dtype, q)
                 torch.add(idx[q : 2 * q], idx[:q], alpha=bins, out=packed)
                 for j in range(2, g):
                     torch.add(idx[j * q : (j + 1) * q], packed, alpha=bins, out=packed)
-                joint.add_(torch.bincount(packed, minlength=bins**g))
+                h = torch.bincount(packed, minlength=bins**g)
+                joint = h if joint is None else joint.add_(h)
             if g * q < m:
-                direct.add_(torch.bincount(idx[g * q :], minlength=bins))
-        ticker.tick(m - m // 2)
+                h = torch.bincount(idx[g * q :], minlength=bins)
+                direct = h if direct is None else direct.add_(h)
+        ticker.tick(m - m // 2 if n > chunk else m)
 
-    sums = [_stack_sum(s1_parts), _stack_sum(s2_parts), _stack_sum(abs_parts)]
-    if nz_parts:
-        sums.append(torch.stack(nz_parts).sum().to(torch.float64))
-    else:
-        sums.append(sums[0] * 0.0)
+    k = len(abs_parts)
+    sums = torch.stack(abs_parts + s1_parts + s2_parts).to(f64).view(3, k).sum(1)
+    tail = [sums]
+    if zero_parts:
+        tail.append(torch.stack(zero_parts).sum().to(f64).view(1))
     if bins > 1:
-        if g > 1:
+        counts = torch.zeros(bins, dtype=torch.int64, device=dev) if direct is None else direct
+        if joint is not None:
             cube = joint.view((bins,) * g)
-            dims = tuple(range(g))
             for j in range(g):
-                direct = direct + cube.sum(dim=tuple(k for k in dims if k != j))
-        counts = direct.tolist()
-    else:
-        counts = [n]
-    vals = torch.stack(sums).tolist()
-    s1, s2, abs_sum = vals[0], vals[1], vals[2]
-    zeros = round(vals[3])
+                counts = counts + cube.sum(dim=tuple(a for a in range(g) if a != j))
+        tail.append(counts.to(f64))
+    vals = torch.cat(tail).tolist()
+    abs_sum, s1, s2 = vals[:3]
+    zeros = round(vals[3]) if zero_parts else 0
+    hist = [round(v) for v in vals[-bins:]] if bins > 1 else [n]
 
     # ---- a shift far from the mean loses digits in S2 - S1^2/n: redo the sums around the mean
     centered = s2 - s1 * s1 / n
-    if n > 1 and (centered <= 0.0 or s2 > _CANCEL_RATIO * centered) and s2 > 0.0:
+    if n > 1 and s2 > 0.0 and (centered <= 0.0 or s2 > _CANCEL_RATIO * centered):
         c = torch.tensor(c + s1 / n, dtype=cd).item()
         s1_parts, s2_parts = [], []
-        for s in range(0, n, chunk):
+        for s in starts:
             xc = _as_compute(x[s : s + chunk], cd, factor, ws)
             d = ws.buf("d", cd, xc.numel())
             torch.sub(xc, c, out=d)
             s1_parts.append(d.sum())
             s2_parts.append(d.square_().sum())
             ticker.check()
-        s1, s2 = torch.stack([_stack_sum(s1_parts), _stack_sum(s2_parts)]).tolist()
+        k = len(s1_parts)
+        s1, s2 = torch.stack(s1_parts + s2_parts).to(f64).view(2, k).sum(1).tolist()
         centered = s2 - s1 * s1 / n
 
-    mean = (c + s1 / n) / factor
-    var = centered / (n - 1) if n > 1 else None
     return _make(
-        unscale=factor,
         numel=numel,
         n=n,
-        mean=mean,
-        var=var,
+        mean=(c + s1 / n) / factor,
+        var=centered / (n - 1) if n > 1 else None,
+        unscale=factor,
         lo=lo,
         hi=hi,
         abs_sum=abs_sum / factor,
         zeros=zeros,
         nan=0,
         inf=0,
-        counts=counts,
+        counts=hist,
         bins=bins,
     )
 
@@ -540,58 +561,63 @@ def _nonfinite_stats(
 
 
 def _group_stats(flats: list[torch.Tensor], bins: int) -> list[TensorStats | None]:
-    """Stats of many small 1-D tensors (same device and dtype) with ~15 ops in total.
+    """Stats of many small 1-D tensors (same device and dtype) with ~25 dense ops in total.
 
-    The tensors are concatenated (float64) with a segment id per element; per-segment sums use
-    ``bincount(seg, weights=...)``, min/max ``scatter_reduce``.  Returns ``None`` for a tensor
-    whose magnitude is too extreme for the unscaled float64 formulas (the caller then uses the
-    streaming path, which pre-scales).
+    The tensors become the rows of one zero-padded ``[k, L]`` float64 matrix and every figure
+    is a row reduction (``sum(dim=1)`` etc.), so the cost does not grow with ``k`` the way a
+    per-tensor loop of tiny ops does.  NaN/Inf and the padding are masked out with
+    ``isfinite & valid``; the histogram is one ``bincount`` over ``row * bins + bin``.
+    Returns ``None`` for a tensor whose magnitude is too extreme for the unscaled float64
+    formulas (the caller then uses the streaming path, which pre-scales).
     """
+    f64 = torch.float64
     dev = flats[0].device
     k = len(flats)
     lens = [f.numel() for f in flats]
-    f64 = torch.float64
-    xs = torch.cat(flats).to(f64)
-    seg = torch.repeat_interleave(
-        torch.arange(k, device=dev), torch.tensor(lens, device=dev, dtype=torch.int64)
-    )
-    finite = torch.isfinite(xs)
-    if bool(finite.all()):
-        nan_c = inf_c = torch.zeros(k, dtype=torch.int64, device=dev)
+    width = max(lens)
+    ragged = min(lens) != width
+    if ragged:
+        mat = torch.nn.utils.rnn.pad_sequence(flats, batch_first=True)
     else:
-        nan_c = torch.bincount(seg[torch.isnan(xs)], minlength=k)
-        inf_c = torch.bincount(seg[torch.isinf(xs)], minlength=k)
-        xs = xs[finite]
-        seg = seg[finite]
-    cnt = torch.bincount(seg, minlength=k)
-    total = torch.bincount(seg, weights=xs, minlength=k)
-    lo = torch.full((k,), math.inf, dtype=f64, device=dev).scatter_reduce_(0, seg, xs, "amin")
-    hi = torch.full((k,), -math.inf, dtype=f64, device=dev).scatter_reduce_(0, seg, xs, "amax")
-    shift = total / cnt.clamp(min=1)
-    d = xs - shift[seg]
-    s1 = torch.bincount(seg, weights=d, minlength=k)
-    s2 = torch.bincount(seg, weights=d * d, minlength=k)
-    abs_sum = torch.bincount(seg, weights=xs.abs(), minlength=k)
-    zeros = torch.bincount(seg[xs == 0], minlength=k)
+        mat = torch.stack(flats)
+    mat = mat.to(f64)
+    fin = torch.isfinite(mat)
+    if ragged:
+        valid = torch.arange(width, device=dev) < torch.tensor(lens, device=dev)[:, None]
+        fin &= valid
+    clean = not ragged and bool(fin.all())
+    if clean:
+        vals = mat
+        nan_c = inf_c = torch.zeros(k, dtype=torch.int64, device=dev)
+        zeros = (mat == 0).sum(1)
+        lo, hi = torch.aminmax(mat, dim=1)
+    else:  # padding is 0: never NaN/Inf, but it must not count as a zero
+        vals = torch.where(fin, mat, 0.0)
+        nan_c = torch.isnan(mat).sum(1)
+        inf_c = torch.isinf(mat).sum(1)
+        zeros = ((mat == 0) & valid).sum(1) if ragged else (mat == 0).sum(1)
+        lo = torch.where(fin, mat, math.inf).amin(1)
+        hi = torch.where(fin, mat, -math.inf).amax(1)
+    cnt = fin.sum(1)
+    shift = vals.sum(1) / cnt.clamp(min=1)
+    d = vals - shift[:, None]
+    if not clean:
+        d = torch.where(fin, d, 0.0)
+    s1 = d.sum(1)
+    s2 = d.square_().sum(1)
+    abs_sum = vals.abs().sum(1)
     span = hi - lo
     ok = (cnt > 0) & (span > 0) & torch.isfinite(span)
     scale = torch.where(ok, bins / torch.where(ok, span, 1.0), 0.0)
     base = torch.where(cnt > 0, lo, 0.0)
-    idx = ((xs - base[seg]) * scale[seg]).to(torch.int64).clamp_(0, bins - 1)
-    hist = torch.bincount(seg * bins + idx, minlength=k * bins).view(k, bins).tolist()
+    idx = ((vals - base[:, None]) * scale[:, None]).to(torch.int64).clamp_(0, bins - 1)
+    idx += torch.arange(0, k * bins, bins, device=dev)[:, None]
+    if not clean:  # dump NaN/Inf/padding into an extra bin that is dropped
+        idx = torch.where(fin, idx, k * bins)
+    hist = torch.bincount(idx.view(-1), minlength=k * bins + 1)[: k * bins]
+    hist_rows = hist.view(k, bins).tolist()
     rows = torch.stack(
-        [
-            cnt.to(f64),
-            shift,
-            s1,
-            s2,
-            lo,
-            hi,
-            abs_sum,
-            zeros.to(f64),
-            nan_c.to(f64),
-            inf_c.to(f64),
-        ]
+        [cnt.to(f64), shift, s1, s2, lo, hi, abs_sum, zeros.to(f64), nan_c.to(f64), inf_c.to(f64)]
     ).T.tolist()
 
     out: list[TensorStats | None] = []
@@ -619,7 +645,7 @@ def _group_stats(flats: list[torch.Tensor], bins: int) -> list[TensorStats | Non
                 zeros=int(zc),
                 nan=int(nc),
                 inf=int(ic),
-                counts=hist[i],
+                counts=hist_rows[i],
                 bins=bins,
             )
         )
@@ -628,6 +654,9 @@ def _group_stats(flats: list[torch.Tensor], bins: int) -> list[TensorStats | Non
 
 # --------------------------------------------------------------------------------------------
 # public API
+
+
+_GroupKey = tuple[torch.device, torch.dtype, int]  # (device, dtype, numel bit length)
 
 
 def compute_stats(
@@ -656,15 +685,8 @@ def compute_stats(
     for name, t in items:
         if not isinstance(t, torch.Tensor) or not _has_data(t):
             continue
-        if t.layout == torch.strided and not t.is_quantized and t.numel() > 0:
-            key = (
-                t.device,
-                t.dtype,
-                t.untyped_storage().data_ptr(),
-                t.storage_offset(),
-                tuple(t.shape),
-                t.stride(),
-            )
+        key = _alias_key(t)
+        if key is not None:
             if key in seen:
                 alias[name] = seen[key]
                 continue
@@ -684,20 +706,16 @@ def compute_stats(
         result[name] = _large_stats(x, bins, workspace(x.device), ticker)
         ticker.finish()
 
-    pending: dict[tuple[torch.device, torch.dtype], list[tuple[str, torch.Tensor]]] = {}
-    pending_size: dict[tuple[torch.device, torch.dtype], int] = {}
+    pending: dict[_GroupKey, list[tuple[str, torch.Tensor]]] = {}
+    pending_size: dict[_GroupKey, int] = {}
 
-    def flush(key: tuple[torch.device, torch.dtype]) -> None:
-        group = pending.pop(key, [])
-        pending_size.pop(key, None)
-        if not group:
-            return
-        size = sum(x.numel() for _, x in group)
-        ticker.begin(size)
+    def flush(key: _GroupKey) -> None:
+        group = pending.pop(key)
+        ticker.begin(pending_size.pop(key))
         outs = _group_stats([x for _, x in group], bins)
         ticker.finish()
         for (name, x), st in zip(group, outs, strict=True):
-            if st is None:  # extreme magnitude: the streaming path pre-scales
+            if st is None:  # extreme float64 magnitude: the streaming path pre-scales
                 st = _large_stats(x, bins, workspace(x.device), _Ticker(0, None, None))
             result[name] = st
 
@@ -707,7 +725,8 @@ def compute_stats(
             if x.numel() == 0:
                 result[name] = _empty(0)
             elif x.numel() <= _GROUP_MAX_NUMEL:
-                key = (x.device, x.dtype)
+                # rows of similar length (same power-of-two bucket) keep the padding < 2x
+                key = (x.device, x.dtype, x.numel().bit_length())
                 pending.setdefault(key, []).append((name, x))
                 pending_size[key] = pending_size.get(key, 0) + x.numel()
                 if pending_size[key] >= _GROUP_MAX_TOTAL:
@@ -718,7 +737,6 @@ def compute_stats(
             flush(key)
     for name, src in alias.items():
         result[name] = result[src]
-    ticker.check()
     return result
 
 
