@@ -16,7 +16,7 @@ SUBCOMMANDS = ("inspect", "plan", "export", "preview", "check", "lsuv", "serve")
 DESCRIPTION = """\
 inittui: inspect, plan, preview and export PyTorch weight initialization.
 
-  inittui TARGET [options]                 open the terminal UI
+  inittui TARGET [options] [--plan P]      open the terminal UI
   inittui inspect TARGET [--json] [--depth N]
                                            tree, shapes, fans, statistics
   inittui plan TARGET --plan P [--json]    which rule decides each parameter, fans,
@@ -419,7 +419,17 @@ def _print_json(document: dict) -> None:
 
 
 def _cmd_tui(args: argparse.Namespace) -> int:
-    raise _user_error("the terminal UI is not built yet; use 'inittui inspect TARGET' for now")
+    from inittui.core.loading import build_kwargs, parse_device, parse_dtype
+
+    # Check what can be checked before the screen takes over, so a typo is one line.
+    kwargs = build_kwargs(args.arg, args.kwargs)
+    parse_device(args.device)
+    parse_dtype(args.dtype)
+    from inittui.tui.app import run_app
+
+    return run_app(args.target, kwargs, device=args.device, dtype=args.dtype,
+                   checkpoint=args.load, plan_path=args.plan, input_shapes=args.input_shape,
+                   input_dtype=args.input_dtype, seed=args.seed)
 
 
 def _user_error(message: str) -> Exception:
