@@ -251,3 +251,18 @@ def test_plan_helpers_are_immutable_and_composable():
     plan = Plan().with_rule(Rule(select="type:Linear", scheme="zeros")).with_seed(4)
     assert plan.seed == 4 and len(plan.rules) == 1
     assert plan.without_rule(0).rules == ()
+
+
+def test_readme_recipes_norm_default_and_zero_init_last_bn():
+    model = load_model(f"{SAMPLES}/resnet_tiny.py:TinyResNet").model
+    text = rules('select = "type:BatchNorm2d"\nscheme = "default"',
+                 'select = "**.bn2"\nparams = "weight"\nscheme = "zeros"')
+    with torch.no_grad():
+        for p in model.parameters():
+            p.fill_(3.0)
+    apply_plan(model, resolve(model, text))
+    for name, module in model.named_modules():
+        if isinstance(module, nn.BatchNorm2d):
+            expected = 0.0 if name.endswith("bn2") else 1.0
+            assert torch.all(module.weight == expected), name
+            assert torch.all(module.bias == 0), name
