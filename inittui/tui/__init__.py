@@ -1,0 +1,1 @@
+"""The Textual app: ``inittui TARGET`` opens :func:`inittui.tui.app.run_app`."""

@@ -1,0 +1,1 @@
+"""Screens (modal dialogs) of the inittui app."""

@@ -1,0 +1,531 @@
+"""Assign a scheme to a node: scope, parameter glob, scheme, its arguments (validated as
+you type) and the expected std per parameter. Confirming resolves the new plan in a worker;
+an error keeps the dialog open with the message."""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
+from textual.screen import ModalScreen
+from textual.widget import Widget
+from textual.widgets import (
+    Button,
+    Checkbox,
+    Input,
+    Label,
+    OptionList,
+    RadioButton,
+    RadioSet,
+    Select,
+    Static,
+)
+from textual.widgets.option_list import Option
+from textual.worker import Worker, WorkerState
+from torch import nn
+
+from inittui.core.errors import InittuiError
+from inittui.core.plan import Plan, ResolvedPlan, Rule, resolve_plan
+from inittui.core.schemes import (
+    REQUIRED,
+    SCHEMES,
+    Arg,
+    Scheme,
+    SchemeError,
+    default_init,
+    get_scheme,
+)
+from inittui.tui.session import (
+    Session,
+    covered_params,
+    expected_for,
+    gates_of,
+    rules_set_on,
+    subtree_select,
+    unique_shapes,
+    why_not,
+    with_assignment,
+)
+from inittui.tui.widgets.text import num
+
+DEFAULT_SUMMARY = "PyTorch's own reset_parameters per module type (norm: weight 1, bias 0)"
+SCOPES = ("node", "subtree", "type")
+_NORMS = (
+    nn.modules.batchnorm._NormBase,
+    nn.LayerNorm,
+    nn.GroupNorm,
+    *((nn.RMSNorm,) if hasattr(nn, "RMSNorm") else ()),
+)
+
+
+@dataclass(frozen=True)
+class Assigned:
+    """What the dialog returns: the rule, the new plan and its resolution."""
+
+    rule: Rule
+    plan: Plan
+    resolved: ResolvedPlan
+
+
+def _shape_text(shape: tuple[int, ...]) -> str:
+    return "(" + ", ".join(map(str, shape)) + ("," if len(shape) == 1 else "") + ")"
+
+
+def parse_value(arg: Arg, text: str) -> object:
+    """The text of an argument field as the value ``Scheme.validate`` expects."""
+    text = text.strip()
+    if arg.kind is str:
+        return text
+    try:
+        value = ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        kind = "a number" if arg.kind is float else "an integer"
+        raise SchemeError(f'key "{arg.name}" must be {kind}, got {text!r}', arg.name) from None
+    return value
+
+
+class AssignScreen(ModalScreen[Assigned | None]):
+    BINDINGS = [
+        Binding("escape", "cancel", "Cancel", id="assign.cancel"),
+        Binding("ctrl+s", "confirm", "Assign", id="assign.confirm"),
+    ]
+
+    class Checked(Message):
+        def __init__(self, result: Assigned) -> None:
+            super().__init__()
+            self.result = result
+
+    def __init__(self, session: Session, path: str) -> None:
+        super().__init__(classes="dialog-screen")
+        self.session = session
+        self.path = path
+        self.record = session.index.modules[session.index.resolve_path(path)]
+        self.module = session.tree.module_objects.get(self.record.path)
+        self.scheme_name = "default"
+        self.scope = "node" if self.record.param_names else "subtree"
+        self.prefill: dict[str, object] = {}
+        existing = rules_set_on(session.plan, path)
+        if existing:
+            rule = session.plan.rules[existing[-1]]
+            self.scope = "node" if rule.select == path else "subtree"
+            self.scheme_name = rule.scheme
+            self.prefill = dict(rule.args)
+            self.initial_params = rule.params
+            self.initial_per_gate = rule.per_gate
+            self.initial_forget = rule.forget_bias
+            self.initial_scale = rule.scale
+        else:
+            self.initial_params = "*"
+            self.initial_per_gate = False
+            self.initial_forget = None
+            self.initial_scale = None
+        self.valid_args: dict[str, object] | None = None
+        self._form_scheme: str | None = None
+        self._covered_cache: dict[tuple[str, str], list] = {}
+
+    # -- layout -----------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        label = self.path or "(root)"
+        with Vertical(classes="dialog assign-dialog") as box:
+            box.border_title = f"Assign a scheme: {label} ({self.record.type})"
+            with Horizontal(classes="row"):
+                yield Label("scope", classes="field-label")
+                with RadioSet(id="scope", compact=True):
+                    yield RadioButton("this node", value=self.scope == "node", id="scope-node")
+                    yield RadioButton(
+                        "+ subtree", value=self.scope == "subtree", id="scope-subtree"
+                    )
+                    yield RadioButton(
+                        f"every {self.record.type}", value=self.scope == "type", id="scope-type"
+                    )
+            with Horizontal(classes="row"):
+                yield Label("params", classes="field-label")
+                yield Input(
+                    self.initial_params,
+                    id="params",
+                    compact=True,
+                    placeholder="* or weight or bias …",
+                )
+                yield Label("scale", classes="field-label short")
+                yield Input(
+                    "" if self.initial_scale is None else str(self.initial_scale),
+                    id="scale",
+                    compact=True,
+                    placeholder="none",
+                )
+            with Horizontal(classes="row", id="recurrent-row"):
+                yield Checkbox("per gate", self.initial_per_gate, id="per-gate", compact=True)
+                yield Label("forget bias", classes="field-label", id="forget-label")
+                yield Input(
+                    "" if self.initial_forget is None else str(self.initial_forget),
+                    id="forget-bias",
+                    compact=True,
+                    placeholder="none",
+                )
+            with Horizontal(id="assign-body"):
+                yield OptionList(id="schemes")
+                with VerticalScroll(id="args"):
+                    yield Static("", id="scheme-summary")
+                    yield Vertical(id="arg-fields")
+            yield Static("", id="expected")
+            yield Static("", id="assign-error", classes="error")
+            with Horizontal(classes="buttons"):
+                yield Button("Assign (enter)", variant="primary", id="assign", compact=True)
+                yield Button("Cancel (esc)", id="cancel", compact=True)
+
+    def on_mount(self) -> None:
+        self.refresh_scope()
+        self.query_one("#schemes", OptionList).focus()
+        self.fit_body()
+
+    def on_resize(self) -> None:
+        self.fit_body()
+
+    def fit_body(self) -> None:
+        """The scheme list takes the rows the terminal has left (all 20 when it can)."""
+        recurrent = 2 if self.query_one("#recurrent-row").display else 0
+        rows = self.app.size.height - 15 - recurrent
+        self.query_one("#assign-body").styles.height = max(4, min(len(SCHEMES) + 1, rows))
+
+    # -- scope and scheme list --------------------------------------------------------
+
+    @property
+    def select(self) -> str:
+        if self.scope == "type":
+            return f"type:{self.record.type}"
+        if self.scope == "subtree":
+            return subtree_select(self.path)
+        return self.path
+
+    def covered(self, glob: str | None = None) -> list:
+        """The parameters the scope and glob reach (cached: big models ask often)."""
+        if glob is None:
+            glob = self.query_one("#params", Input).value.strip() or "*"
+        key = (self.select, glob)
+        if key not in self._covered_cache:
+            self._covered_cache[key] = covered_params(self.session.index, *key)
+        return self._covered_cache[key]
+
+    def refresh_scope(self) -> None:
+        covered = self.covered()
+        index = self.session.index
+        recurrent = [p for p in covered if gates_of(index, p)]
+        lstm_bias = [
+            p
+            for p in recurrent
+            if p.local_name.startswith(("bias_ih", "bias_hh"))
+            and isinstance(self.session.tree.module_objects.get(p.module), (nn.LSTM, nn.LSTMCell))
+        ]
+        if self.query_one("#recurrent-row").display != bool(recurrent):
+            self.query_one("#recurrent-row").display = bool(recurrent)
+            self.fit_body()
+        self.query_one("#forget-label").display = bool(lstm_bias)
+        self.query_one("#forget-bias").display = bool(lstm_bias)
+        per_gate = self.query_one("#per-gate", Checkbox).value and bool(recurrent)
+        shapes = unique_shapes(index, covered, per_gate)
+        options: list[Option] = [Option(Text("default", style="bold"), id="default")]
+        self.reasons: dict[str, str | None] = {"default": None}
+        for scheme in SCHEMES.values():
+            reason = why_not(scheme, shapes)
+            self.reasons[scheme.name] = reason
+            if reason is None:
+                options.append(Option(Text(scheme.name), id=scheme.name))
+            else:
+                options.append(Option(Text(f"✗ {scheme.name}", style="dim"), id=scheme.name))
+        option_list = self.query_one("#schemes", OptionList)
+        option_list.set_options(options)
+        names = ["default", *SCHEMES]
+        if self.scheme_name in names:
+            option_list.highlighted = names.index(self.scheme_name)
+        self.covered_now = covered
+        self.shapes_now = shapes
+        self.refresh_form()
+
+    @on(RadioSet.Changed, "#scope")
+    def scope_changed(self, event: RadioSet.Changed) -> None:
+        self.scope = SCOPES[event.index]
+        self.refresh_scope()
+
+    @on(Input.Changed, "#params")
+    @on(Checkbox.Changed, "#per-gate")
+    def params_changed(self) -> None:
+        self.refresh_scope()
+
+    @on(OptionList.OptionHighlighted, "#schemes")
+    def scheme_highlighted(self, event: OptionList.OptionHighlighted) -> None:
+        if event.option.id and event.option.id != self.scheme_name:
+            self.scheme_name = event.option.id
+            self.prefill = {}
+            self.refresh_form()
+
+    @on(OptionList.OptionSelected, "#schemes")
+    def scheme_selected(self) -> None:
+        self.action_confirm()
+
+    def choose(self, name: str) -> None:
+        """Highlight scheme ``name`` (as the keyboard would)."""
+        names = ["default", *SCHEMES]
+        self.query_one("#schemes", OptionList).highlighted = names.index(name)
+        self.scheme_name = name
+        self.prefill = {}
+        self.refresh_form()
+
+    # -- argument form ----------------------------------------------------------------
+
+    def _scheme(self) -> Scheme | None:
+        return None if self.scheme_name == "default" else get_scheme(self.scheme_name)
+
+    def refresh_form(self) -> None:
+        scheme = self._scheme()
+        summary = self.query_one("#scheme-summary", Static)
+        reason = self.reasons.get(self.scheme_name)
+        text = Text()
+        text.append(self.scheme_name, style="bold green" if reason is None else "bold red")
+        text.append(": " + (DEFAULT_SUMMARY if scheme is None else scheme.summary))
+        if reason:
+            text.append(f"\ndoes not apply: {reason}", style="red")
+        notes = self._notes()
+        if notes:
+            text.append("\n" + notes, style="italic cyan")
+        summary.update(text)
+        if self._form_scheme != self.scheme_name:
+            self._form_scheme = self.scheme_name
+            fields = self.query_one("#arg-fields", Vertical)
+            form_id = f"form-{self.scheme_name}"
+            for form in fields.children:
+                form.display = form.id == form_id
+            if not fields.query(f"#{form_id}"):
+                rows = [self._arg_row(arg) for arg in (() if scheme is None else scheme.args)]
+                fields.mount(Vertical(*rows, id=form_id, classes="arg-form"))
+        self.call_after_refresh(self.validate_form)
+
+    def _suggestion(self) -> str:
+        """``; set params to weight`` when the scheme applies to the weights alone."""
+        scheme = self._scheme()
+        glob = self.query_one("#params", Input).value.strip() or "*"
+        if scheme is None or glob == "weight":
+            return ""
+        weights = self.covered("weight")
+        if weights and why_not(scheme, unique_shapes(self.session.index, weights)) is None:
+            return "; set params to weight (and give the biases their own rule)"
+        return ""
+
+    def _notes(self) -> str:
+        types = {p.module_type for p in getattr(self, "covered_now", [])}
+        modules = [
+            self.session.tree.module_objects.get(p.module) for p in getattr(self, "covered_now", [])
+        ]
+        notes = []
+        if any(
+            isinstance(m, (nn.Embedding, nn.EmbeddingBag))
+            and getattr(m, "padding_idx", None) is not None
+            for m in modules
+        ):
+            notes.append("Embedding: the padding row is kept at zero after any scheme.")
+        if self.scheme_name == "default" and any(isinstance(m, _NORMS) for m in modules):
+            notes.append("Norm layers: default gives weight 1, bias 0.")
+        if not getattr(self, "covered_now", []):
+            notes.append("This scope covers no parameters.")
+        elif len(types) > 1 or len(self.covered_now) > 2:
+            notes.append(
+                f"Covers {len(self.covered_now)} parameter(s) in "
+                f"{len({p.module for p in self.covered_now})} module(s)."
+            )
+        return " ".join(notes)
+
+    def _arg_row(self, arg: Arg) -> Widget:
+        value = self.prefill.get(arg.name, arg.default)
+        label = Label(arg.name, classes="field-label")
+        label.tooltip = arg.doc
+        if arg.choices:
+            field: Widget = Select(
+                [(str(c), c) for c in arg.choices],
+                value=value,
+                allow_blank=False,
+                name=arg.name,
+                classes="arg",
+                compact=True,
+            )
+        else:
+            text = "" if value is REQUIRED else repr(value) if arg.kind is not str else str(value)
+            placeholder = "required" if arg.required else ""
+            if arg.describe_range():
+                placeholder = f"{placeholder} {arg.describe_range()}".strip()
+            field = Input(text, name=arg.name, classes="arg", compact=True, placeholder=placeholder)
+        return Horizontal(label, field, classes="row arg-row")
+
+    def raw_args(self) -> dict[str, object]:
+        scheme = self._scheme()
+        raw: dict[str, object] = {}
+        forms = self.query(f"#form-{self.scheme_name}")
+        fields = {w.name: w for w in forms.first().query(".arg")} if forms else {}
+        for arg in () if scheme is None else scheme.args:
+            widget = fields.get(arg.name)
+            if widget is None:
+                continue
+            if isinstance(widget, Select):
+                if widget.value is not Select.NULL:
+                    raw[arg.name] = widget.value
+            elif isinstance(widget, Input):
+                text = widget.value.strip()
+                if text:
+                    raw[arg.name] = parse_value(arg, text)
+        return raw
+
+    def _optional_number(self, selector: str, what: str) -> float | None:
+        text = self.query_one(selector, Input).value.strip()
+        if not text:
+            return None
+        try:
+            return float(text)
+        except ValueError:
+            raise InittuiError(f"{what} must be a number, got {text!r}") from None
+
+    def build_rule(self) -> Rule:
+        """The rule the form describes; :class:`InittuiError` with what is wrong."""
+        scheme = self._scheme()
+        reason = self.reasons.get(self.scheme_name)
+        if reason:
+            raise InittuiError(f"{self.scheme_name} does not apply here{self._suggestion()}")
+        args = {} if scheme is None else scheme.validate(self.raw_args())
+        recurrent = self.query_one("#recurrent-row").display
+        per_gate = bool(recurrent and self.query_one("#per-gate", Checkbox).value)
+        forget = (
+            self._optional_number("#forget-bias", "forget bias")
+            if self.query_one("#forget-bias").display
+            else None
+        )
+        scale = self._optional_number("#scale", "scale")
+        params = self.query_one("#params", Input).value.strip() or "*"
+        return Rule(
+            select=self.select,
+            scheme=self.scheme_name,
+            params=params,
+            args=args,
+            per_gate=per_gate,
+            forget_bias=forget,
+            scale=scale,
+        )
+
+    @on(Input.Changed)
+    @on(Select.Changed)
+    def field_changed(self, event: Message) -> None:
+        if getattr(event, "input", None) is not None and event.input.id == "params":  # type: ignore
+            return
+        self.validate_form()
+
+    def validate_form(self) -> bool:
+        error = self.query_one("#assign-error", Static)
+        expected_line = self.query_one("#expected", Static)
+        for widget in self.query(".arg"):
+            widget.remove_class("-bad")
+        try:
+            rule = self.build_rule()
+        except SchemeError as exc:
+            error.update(Text(str(exc), style="bold red"))
+            for widget in self.query(".arg"):
+                if exc.key and widget.name == exc.key:
+                    widget.add_class("-bad")
+            expected_line.update("")
+            self.valid_args = None
+            return False
+        except InittuiError as exc:
+            error.update(Text(str(exc), style="bold red"))
+            expected_line.update("")
+            self.valid_args = None
+            return False
+        self.valid_args = dict(rule.args)
+        error.update("")
+        expected_line.update(self._expected_text(rule))
+        return True
+
+    def _expected_text(self, rule: Rule) -> Text:
+        text = Text()
+        text.append("expected ", style="bold")
+        shapes = unique_shapes(self.session.index, self.covered_now, rule.per_gate)
+        parts: list[str] = []
+        if rule.scheme == "default":
+            for param, _shape in shapes[:4]:
+                module = self.session.tree.module_objects.get(param.module)
+                found = None if module is None else default_init(module, param.local_name)
+                if found is None:
+                    parts.append(f"{param.local_name}: no PyTorch default (left unchanged)")
+                    continue
+                name, args = found
+                expected = get_scheme(name).expected(param.shape or (), args)
+                parts.append(
+                    f"{param.local_name} {_shape_text(param.shape or ())}: {name}"
+                    + (f" std {num(expected.std)}" if expected.std is not None else "")
+                )
+        else:
+            scheme = get_scheme(rule.scheme)
+            try:
+                pairs = expected_for(scheme, shapes[:4], dict(rule.args), rule.scale)
+            except SchemeError as exc:
+                return Text(str(exc), style="red")
+            for (param, shape), (_, expected) in zip(shapes[:4], pairs, strict=True):
+                blocks = ""
+                if param.shape and tuple(param.shape) != shape:
+                    blocks = f"{param.shape[0] // shape[0]}×"
+                piece = f"{param.local_name} {blocks}{_shape_text(shape)}:"
+                if expected.std is not None:
+                    piece += f" std {num(expected.std)}"
+                if expected.bound is not None:
+                    piece += f" bound {num(expected.bound)}"
+                if expected.std is None and expected.bound is None:
+                    piece += " unchanged"
+                parts.append(piece)
+        if len(shapes) > 4:
+            parts.append(f"+{len(shapes) - 4} more shapes")
+        text.append(" · ".join(parts) if parts else "nothing (no parameters in scope)")
+        return text
+
+    # -- confirm ----------------------------------------------------------------------
+
+    @on(Input.Submitted)
+    @on(Button.Pressed, "#assign")
+    def action_confirm(self) -> None:
+        if not self.validate_form():
+            return
+        if not self.covered_now:
+            self.query_one("#assign-error", Static).update(
+                Text(
+                    "this scope covers no parameters; pick another scope or params glob",
+                    style="bold red",
+                )
+            )
+            return
+        rule = self.build_rule()
+        self.query_one("#assign-error", Static).update(Text("checking the plan…", style="dim"))
+        self.check(rule)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="assign-check")
+    def check(self, rule: Rule) -> None:
+        plan = with_assignment(self.session.plan, rule)
+        resolved = resolve_plan(plan, self.session.loaded.model, self.session.tree)  # type: ignore
+        self.post_message(self.Checked(Assigned(rule, plan, resolved)))
+
+    def on_assign_screen_checked(self, message: AssignScreen.Checked) -> None:
+        self.dismiss(message.result)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.state == WorkerState.ERROR:
+            error = event.worker.error
+            text = (
+                str(error)
+                if isinstance(error, InittuiError)
+                else f"{type(error).__name__}: {error}"
+            )
+            self.query_one("#assign-error", Static).update(Text(text, style="bold red"))
+
+    @on(Button.Pressed, "#cancel")
+    def action_cancel(self) -> None:
+        self.workers.cancel_group(self, "assign-check")
+        self.dismiss(None)

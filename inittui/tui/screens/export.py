@@ -1,0 +1,240 @@
+"""Export the plan: the init script (previewed here, copyable), a checkpoint of the model
+with the plan applied (to a copy, in a worker), and the plan file. Every write is atomic;
+an existing file is replaced only after a confirmation."""
+
+from __future__ import annotations
+
+import copy
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.syntax import Syntax
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, ScrollableContainer, Vertical
+from textual.message import Message
+from textual.screen import ModalScreen
+from textual.widgets import Button, Checkbox, Input, Static
+from textual.worker import Worker, WorkerState
+
+from inittui.core.codegen import render_script
+from inittui.core.errors import CancelledError, InittuiError
+from inittui.core.export import (
+    CHECKPOINT_SUFFIXES,
+    check_destination,
+    export_all,
+    write_checkpoint,
+    write_text,
+)
+from inittui.core.plan import plan_to_toml
+from inittui.tui.screens.dialogs import ConfirmScreen
+from inittui.tui.session import Session
+
+KINDS = {
+    "script": ((".py",), "script"),
+    "checkpoint": (CHECKPOINT_SUFFIXES, "checkpoint"),
+    "plan": ((".toml",), "plan"),
+}
+
+
+@dataclass(frozen=True)
+class Exported:
+    paths: list[str]
+
+
+class ExportProgress(Message):
+    """Posted to the app from the export worker (collapses while queued)."""
+
+    def __init__(self, done: int, total: int, what: str) -> None:
+        super().__init__()
+        self.done, self.total, self.what = done, total, what
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, ExportProgress)
+
+
+class ExportScreen(ModalScreen[Exported | None]):
+    BINDINGS = [
+        Binding("escape", "cancel", "Cancel", id="export.cancel"),
+        Binding("ctrl+y", "copy_script", "Copy script", id="export.copy"),
+        Binding("ctrl+s", "export", "Export", id="export.write"),
+    ]
+
+    class Written(Message):
+        def __init__(self, paths: list[str]) -> None:
+            super().__init__()
+            self.paths = paths
+
+    def __init__(self, session: Session, target: str, plan_path: str | None) -> None:
+        super().__init__(classes="dialog-screen")
+        self.session = session
+        self.target = target
+        self.plan_path = plan_path
+        self.cancel_event = threading.Event()
+        resolved = session.resolved
+        self.source = render_script(resolved, target, session.model_class, seed=resolved.plan.seed)
+        self.busy = False
+
+    def compose(self) -> ComposeResult:
+        on_meta = bool(getattr(self.session.loaded, "on_meta", False))
+        defaults = {
+            "script": ("init_weights.py", True),
+            "checkpoint": ("init_weights.pt", not on_meta),
+            "plan": (self.plan_path or "init_plan.toml", False),
+        }
+        with Vertical(classes="dialog export-dialog") as box:
+            steps = len(self.session.resolved.steps)
+            box.border_title = f"Export: {steps} parameter(s) in the plan"
+            for kind, (path, enabled) in defaults.items():
+                with Horizontal(classes="row"):
+                    yield Checkbox(kind, enabled, id=f"use-{kind}", compact=True)
+                    yield Input(
+                        path,
+                        id=f"path-{kind}",
+                        compact=True,
+                        placeholder=f"{kind} path (empty: skip)",
+                    )
+            with ScrollableContainer(id="script-preview"):
+                yield Static(
+                    Syntax(
+                        self.source, "python", theme="ansi_dark", line_numbers=True, word_wrap=False
+                    ),
+                    id="script-source",
+                )
+            yield Static("", id="export-error", classes="error")
+            with Horizontal(classes="buttons"):
+                yield Button("Export (enter)", variant="primary", id="export", compact=True)
+                yield Button("Copy script (ctrl+y)", id="copy", compact=True)
+                yield Button("Cancel (esc)", id="cancel", compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#export", Button).focus()
+        if not self.session.resolved.steps:
+            self.query_one("#export-error", Static).update(
+                Text(
+                    "the plan decides no parameter: the script and checkpoint change "
+                    "nothing (press a on a node to assign a scheme)",
+                    style="yellow",
+                )
+            )
+
+    # -- actions ----------------------------------------------------------------------
+
+    @on(Button.Pressed, "#copy")
+    def action_copy_script(self) -> None:
+        self.app.copy_to_clipboard(self.source)
+        self.notify(f"copied the script ({len(self.source.splitlines())} lines) to the clipboard")
+
+    @on(Button.Pressed, "#cancel")
+    def action_cancel(self) -> None:
+        if self.busy:
+            self.cancel_event.set()
+            return
+        self.dismiss(None)
+
+    def outputs(self) -> list[tuple[str, str]]:
+        out = []
+        for kind in KINDS:
+            path = self.query_one(f"#path-{kind}", Input).value.strip()
+            if self.query_one(f"#use-{kind}", Checkbox).value and path:
+                out.append((kind, path))
+        return out
+
+    def _error(self, text: str) -> None:
+        self.query_one("#export-error", Static).update(Text(text, style="bold red"))
+
+    @on(Input.Submitted)
+    @on(Button.Pressed, "#export")
+    def action_export(self) -> None:
+        if self.busy:
+            return
+        outputs = self.outputs()
+        if not outputs:
+            self._error("nothing to export: tick the script, checkpoint and/or plan")
+            return
+        resolved_paths = [str(Path(p).expanduser().resolve()) for _, p in outputs]
+        if len(set(resolved_paths)) < len(resolved_paths):
+            self._error("two outputs name the same file; give each its own path")
+            return
+        try:
+            for kind, path in outputs:
+                suffixes, what = KINDS[kind]
+                check_destination(path, True, suffixes, what)
+        except InittuiError as exc:
+            self._error(str(exc))
+            return
+        existing = [path for _, path in outputs if Path(path).expanduser().exists()]
+        if existing:
+            names = ", ".join(existing)
+
+            def answered(overwrite: bool | None) -> None:
+                if overwrite:
+                    self.start(outputs, force=True)
+                else:
+                    self._error(f"not written: {names} already exist(s)")
+
+            self.app.push_screen(
+                ConfirmScreen(f"{names} already exist(s). Overwrite?", yes="Overwrite"), answered
+            )
+            return
+        self.start(outputs, force=False)
+
+    def start(self, outputs: list[tuple[str, str]], force: bool) -> None:
+        self.busy = True
+        self.cancel_event.clear()
+        self.query_one("#export-error", Static).update(
+            Text("exporting… (esc cancels)", style="dim")
+        )
+        self.write_outputs(outputs, force)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="export")
+    def write_outputs(self, outputs: list[tuple[str, str]], force: bool) -> None:
+        resolved = self.session.resolved
+        seed = resolved.plan.seed
+        jobs = []
+        for kind, path in outputs:
+            if kind == "script":
+                source = self.source
+                jobs.append((path, lambda p, s=source: write_text(p, s, force=True)))
+            elif kind == "plan":
+                text = plan_to_toml(resolved.plan)
+                jobs.append((path, lambda p, t=text: write_text(p, t, force=True)))
+            else:
+                from inittui.core.apply import apply_plan
+
+                model = copy.deepcopy(self.session.loaded.model)  # type: ignore[attr-defined]
+                apply_plan(
+                    model,
+                    resolved,
+                    seed=seed,
+                    progress=lambda done, total: self.app.post_message(
+                        ExportProgress(done, total, "applying the plan")
+                    ),
+                    cancel=self.cancel_event.is_set,
+                )
+                meta = {"inittui_target": self.target, "inittui_seed": str(seed)}
+                jobs.append((path, lambda p, m=model, d=meta: write_checkpoint(m, p, True, d)))
+        if self.cancel_event.is_set():
+            raise CancelledError("export cancelled; nothing was written")
+        written = export_all(jobs, force=force)
+        self.post_message(self.Written([str(p) for p in written]))
+
+    def on_export_screen_written(self, message: ExportScreen.Written) -> None:
+        self.busy = False
+        self.dismiss(Exported(message.paths))
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.state in (WorkerState.ERROR, WorkerState.CANCELLED):
+            self.busy = False
+            error = event.worker.error
+            if isinstance(error, InittuiError):
+                text = str(error)
+            elif error is None:
+                text = "export cancelled; nothing was written"
+            else:
+                text = f"export failed: {type(error).__name__}: {error}"
+            self._error(text)
+            self.app.post_message(ExportProgress(0, 0, ""))

@@ -1,0 +1,586 @@
+"""The app's model of a session, without widgets: indexes over the model tree, the plan
+history, what each tree node shows (assigned scheme, flags) and the preview adapter.
+
+Everything here calls :mod:`inittui.core`; nothing here touches a widget, so the workers
+can run it in threads and the tests can call it directly.
+"""
+
+from __future__ import annotations
+
+import copy
+import fnmatch
+import inspect
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+from inittui.core.errors import InittuiError
+from inittui.core.plan import Plan, ResolvedPlan, Rule, module_matches
+from inittui.core.schemes import Expected, Scheme, SchemeError
+from inittui.core.tree import ModelTree, ModuleRecord, ParamRecord
+
+# --------------------------------------------------------------------------- the tree
+
+
+class ModelIndex:
+    """Look-ups over a :class:`ModelTree` that the UI needs in O(1)."""
+
+    def __init__(self, tree: ModelTree) -> None:
+        self.tree = tree
+        self.modules: dict[str, ModuleRecord] = {m.path: m for m in tree.modules}
+        self.params: dict[str, ParamRecord] = {}
+        for record in tree.parameters:
+            self.params[record.name] = record
+        for record in tree.parameters:
+            for alias in record.aliases:
+                self.params.setdefault(alias, record)
+        # A module reachable under several paths appears once, under its first path.
+        self.canonical: dict[str, str] = {}
+        for module in tree.modules:
+            for alias in module.aliases:
+                self.canonical.setdefault(alias, module.path)
+
+    def child_paths(self, path: str) -> list[str]:
+        record = self.modules.get(path)
+        if record is None:
+            return []
+        return [f"{path}.{name}" if path else name for name in record.children]
+
+    def resolve_path(self, path: str) -> str:
+        """The first path of the module at ``path`` (shared modules have several)."""
+        return path if path in self.modules else self.canonical.get(path, path)
+
+    def own_params(self, path: str) -> list[ParamRecord]:
+        record = self.modules.get(path)
+        if record is None:
+            return []
+        return [self.params[name] for name in record.param_names if name in self.params]
+
+    def subtree_params(self, path: str) -> list[ParamRecord]:
+        prefix = f"{path}." if path else ""
+        return [
+            p
+            for p in self.tree.parameters
+            if not path or p.module == path or p.module.startswith(prefix)
+        ]
+
+    def module_of_param(self, name: str) -> str | None:
+        record = self.params.get(name)
+        return None if record is None else record.module
+
+    def ancestors(self, path: str) -> list[str]:
+        """``"a.b.c"`` -> ``["", "a", "a.b"]``."""
+        if not path:
+            return []
+        parts = path.split(".")
+        return [""] + [".".join(parts[:i]) for i in range(1, len(parts))]
+
+    def search(self, query: str, limit: int = 1000) -> tuple[list[str], int]:
+        """Module paths whose name, path or type contains ``query`` (case-insensitive);
+        returns (the first ``limit`` matches, the number of matches)."""
+        needle = query.strip().lower()
+        matches: list[str] = []
+        count = 0
+        for module in self.tree.modules:
+            if not module.path:
+                continue
+            if needle in module.path.lower() or needle in module.type.lower():
+                count += 1
+                if len(matches) < limit:
+                    matches.append(module.path)
+        return matches, count
+
+
+def node_name(path: str, model_class: str) -> str:
+    return path.rsplit(".", 1)[-1] if path else model_class
+
+
+# --------------------------------------------------------------------------- assignments
+
+
+def subtree_select(path: str) -> str:
+    return f"{path}.**" if path else "**"
+
+
+def rule_origin(rule: Rule, path: str) -> str:
+    """How a rule reaches the node at ``path``: ``""`` set on the node itself (an exact
+    path or its subtree), ``"type"`` through a type rule, ``"tree"`` through an ancestor's
+    subtree or a path glob."""
+    if rule.select in (path, subtree_select(path)):
+        return ""
+    if rule.select.startswith("type:"):
+        return "type"
+    return "tree"
+
+
+@dataclass(frozen=True)
+class Assignment:
+    scheme: str
+    origin: str  # "", "type" or "tree"
+    rule_index: int
+    params: tuple[str, ...] = ()
+    numel: int = 0
+
+
+def node_assignments(index: ModelIndex, resolved: ResolvedPlan, path: str) -> list[Assignment]:
+    """The schemes that decide the node's own parameters (or, for a container, the rule set
+    on the node itself), one per deciding rule, in parameter order."""
+    rules = resolved.plan.rules
+    own = index.own_params(path)
+    if own:
+        by_rule: dict[int, list[ParamRecord]] = {}
+        for record in own:
+            rule_index = resolved.decided_by.get(record.name)
+            if rule_index is not None:
+                by_rule.setdefault(rule_index, []).append(record)
+        return [
+            Assignment(
+                rules[i].scheme,
+                rule_origin(rules[i], path),
+                i,
+                tuple(r.local_name for r in records),
+                sum(r.numel for r in records),
+            )
+            for i, records in by_rule.items()
+        ]
+    for i in range(len(rules) - 1, -1, -1):
+        if rules[i].select in (path, subtree_select(path)):
+            return [Assignment(rules[i].scheme, "", i)]
+    return []
+
+
+def rules_set_on(plan: Plan, path: str) -> list[int]:
+    """Indexes of the rules that select exactly this node (its path or its subtree)."""
+    return [i for i, rule in enumerate(plan.rules) if rule.select in (path, subtree_select(path))]
+
+
+def without_rules(plan: Plan, indexes: Iterable[int]) -> Plan:
+    for i in sorted(set(indexes), reverse=True):
+        plan = plan.without_rule(i)
+    return plan
+
+
+def with_assignment(plan: Plan, rule: Rule) -> Plan:
+    """Append ``rule``; earlier rules with the same select and params glob are dropped
+    (the new rule overrides every parameter they decide, so the result is the same)."""
+    same = [
+        i for i, r in enumerate(plan.rules) if r.select == rule.select and r.params == rule.params
+    ]
+    return without_rules(plan, same).with_rule(rule)
+
+
+# --------------------------------------------------------------------------- flags
+
+
+@dataclass(frozen=True)
+class NodeFlag:
+    level: str  # "error", "warning" or "info"
+    text: str
+
+
+def compute_flags(
+    index: ModelIndex,
+    resolved: ResolvedPlan | None,
+    stats: dict | None,
+    planned: dict | None,
+    preview: Preview | None,
+) -> dict[str, list[NodeFlag]]:
+    """Per module path: NaN/Inf in the current or planned values, the last preview's
+    flags, Embedding padding rows, and the plan's lints."""
+    flags: dict[str, list[NodeFlag]] = {}
+
+    def add(path: str | None, flag: NodeFlag) -> None:
+        if path is not None:
+            flags.setdefault(path, []).append(flag)
+
+    for label, table in (("now", stats), ("planned", planned)):
+        for name, item in (table or {}).items():
+            if item is not None and (item.nan or item.inf):
+                add(
+                    index.module_of_param(name),
+                    NodeFlag("error", f"{name}: {item.nan} NaN, {item.inf} Inf ({label})"),
+                )
+    if preview is not None:
+        for flag in preview.flags:
+            add(
+                index.resolve_path(flag.path),
+                NodeFlag(
+                    "error" if flag.kind in ("nan", "exploding") else "warning",
+                    f"{flag.which}: {flag.kind} {flag.detail}".strip(),
+                ),
+            )
+    for path, module in index.tree.module_objects.items():
+        padding = getattr(module, "padding_idx", None)
+        if padding is not None and hasattr(module, "num_embeddings"):
+            add(path, NodeFlag("info", f"padding row {padding} is kept at zero"))
+    if resolved is not None:
+        for lint in resolved.lints:
+            if lint.param is None or lint.kind == "padding_row":
+                continue
+            add(
+                index.module_of_param(lint.param),
+                NodeFlag("warning" if lint.severity == "warning" else "info", lint.message),
+            )
+    return flags
+
+
+# --------------------------------------------------------------------------- history
+
+
+@dataclass
+class PlanState:
+    """One version of the plan, resolved; planned statistics filled in once computed."""
+
+    plan: Plan
+    resolved: ResolvedPlan
+    label: str
+    planned_stats: dict | None = None
+
+
+class History:
+    """Undo/redo over immutable plans."""
+
+    def __init__(self, initial: PlanState) -> None:
+        self._states = [initial]
+        self._index = 0
+
+    @property
+    def current(self) -> PlanState:
+        return self._states[self._index]
+
+    @property
+    def can_undo(self) -> bool:
+        return self._index > 0
+
+    @property
+    def can_redo(self) -> bool:
+        return self._index < len(self._states) - 1
+
+    def push(self, state: PlanState) -> None:
+        del self._states[self._index + 1 :]
+        self._states.append(state)
+        self._index += 1
+
+    def undo(self) -> PlanState | None:
+        if not self.can_undo:
+            return None
+        undone = self._states[self._index]
+        self._index -= 1
+        return undone
+
+    def redo(self) -> PlanState | None:
+        if not self.can_redo:
+            return None
+        self._index += 1
+        return self._states[self._index]
+
+
+# --------------------------------------------------------------------------- assign scope
+
+
+def _candidates(index: ModelIndex, select: str) -> Iterable[ModuleRecord]:
+    """Modules that can match ``select``: for an exact path or a ``path.**`` subtree only
+    that part of the tree (so a 10,000-module model answers at once), else every module."""
+    if select.startswith("type:") or any(c in select for c in "*?["):
+        base = select[:-3] if select.endswith(".**") else None
+        if base is not None and not any(c in base for c in "*?["):
+            prefix = base + "."
+            return [
+                m
+                for m in index.tree.modules
+                if m.path == base
+                or m.path.startswith(prefix)
+                or any(a == base or a.startswith(prefix) for a in m.aliases)
+            ]
+        return index.tree.modules
+    record = index.modules.get(index.resolve_path(select))
+    return [] if record is None else [record]
+
+
+def covered_params(index: ModelIndex, select: str, params_glob: str) -> list[ParamRecord]:
+    """The parameters a rule ``select``/``params`` would reach (the core's matching)."""
+    out: list[ParamRecord] = []
+    for record in _candidates(index, select):
+        module = index.tree.module_objects.get(record.path)
+        if module is None or not module_matches(select, [record.path, *record.aliases], module):
+            continue
+        for name in record.param_names:
+            param = index.params.get(name)
+            if param is not None and fnmatch.fnmatchcase(param.local_name, params_glob or "*"):
+                out.append(param)
+    return out
+
+
+def gates_of(index: ModelIndex, param: ParamRecord) -> int | None:
+    """Gate blocks of a recurrent weight/bias (LSTM 4, GRU 3, RNN 1), else None."""
+    from inittui.core.plan import _gate_count
+
+    module = index.tree.module_objects.get(param.module)
+    return None if module is None else _gate_count(module, param.local_name)
+
+
+def scheme_shape(index: ModelIndex, param: ParamRecord, per_gate: bool) -> tuple[int, ...] | None:
+    if param.shape is None:
+        return None
+    gates = gates_of(index, param) if per_gate else None
+    if gates and param.shape:
+        return (param.shape[0] // gates, *param.shape[1:])
+    return tuple(param.shape)
+
+
+def unique_shapes(
+    index: ModelIndex, params: Sequence[ParamRecord], per_gate: bool = False
+) -> list[tuple[ParamRecord, tuple[int, ...]]]:
+    """One representative parameter per distinct shape the scheme would see."""
+    seen: dict[tuple[int, ...], ParamRecord] = {}
+    for param in params:
+        shape = scheme_shape(index, param, per_gate)
+        if shape is not None and shape not in seen:
+            seen[shape] = param
+    return [(param, shape) for shape, param in seen.items()]
+
+
+def why_not(
+    scheme: Scheme, shapes: Sequence[tuple[ParamRecord, tuple[int, ...]]], args: dict | None = None
+) -> str | None:
+    """None when ``scheme`` can initialize every shape, else the first reason."""
+    for param, shape in shapes:
+        try:
+            reason = scheme.applicability(shape, args, name=param.name)
+        except SchemeError as exc:
+            return str(exc)
+        if reason:
+            return reason
+    return None
+
+
+def expected_for(
+    scheme: Scheme,
+    shapes: Sequence[tuple[ParamRecord, tuple[int, ...]]],
+    args: dict,
+    scale: float | None = None,
+) -> list[tuple[ParamRecord, Expected]]:
+    out = []
+    for param, shape in shapes:
+        expected = scheme.expected(shape, args)
+        if scale is not None:
+            expected = Expected(
+                None if expected.mean is None else expected.mean * scale,
+                None if expected.std is None else expected.std * abs(scale),
+                None if expected.bound is None else expected.bound * abs(scale),
+                expected.formula,
+            )
+        out.append((param, expected))
+    return out
+
+
+# --------------------------------------------------------------------------- preview
+
+
+@dataclass(frozen=True)
+class PreviewFlag:
+    path: str
+    kind: str
+    detail: str
+    which: str  # "now" or "planned"
+
+
+@dataclass
+class PreviewRow:
+    path: str
+    type: str
+    call: int
+    now_std: float | None
+    plan_std: float | None
+    now_grad: float | None = None
+    plan_grad: float | None = None
+    flags: list[PreviewFlag] = field(default_factory=list)
+
+    @property
+    def ratio(self) -> float | None:
+        if self.now_std and self.plan_std is not None:
+            return self.plan_std / self.now_std
+        return None
+
+
+@dataclass
+class Preview:
+    rows: list[PreviewRow]
+    flags: list[PreviewFlag]
+    description: str
+    backward: bool
+    device: str
+    planned: bool  # whether the plan decides anything (else planned == now)
+
+
+def _call(function: Callable, *args: object, **kwargs: object) -> object:
+    """Call ``function`` with the keyword arguments it accepts."""
+    try:
+        accepted = inspect.signature(function).parameters
+    except (TypeError, ValueError):
+        return function(*args, **kwargs)
+    if not any(p.kind == p.VAR_KEYWORD for p in accepted.values()):
+        kwargs = {k: v for k, v in kwargs.items() if k in accepted}
+    return function(*args, **kwargs)
+
+
+def run_preview(
+    loaded: object,
+    resolved: ResolvedPlan,
+    input_shapes: Sequence[str] | None,
+    input_dtype: str | None,
+    seed: int,
+    backward: bool,
+    cancel: Callable[[], bool] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> Preview:
+    """Forward (and backward) probe of the current weights and of the plan's, via
+    :mod:`inittui.core.probe`. The plan is applied to a deep copy: the user's model is
+    never modified (a model too large to copy gets an error, not an in-place apply)."""
+    try:
+        from inittui.core import probe as probe_module
+    except ImportError as exc:
+        raise InittuiError(
+            f"the preview is not available in this build (inittui.core.probe: {exc})"
+        ) from None
+    model = loaded.model  # type: ignore[attr-defined]
+    inputs = _call(
+        probe_module.make_inputs,
+        loaded,
+        input_shapes=list(input_shapes or []) or None,
+        input_dtype=input_dtype,
+        seed=seed,
+    )
+    describe = getattr(probe_module, "describe_inputs", None)
+    description = describe(inputs) if describe is not None else ""
+    source = getattr(inputs, "source", None)
+    if source and source not in description:
+        description = f"{description} from {source}"
+    planned_differs = bool(resolved.steps)
+    current = _call(
+        probe_module.probe,
+        model,
+        inputs,
+        backward=backward,
+        cancel=cancel,
+        progress=progress,
+        seed=seed,
+    )
+    planned = current
+    if planned_differs:
+        from inittui.core.apply import apply_plan
+
+        try:
+            model_copy = copy.deepcopy(model)
+        except MemoryError:
+            raise InittuiError(
+                "not enough memory to copy the model for the planned preview; the current "
+                "weights were probed, use 'inittui preview --plan' for the planned ones"
+            ) from None
+        apply_plan(model_copy, resolved, cancel=cancel)
+        planned = _call(
+            probe_module.probe,
+            model_copy,
+            inputs,
+            backward=backward,
+            cancel=cancel,
+            progress=progress,
+            seed=seed,
+        )
+    return _preview_from(
+        current,
+        planned,
+        str(description),
+        backward,
+        str(getattr(loaded, "device", "")),
+        planned_differs,
+    )
+
+
+def _preview_from(
+    current: object,
+    planned: object,
+    description: str,
+    backward: bool,
+    device: str,
+    planned_differs: bool,
+) -> Preview:
+    def layers(result: object) -> list:
+        return list(getattr(result, "layers", []) or [])
+
+    now_layers = layers(current)
+    leaves = [layer for layer in now_layers if getattr(layer, "leaf", True)] or now_layers
+    planned_by_key = {(layer.path, getattr(layer, "call", 0)): layer for layer in layers(planned)}
+    flags: list[PreviewFlag] = []
+    for which, result in (("now", current), ("planned", planned)):
+        if which == "planned" and not planned_differs:
+            break
+        for flag in getattr(result, "flags", []) or []:
+            flags.append(PreviewFlag(flag.path, flag.kind, str(getattr(flag, "detail", "")), which))
+    rows = []
+    for layer in leaves:
+        key = (layer.path, getattr(layer, "call", 0))
+        other = planned_by_key.get(key)
+        rows.append(
+            PreviewRow(
+                path=layer.path,
+                type=getattr(layer, "type", ""),
+                call=key[1],
+                now_std=getattr(layer, "out_std", None),
+                plan_std=getattr(other, "out_std", None) if other is not None else None,
+                now_grad=getattr(layer, "grad_std", None),
+                plan_grad=getattr(other, "grad_std", None) if other is not None else None,
+                flags=[f for f in flags if f.path == layer.path],
+            )
+        )
+    return Preview(rows, flags, description, backward, device, planned_differs)
+
+
+# --------------------------------------------------------------------------- session
+
+
+@dataclass
+class Session:
+    """Everything the app knows about the open model and its plan."""
+
+    loaded: object  # inittui.core.loading.LoadedModel
+    tree: ModelTree
+    index: ModelIndex
+    history: History
+    stats: dict | None = None
+    preview: Preview | None = None
+    preview_stale: bool = False
+    flags: dict[str, list[NodeFlag]] = field(default_factory=dict)
+    flagged_below: set[str] = field(default_factory=set)
+
+    @property
+    def plan(self) -> Plan:
+        return self.history.current.plan
+
+    @property
+    def resolved(self) -> ResolvedPlan:
+        return self.history.current.resolved
+
+    @property
+    def planned_stats(self) -> dict | None:
+        return self.history.current.planned_stats
+
+    @property
+    def model_class(self) -> str:
+        return str(getattr(self.loaded, "model_class", ""))
+
+    def refresh_flags(self) -> None:
+        self.flags = compute_flags(
+            self.index, self.resolved, self.stats, self.planned_stats, self.preview
+        )
+        below: set[str] = set()
+        for path in self.flags:
+            below.update(self.index.ancestors(path))
+        self.flagged_below = below
+
+    def preview_row(self, path: str) -> PreviewRow | None:
+        if self.preview is None:
+            return None
+        for row in self.preview.rows:
+            if row.path == path:
+                return row
+        return None

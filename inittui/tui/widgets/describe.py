@@ -1,0 +1,258 @@
+"""What the widgets print: tree labels, the detail of a node, the header line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.text import Text
+
+from inittui.core.errors import InittuiError
+from inittui.core.plan import Rule
+from inittui.core.schemes import get_scheme
+from inittui.tui.session import Session, node_assignments, node_name, rule_origin
+from inittui.tui.widgets.text import count, num, sparkline
+
+FLAG_STYLE = {"error": "bold red", "warning": "bold yellow", "info": "cyan"}
+FLAG_MARK = {"error": "!", "warning": "!", "info": "i"}
+LEVELS = ("error", "warning", "info")
+ORIGIN_MARK = {"": "", "type": "·type", "tree": "·tree"}
+
+
+def worst(levels: list[str]) -> str:
+    for level in LEVELS:
+        if level in levels:
+            return level
+    return "info"
+
+
+def node_label(session: Session, path: str, expanded: bool) -> Text:
+    """``0 Linear kaiming_normal·type 4.2K``: name, class, the scheme that decides its
+    parameters (``·type``/``·tree`` when it comes from a type rule or an ancestor's subtree
+    rule, nothing when set on the node; ``+N`` more schemes) and the parameter count."""
+    index = session.index
+    text = Text(no_wrap=True, overflow="ellipsis")
+    text.append(node_name(path, session.model_class), style="bold")
+    canonical = index.resolve_path(path)
+    record = index.modules.get(canonical)
+    if record is None:
+        return text
+    if canonical != path:
+        text.append(f" = {canonical or '(root)'} (shared)", style="dim")
+        return text
+    if path:
+        text.append(f" {record.type}", style="cyan")
+    assignments = node_assignments(index, session.resolved, path)
+    if assignments:
+        # The scheme deciding the most values; "+N" other schemes (see the detail).
+        main = max(assignments, key=lambda a: (a.numel, -a.rule_index))
+        text.append(" ")
+        text.append(main.scheme, style="bold green" if main.origin == "" else "green")
+        if len(assignments) > 1:
+            text.append(f"+{len(assignments) - 1}", style="green")
+        if main.origin:
+            text.append(ORIGIN_MARK[main.origin], style="dim")
+    if record.num_params:
+        text.append(f" {count(record.num_params)}", style="dim")
+    return text
+
+
+def node_marker(session: Session, path: str, expanded: bool) -> Text:
+    """`` !`` (red: NaN/Inf, exploding; yellow: vanishing, lint warnings), `` i`` (info:
+    padding row, notes) or `` •`` on a collapsed node with a flag below it."""
+    flags = session.flags.get(session.index.resolve_path(path))
+    if flags:
+        level = worst([f.level for f in flags])
+        return Text(f" {FLAG_MARK[level]}", style=FLAG_STYLE[level])
+    if not expanded and path in session.flagged_below:
+        return Text(" •", style="yellow")
+    return Text()
+
+
+def header_text(
+    session: Session | None,
+    target: str,
+    plan_path: str | None,
+    dirty: bool,
+    device: str,
+    width: int = 0,
+) -> Text:
+    """``target · Class · 33.9K params · cpu · plan: init_plan.toml [+] (2 rules)``; with a
+    ``width``, the target is shortened from the left to keep the rest visible."""
+    rest = Text(no_wrap=True)
+    if session is not None:
+        if not target.endswith(f":{session.model_class}"):
+            rest.append(f" · {session.model_class}", style="cyan")
+        rest.append(f" · {count(session.tree.total_params)} params")
+    rest.append(f" · {device}", style="magenta")
+    rules = 0 if session is None else len(session.plan.rules)
+    rest.append(" · plan: ")
+    rest.append(Path(plan_path).name if plan_path else "new", style="bold")
+    if dirty:
+        rest.append(" [+]", style="bold yellow")
+    elif plan_path:
+        rest.append(" saved", style="green")
+    rest.append(f" ({rules} rule{'s' if rules != 1 else ''})", style="dim")
+    shown = target
+    room = width - rest.cell_len - 1
+    if width and len(shown) > room:
+        shown = "…" + shown[-max(room - 1, 8) :]
+    text = Text(no_wrap=True, overflow="ellipsis")
+    text.append(f" {shown}", style="bold")
+    text.append_text(rest)
+    return text
+
+
+def _stats_lines(label: str, stats: object, style: str, width: int = 40) -> Text:
+    """`` now  std 0.0718  mean -0.0012`` then ``      [-0.125, 0.125] ▆█▇▇█▇``."""
+    line = Text()
+    line.append(f" {label:<5}", style=style)
+    line.append(f"std {num(stats.std)}", style="bold")  # type: ignore[attr-defined]
+    line.append(f"  mean {num(stats.mean)}")  # type: ignore[attr-defined]
+    if stats.nan or stats.inf:  # type: ignore[attr-defined]
+        line.append(f"  {stats.nan} NaN {stats.inf} Inf", style="bold red")  # type: ignore
+    line.append("\n      ")
+    bounds = f"[{num(stats.min)}, {num(stats.max)}] "  # type: ignore[attr-defined]
+    line.append(bounds, style="dim")
+    room = max(8, min(32, width - 6 - len(bounds)))
+    line.append(sparkline(stats.hist_counts, room), style=style)  # type: ignore[attr-defined]
+    line.append("\n")
+    return line
+
+
+def shape_text(shape: tuple[int, ...] | None) -> str:
+    if shape is None:
+        return "(uninitialized)"
+    return "(" + ", ".join(map(str, shape)) + ("," if len(shape) == 1 else "") + ")"
+
+
+def scheme_extras(rule: Rule, with_params: bool = False) -> str:
+    """``nonlinearity=relu, per gate``: a rule's non-default arguments and options."""
+    try:
+        defaults = get_scheme(rule.scheme).defaults() if rule.scheme != "default" else {}
+    except InittuiError:
+        defaults = {}
+    parts = [f"{k}={v}" for k, v in rule.args.items() if defaults.get(k, None) != v]
+    if with_params and rule.params != "*":
+        parts.append(f"params {rule.params}")
+    if rule.per_gate:
+        parts.append("per gate")
+    if rule.forget_bias is not None:
+        parts.append(f"forget bias {rule.forget_bias:g}")
+    if rule.scale is not None:
+        parts.append(f"×{rule.scale:g}")
+    return ", ".join(parts)
+
+
+def detail_text(session: Session, path: str, width: int = 40) -> Text:
+    """The selected node: its parameters with shape, fans, statistics and histogram, the
+    expected std under the assigned scheme beside the measured one, and its lints."""
+    index = session.index
+    canonical = index.resolve_path(path)
+    record = index.modules.get(canonical)
+    wide = width >= 70
+    out = Text()
+    if record is None:
+        return out
+    out.append(path or "(root)", style="bold")
+    out.append(f"  {record.type}", style="cyan")
+    out.append(f"  {record.num_params:,} params\n", style="dim")
+    if canonical != path:
+        out.append(f"shared module, first seen at {canonical or '(root)'}\n", style="dim")
+    rules = session.plan.rules
+    if not index.own_params(canonical):
+        for assignment in node_assignments(index, session.resolved, canonical):
+            out.append(f"rule {assignment.rule_index + 1} set here: ", style="green")
+            out.append(f"{rules[assignment.rule_index].describe()}\n")
+    own = index.own_params(canonical)
+    stats = session.stats or {}
+    planned = session.planned_stats or {}
+    if not canonical and rules:
+        out.append(f"plan: {len(rules)} rule(s), seed {session.plan.seed}\n", style="bold")
+        for i, rule in enumerate(rules):
+            out.append(f" {i + 1}. {rule.describe()}\n")
+    if not own:
+        below = index.subtree_params(canonical) if record.num_params else []
+        if below:
+            out.append(f"no parameters of its own; {len(below)} tensors below\n", style="dim")
+        else:
+            out.append("no parameters\n", style="dim")
+    for param in own:
+        shape = shape_text(param.shape)
+        out.append(f"{param.local_name}", style="bold")
+        out.append(f" {shape}")
+        if param.fan_in is not None:
+            out.append(f"  fan_in {param.fan_in} fan_out {param.fan_out}", style="dim")
+        out.append("\n")
+        if param.aliases:
+            out.append(f" tied to {', '.join(param.aliases)}\n", style="dim")
+        if param.fan_note:
+            out.append(f" note: {param.fan_note}\n", style="dim italic")
+        now = stats.get(param.name)
+        if now is not None:
+            out.append_text(_stats_lines("now", now, "blue", width))
+        elif session.stats is None:
+            out.append(" now   computing…\n", style="dim")
+        else:
+            out.append(" now   no data (meta or lazy)\n", style="dim")
+        step = session.resolved.step_for(param.name)
+        rule_index = session.resolved.decided_by.get(param.name)
+        if rule_index is not None:
+            rule = rules[rule_index]
+            origin = rule_origin(rule, canonical)
+            if not origin:
+                where = " set here"
+            elif wide:
+                where = f" from {rule.select or '(root)'}"
+            else:
+                where = ORIGIN_MARK[origin]
+            out.append(" rule ", style="green")
+            out.append(f"{rule_index + 1}", style="bold green")
+            out.append(where, style="dim")
+            out.append(f" → {rule.scheme}", style="green")
+            extra = scheme_extras(rule)
+            if extra:
+                out.append("\n      " if not wide else " ")
+                out.append(extra, style="green")
+            out.append("\n")
+        if step is not None and step.expected is not None:
+            expected = step.expected
+            out.append(" exp  ", style="green")
+            if expected.std is not None:
+                out.append(f"std {num(expected.std)}", style="bold")
+            if expected.bound is not None:
+                out.append(f"  bound {num(expected.bound)}")
+            if expected.std is None and expected.bound is None:
+                out.append("unchanged" if step.scheme == "keep" else "-")
+            if step.blocks:
+                out.append(f"  per gate ×{len(step.blocks)}", style="green")
+            if step.from_default:
+                out.append(f"  {step.scheme}", style="green")
+            out.append("\n")
+            if wide and expected.formula:
+                formula = expected.formula
+                if len(formula) > width - 7:
+                    formula = formula[: width - 8] + "…"
+                out.append(f"      {formula}\n", style="dim")
+            after = planned.get(param.name)
+            if after is not None:
+                out.append_text(_stats_lines("plan", after, "magenta", width))
+            elif session.planned_stats is None and session.stats is not None:
+                out.append(" plan  computing…\n", style="dim")
+        elif rule_index is not None:
+            out.append(" plan  keep (values unchanged)\n", style="dim")
+    row = session.preview_row(canonical)
+    if row is not None:
+        out.append("output std ", style="bold")
+        out.append(f"now {num(row.now_std)}", style="blue")
+        if session.preview is not None and session.preview.planned:
+            out.append(f" → plan {num(row.plan_std)}", style="magenta")
+            if row.ratio is not None:
+                out.append(f" (×{num(row.ratio)})")
+        if row.now_grad is not None or row.plan_grad is not None:
+            out.append(f"\ngrad std now {num(row.now_grad)} → plan {num(row.plan_grad)}")
+        out.append("\n")
+    for flag in session.flags.get(canonical, []):
+        out.append(f"{FLAG_MARK[flag.level]} ", style=FLAG_STYLE[flag.level])
+        out.append(f"{flag.text}\n")
+    out.rstrip()
+    return out

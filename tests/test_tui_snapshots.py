@@ -1,0 +1,156 @@
+"""Snapshots of the main screens at 80x24 and 120x40.
+
+Regenerate after a deliberate change with
+``pytest tests/test_tui_snapshots.py --snapshot-update`` and look at the report.
+"""
+
+from __future__ import annotations
+
+import datetime
+from pathlib import Path
+
+import pytest
+from textual.widgets import Input
+
+from inittui.core import codegen
+from inittui.tui.app import InitApp
+from inittui.tui.screens.assign import AssignScreen
+from inittui.tui.screens.export import ExportScreen
+
+ROOT = Path(__file__).resolve().parent.parent
+MLP = "sample_models/mlp.py:MLP"
+LSTM = "sample_models/lstm_lm.py:LSTMLanguageModel"
+SIZES = [(80, 24), (120, 40)]
+
+
+@pytest.fixture(autouse=True)
+def _fixed_environment(monkeypatch):
+    """Relative targets (the header shows them) and a fixed date in the script header."""
+    monkeypatch.chdir(ROOT)
+
+    class _FixedDate(datetime.date):
+        @classmethod
+        def today(cls):  # noqa: D102
+            return cls(2025, 1, 1)
+
+    class _Clock:
+        date = _FixedDate
+
+    monkeypatch.setattr(codegen, "_dt", _Clock)
+
+
+async def _wait(pilot, condition, timeout: float = 30.0) -> None:
+    for _ in range(int(timeout / 0.02)):
+        if condition():
+            return
+        await pilot.pause(0.02)
+    raise AssertionError("timed out")
+
+
+async def _settle(pilot) -> None:
+    app = pilot.app
+    await _wait(pilot, lambda: app.ready and not app.running)
+    await pilot.pause()
+    app.clear_notifications()
+    for widget in app.screen.query(Input):
+        widget.cursor_blink = False
+    await pilot.pause()
+
+
+async def _assign(pilot, path: str, scheme: str, scope: str, params: str) -> None:
+    app = pilot.app
+    app.tree_widget.reveal(path)
+    await pilot.press("a")
+    await _wait(pilot, lambda: isinstance(app.screen, AssignScreen))
+    screen = app.screen
+    screen.query_one(f"#scope-{scope}").value = True
+    screen.query_one("#params", Input).value = params
+    await pilot.pause()
+    screen.choose(scheme)
+    await pilot.pause()
+    screen.action_confirm()
+    await _wait(pilot, lambda: not isinstance(app.screen, AssignScreen))
+    await _settle(pilot)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_main_screen(snap_compare, size):
+    async def run_before(pilot):
+        await _settle(pilot)
+        await pilot.press("j", "j")
+        await _settle(pilot)
+
+    assert snap_compare(InitApp(MLP), terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_assign_dialog(snap_compare, size):
+    async def run_before(pilot):
+        await _settle(pilot)
+        await pilot.press("j", "j", "a")
+        await _wait(pilot, lambda: isinstance(pilot.app.screen, AssignScreen))
+        screen = pilot.app.screen
+        screen.query_one("#params", Input).value = "weight"
+        await pilot.pause()
+        screen.choose("kaiming_normal")
+        await _settle(pilot)
+
+    assert snap_compare(InitApp(MLP), terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_preview_with_plan(snap_compare, size):
+    async def run_before(pilot):
+        await _settle(pilot)
+        await _assign(pilot, "layers.0", "kaiming_normal", "type", "weight")
+        await _assign(pilot, "layers.0", "zeros", "type", "bias")
+        pilot.app.tree_widget.reveal("layers.4")
+        await pilot.press("p")
+        await _settle(pilot)
+
+    assert snap_compare(InitApp(MLP), terminal_size=size, run_before=run_before)
+
+
+def test_lstm_assign_dialog(snap_compare):
+    async def run_before(pilot):
+        await _settle(pilot)
+        pilot.app.tree_widget.reveal("lstm")
+        await pilot.press("a")
+        await _wait(pilot, lambda: isinstance(pilot.app.screen, AssignScreen))
+        screen = pilot.app.screen
+        screen.query_one("#params", Input).value = "weight_hh*"
+        await pilot.pause()
+        screen.choose("orthogonal")
+        await _settle(pilot)
+
+    assert snap_compare(InitApp(LSTM), terminal_size=(80, 24), run_before=run_before)
+
+
+def test_export_dialog(snap_compare):
+    async def run_before(pilot):
+        await _settle(pilot)
+        await _assign(pilot, "layers.0", "kaiming_normal", "type", "weight")
+        await pilot.press("e")
+        await _wait(pilot, lambda: isinstance(pilot.app.screen, ExportScreen))
+        await _settle(pilot)
+
+    assert snap_compare(InitApp(MLP), terminal_size=(80, 24), run_before=run_before)
+
+
+def test_help_screen(snap_compare):
+    async def run_before(pilot):
+        await _settle(pilot)
+        await pilot.press("question_mark")
+        await pilot.pause()
+
+    assert snap_compare(InitApp(MLP), terminal_size=(80, 24), run_before=run_before)
+
+
+def test_load_error(snap_compare):
+    async def run_before(pilot):
+        await _wait(pilot, lambda: pilot.app.ready)
+        await _settle(pilot)
+
+    assert snap_compare(
+        InitApp("sample_models/missing.py:Net"), terminal_size=(80, 24), run_before=run_before
+    )
