@@ -7,7 +7,7 @@ not the fan a reader expects; :func:`fan_note` says so.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import torch
