@@ -224,6 +224,10 @@ class ExportScreen(ModalScreen[Exported | None]):
 
     def on_export_screen_written(self, message: ExportScreen.Written) -> None:
         self.busy = False
+        if self.app.is_web:
+            # Served in a browser (inittui serve): the files also reach the user as downloads.
+            for path in message.paths:
+                self.app.deliver_binary(path, save_filename=Path(path).name)
         self.dismiss(Exported(message.paths))
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
