@@ -372,9 +372,8 @@ def load_model(
                 model = construct(obj, kwargs, label)
         else:
             model = construct(obj, kwargs, label)
-    if dev.type == "meta" and not isinstance(obj, nn.Module):
-        pass
-    elif dev.type != "cpu" or _model_device(model) != dev:
+    # A model built under torch.device("meta") is already there; anything else moves.
+    if model_device(model) != dev:
         model = _move(model, dev)
     if dt is not None:
         model = model.to(dtype=dt)
@@ -392,7 +391,8 @@ def load_model(
     )
 
 
-def _model_device(model: nn.Module) -> torch.device:
+def model_device(model: nn.Module) -> torch.device:
+    """The device of the model's first parameter or buffer (cpu for an empty model)."""
     for tensor in model.parameters():
         return tensor.device
     for tensor in model.buffers():
@@ -401,8 +401,6 @@ def _model_device(model: nn.Module) -> torch.device:
 
 
 def _move(model: nn.Module, device: torch.device) -> nn.Module:
-    if device.type == "meta":
-        return model.to(device)
     try:
         return model.to(device)
     except NotImplementedError as exc:  # "Cannot copy out of meta tensor"

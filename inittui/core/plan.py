@@ -50,7 +50,6 @@ else:  # pragma: no cover
 PLAN_VERSION = 1
 CONTRACT_KEYS = ("select", "params", "scheme")
 EXTENSION_KEYS = ("per_gate", "forget_bias", "scale", "note")
-PLAN_SCHEMES_EXTRA = ("default",)  # resolved per module type into a table scheme
 RECURRENT_GATES = {"LSTM": 4, "LSTMCell": 4, "GRU": 3, "GRUCell": 3, "RNN": 1, "RNNCell": 1}
 FAN_BASED = {"xavier_uniform", "xavier_normal", "kaiming_uniform", "kaiming_normal",
              "lecun_normal"}
@@ -352,17 +351,15 @@ def param_seed(plan_seed: int, name: str) -> int:
     return _param_seed(plan_seed, name)
 
 
-def _gate_count(module: nn.Module, local_name: str) -> int | None:
-    name = type(module).__name__
-    for cls in type(module).__mro__:
-        if cls.__name__ in RECURRENT_GATES:
-            name = cls.__name__
-            break
-    else:
-        return None
+def gate_count(module: nn.Module, local_name: str) -> int | None:
+    """Gate blocks stacked in a recurrent parameter (LSTM 4, GRU 3, RNN 1); None for any
+    other parameter."""
     if not local_name.startswith(("weight_ih", "weight_hh", "bias_ih", "bias_hh")):
         return None
-    return RECURRENT_GATES[name]
+    for cls in type(module).__mro__:
+        if cls.__name__ in RECURRENT_GATES:
+            return RECURRENT_GATES[cls.__name__]
+    return None
 
 
 def _is_lstm(module: nn.Module) -> bool:
@@ -448,7 +445,7 @@ def _make_step(record: ParamRecord, rule: Rule, index: int, via: str, model: nn.
     except SchemeError as exc:
         raise InittuiError(f"{label}: {exc}") from None
 
-    gates = _gate_count(module, local)
+    gates = gate_count(module, local)
     blocks = None
     shape = record.shape
     if rule.per_gate:
@@ -551,10 +548,14 @@ def _plan_lints(steps: list[InitStep], tree: ModelTree, model: nn.Module,
                     f"(almost) nothing; for ±2 std use a={mean - 2 * std:g}, "
                     f"b={mean + 2 * std:g}",
                 ))
-        if (step.module_type in RECURRENT_GATES or _gate_count(
-                model.get_submodule(step.module), step.local_name)) and not step.blocks and \
-                step.local_name.startswith(("weight_ih", "weight_hh")) and \
-                step.scheme in ("orthogonal", *FAN_BASED) and not step.from_default:
+        fused = (
+            not step.blocks
+            and step.local_name.startswith(("weight_ih", "weight_hh"))
+            and step.scheme in ("orthogonal", *FAN_BASED)
+            and not step.from_default
+            and (gate_count(model.get_submodule(step.module), step.local_name) or 1) > 1
+        )
+        if fused:
             lints.append(Lint(
                 "fused_recurrent", step.param,
                 f"{rule}: {step.scheme} on {step.param} treats the {step.shape[0]}x"

@@ -43,7 +43,13 @@ from torch import nn
 
 from inittui.core.apply import apply_plan
 from inittui.core.errors import CancelledError, InittuiError
-from inittui.core.loading import DTYPE_ALIASES, DTYPES, LoadedModel, example_inputs_function
+from inittui.core.loading import (
+    DTYPE_ALIASES,
+    DTYPES,
+    LoadedModel,
+    example_inputs_function,
+    model_device,
+)
 from inittui.core.plan import Plan, ResolvedPlan, Rule, resolve_plan
 from inittui.core.tree import build_tree
 
@@ -146,12 +152,6 @@ def _model_float_dtype(model: nn.Module) -> torch.dtype:
         if tensor.is_floating_point():
             return tensor.dtype
     return torch.float32
-
-
-def _model_device(model: nn.Module) -> torch.device:
-    for tensor in (*model.parameters(), *model.buffers()):
-        return tensor.device
-    return torch.device("cpu")
 
 
 _KNOWN_COMPOSITES = (nn.TransformerEncoder, nn.TransformerEncoderLayer, nn.MultiheadAttention)
@@ -276,7 +276,7 @@ def infer_inputs(
     batch = DEFAULT_BATCH if batch is None else int(batch)
     if batch < 1:
         raise InittuiError(f"batch must be a positive integer, got {batch}")
-    dev = torch.device(device) if device is not None else _model_device(model)
+    dev = torch.device(device) if device is not None else model_device(model)
     found = first_layer(model)
     name = type(model).__name__
     hint = (
@@ -371,8 +371,8 @@ def make_inputs(
         module_file = getattr(loaded.source_module, "__file__", None)
         label = Path(module_file).name if module_file else loaded.source_module.__name__
     else:
-        model, device, fn, label = loaded, _model_device(loaded), None, "the model file"
-    if device.type == "meta" or _model_device(model).type == "meta":
+        model, device, fn, label = loaded, model_device(loaded), None, "the model file"
+    if device.type == "meta" or model_device(model).type == "meta":
         raise InittuiError(
             "the preview needs real weights, not the meta device; use --device cpu or cuda "
             "(with --load CKPT for a model built on meta)"
@@ -906,7 +906,7 @@ def probe(
                 )
                 break
     result = ProbeResult(
-        device=str(_model_device(model) if params else (tensors[0].device if tensors else "cpu")),
+        device=str(model_device(model) if params else (tensors[0].device if tensors else "cpu")),
         inputs=[InputInfo([int(s) for s in t.shape], _dtype_name(t.dtype)) for t in inputs],
         layers=recorder.records,
         flags=[],
@@ -1323,7 +1323,7 @@ def compare(
     during that apply leaves the model partly initialized). ``progress`` sees each of the
     two probes run from the start.
     """
-    limit = default_copy_limit(_model_device(model)) if max_copy_bytes is None else max_copy_bytes
+    limit = default_copy_limit(model_device(model)) if max_copy_bytes is None else max_copy_bytes
     size = model_bytes(model)
     planned_model: nn.Module | None = None
     note = None

@@ -43,6 +43,7 @@ from inittui.tui.session import (
 from inittui.tui.widgets.describe import detail_text, header_text, node_label, node_marker
 from inittui.tui.widgets.model_tree import FILTER_LIMIT, ModuleTree
 from inittui.tui.widgets.preview import PreviewTable
+from inittui.tui.widgets.text import error_text
 
 DEFAULT_PLAN_FILE = "init_plan.toml"
 HELP_TEXT = {
@@ -564,10 +565,7 @@ class InitApp(App[int]):
             return
         error = worker.error
         cancelled = isinstance(error, CancelledError) or type(error).__name__ == "StatsCancelled"
-        if isinstance(error, InittuiError):
-            text = str(error)
-        else:
-            text = f"{type(error).__name__}: {error}".strip().splitlines()[0]
+        text = error_text(error)
         if group == "load":
             self.show_load_error(text)
             return
@@ -761,26 +759,22 @@ class InitApp(App[int]):
         )
 
     def action_undo(self) -> None:
-        session = self.require_session()
-        if session is None:
-            return
-        undone = session.history.undo()
-        if undone is None:
-            self.notify("nothing to undo", timeout=2)
-            return
-        self.after_plan_change()
-        self.notify(f"undid: {undone.label}", timeout=3)
+        self.walk_history("undo", "undid")
 
     def action_redo(self) -> None:
+        self.walk_history("redo", "redid")
+
+    def walk_history(self, direction: str, past: str) -> None:
+        """One step back (undo) or forward (redo) through the plan history."""
         session = self.require_session()
         if session is None:
             return
-        redone = session.history.redo()
-        if redone is None:
-            self.notify("nothing to redo", timeout=2)
+        state = getattr(session.history, direction)()
+        if state is None:
+            self.notify(f"nothing to {direction}", timeout=2)
             return
         self.after_plan_change()
-        self.notify(f"redid: {redone.label}", timeout=3)
+        self.notify(f"{past}: {state.label}", timeout=3)
 
     # -- actions: preview and device --------------------------------------------------
 

@@ -312,10 +312,10 @@ def covered_params(index: ModelIndex, select: str, params_glob: str) -> list[Par
 
 def gates_of(index: ModelIndex, param: ParamRecord) -> int | None:
     """Gate blocks of a recurrent weight/bias (LSTM 4, GRU 3, RNN 1), else None."""
-    from inittui.core.plan import _gate_count
+    from inittui.core.plan import gate_count
 
     module = index.tree.module_objects.get(param.module)
-    return None if module is None else _gate_count(module, param.local_name)
+    return None if module is None else gate_count(module, param.local_name)
 
 
 def scheme_shape(index: ModelIndex, param: ParamRecord, per_gate: bool) -> tuple[int, ...] | None:

@@ -52,7 +52,7 @@ from inittui.tui.session import (
     why_not,
     with_assignment,
 )
-from inittui.tui.widgets.text import num
+from inittui.tui.widgets.text import error_text, num
 
 DEFAULT_SUMMARY = "PyTorch's own reset_parameters per module type (norm: weight 1, bias 0)"
 SCOPES = ("node", "subtree", "type")
@@ -517,12 +517,7 @@ class AssignScreen(ModalScreen[Assigned | None]):
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.state == WorkerState.ERROR:
-            error = event.worker.error
-            text = (
-                str(error)
-                if isinstance(error, InittuiError)
-                else f"{type(error).__name__}: {error}"
-            )
+            text = error_text(event.worker.error)
             self.query_one("#assign-error", Static).update(Text(text, style="bold red"))
 
     @on(Button.Pressed, "#cancel")

@@ -16,7 +16,7 @@ from textual.widgets import Button, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 from textual.worker import Worker, WorkerState
 
-from inittui.core.errors import InittuiError
+from inittui.tui.widgets.text import error_text
 
 
 class ConfirmScreen(ModalScreen[bool]):
@@ -113,12 +113,7 @@ class PathScreen(ModalScreen[object]):
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.state == WorkerState.ERROR:
-            error = event.worker.error
-            text = (
-                str(error)
-                if isinstance(error, InittuiError)
-                else f"{type(error).__name__}: {error}"
-            )
+            text = error_text(event.worker.error)
             self.query_one("#path-error", Static).update(Text(text, style="bold red"))
 
 

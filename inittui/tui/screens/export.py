@@ -32,6 +32,7 @@ from inittui.core.export import (
 from inittui.core.plan import plan_to_toml
 from inittui.tui.screens.dialogs import ConfirmScreen
 from inittui.tui.session import Session
+from inittui.tui.widgets.text import error_text
 
 KINDS = {
     "script": ((".py",), "script"),
@@ -234,11 +235,8 @@ class ExportScreen(ModalScreen[Exported | None]):
         if event.state in (WorkerState.ERROR, WorkerState.CANCELLED):
             self.busy = False
             error = event.worker.error
-            if isinstance(error, InittuiError):
-                text = str(error)
-            elif error is None:
-                text = "export cancelled; nothing was written"
-            else:
-                text = f"export failed: {type(error).__name__}: {error}"
+            text = error_text(error, "export cancelled; nothing was written")
+            if not isinstance(error, InittuiError) and error is not None:
+                text = f"export failed: {text}"
             self._error(text)
             self.app.post_message(ExportProgress(0, 0, ""))

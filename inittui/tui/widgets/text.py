@@ -73,3 +73,16 @@ def log_bar(value: float | None, width: int = 6) -> str:
     full, part = divmod(eighths, 8)
     bar = "█" * full + (EIGHTHS[part] if part else "")
     return bar.ljust(width)[:width]
+
+
+def error_text(error: BaseException | None, fallback: str = "cancelled") -> str:
+    """One line for a worker's failure: an InittuiError's own message (it already says what
+    to do), else ``Type: message``."""
+    from inittui.core.errors import InittuiError
+
+    if error is None:
+        return fallback
+    if isinstance(error, InittuiError):
+        return str(error)
+    text = f"{type(error).__name__}: {error}".strip()
+    return text.splitlines()[0]
