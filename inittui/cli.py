@@ -98,20 +98,30 @@ def build_parser() -> argparse.ArgumentParser:
     inspect_cmd.add_argument("--no-stats", action="store_true", help="skip statistics (faster)")
     inspect_cmd.set_defaults(handler=_cmd_inspect)
 
-    plan_cmd = sub.add_parser("plan", parents=[common], help="explain a plan per parameter",
-                              description="Resolve a plan on the model: for every parameter, "
-                              "the rule that decides it, the scheme, fans and expected std; "
-                              "then the lints.")
+    plan_cmd = sub.add_parser(
+        "plan",
+        parents=[common],
+        help="explain a plan per parameter",
+        description="Resolve a plan on the model: for every parameter, "
+        "the rule that decides it, the scheme, fans and expected std; "
+        "then the lints.",
+    )
     plan_cmd.add_argument("--plan", required=True, metavar="PLAN", help="plan file (TOML)")
     plan_cmd.add_argument("--json", action="store_true", help="print JSON only")
-    plan_cmd.add_argument("--explain", action="store_true",
-                          help="also list parameters no rule decides (the default view "
-                          "lists decided ones)")
+    plan_cmd.add_argument(
+        "--explain",
+        action="store_true",
+        help="also list parameters no rule decides (the default view lists decided ones)",
+    )
     plan_cmd.set_defaults(handler=_cmd_plan)
 
-    export_cmd = sub.add_parser("export", parents=[common], help="write init script, "
-                                "checkpoint, plan", description="Apply a plan and write a "
-                                "standalone init script, a checkpoint and/or the plan.")
+    export_cmd = sub.add_parser(
+        "export",
+        parents=[common],
+        help="write init script, checkpoint, plan",
+        description="Apply a plan and write a "
+        "standalone init script, a checkpoint and/or the plan.",
+    )
     export_cmd.add_argument("--plan", required=True, metavar="PLAN", help="plan file (TOML)")
     export_cmd.add_argument("--script", metavar="OUT.py", help="write the init script here")
     export_cmd.add_argument("--checkpoint", metavar="OUT", help="write .pt or .safetensors")
@@ -122,35 +132,60 @@ def build_parser() -> argparse.ArgumentParser:
     probe_options = _Parser(add_help=False)
     group = probe_options.add_argument_group("preview options")
     group.add_argument("--plan", metavar="PLAN", help="also preview the model with this plan")
-    group.add_argument("--backward", action="store_true",
-                       help="one backward pass: output-gradient std per layer")
+    group.add_argument(
+        "--backward", action="store_true", help="one backward pass: output-gradient std per layer"
+    )
     group.add_argument("--batch", type=int, metavar="N", help="batch size of inferred inputs")
-    group.add_argument("--vanishing", type=float, default=0.1, metavar="X",
-                       help="flag a layer whose output std falls below X times the input's")
-    group.add_argument("--exploding", type=float, default=10.0, metavar="X",
-                       help="flag a layer whose output std rises above X times the input's")
+    group.add_argument(
+        "--vanishing",
+        type=float,
+        default=0.1,
+        metavar="X",
+        help="flag a layer whose output std falls below X times the input's",
+    )
+    group.add_argument(
+        "--exploding",
+        type=float,
+        default=10.0,
+        metavar="X",
+        help="flag a layer whose output std rises above X times the input's",
+    )
     group.add_argument("--train", action="store_true", help="probe in train mode (default eval)")
 
-    preview_cmd = sub.add_parser("preview", parents=[common, probe_options],
-                                 help="per-layer forward/backward variance",
-                                 description="Run one forward (and with --backward one "
-                                 "backward) pass and show each layer's output std.")
+    preview_cmd = sub.add_parser(
+        "preview",
+        parents=[common, probe_options],
+        help="per-layer forward/backward variance",
+        description="Run one forward (and with --backward one "
+        "backward) pass and show each layer's output std.",
+    )
     preview_cmd.add_argument("--json", action="store_true", help="print JSON only")
     preview_cmd.set_defaults(handler=_cmd_preview)
 
-    check_cmd = sub.add_parser("check", parents=[common, probe_options],
-                               help="exit 1 if variance drifts beyond --max-ratio",
-                               description="For CI: exit 1 when any layer's output std leaves "
-                               "[1/R, R] times the input's or a flag fires, else 0.")
-    check_cmd.add_argument("--max-ratio", type=float, default=10.0, metavar="R",
-                           help="allowed factor between a layer's output std and the input's "
-                           "(default 10)")
+    check_cmd = sub.add_parser(
+        "check",
+        parents=[common, probe_options],
+        help="exit 1 if variance drifts beyond --max-ratio",
+        description="For CI: exit 1 when any layer's output std leaves "
+        "[1/R, R] times the input's or a flag fires, else 0.",
+    )
+    check_cmd.add_argument(
+        "--max-ratio",
+        type=float,
+        default=10.0,
+        metavar="R",
+        help="allowed factor between a layer's output std and the input's (default 10)",
+    )
     check_cmd.set_defaults(handler=_cmd_check)
 
-    lsuv_cmd = sub.add_parser("lsuv", parents=[common], help="LSUV init written as a plan",
-                              description="Layer-sequential unit-variance init (Mishkin & "
-                              "Matas 2015): orthogonal, then per-layer scales until each "
-                              "Linear/Conv output has the target std; written as a plan.")
+    lsuv_cmd = sub.add_parser(
+        "lsuv",
+        parents=[common],
+        help="LSUV init written as a plan",
+        description="Layer-sequential unit-variance init (Mishkin & "
+        "Matas 2015): orthogonal, then per-layer scales until each "
+        "Linear/Conv output has the target std; written as a plan.",
+    )
     lsuv_cmd.add_argument("--plan", metavar="PLAN", help="start from this plan")
     lsuv_cmd.add_argument("--plan-out", required=True, metavar="OUT.toml", help="write here")
     lsuv_cmd.add_argument("--target-std", type=float, default=1.0)
@@ -161,8 +196,12 @@ def build_parser() -> argparse.ArgumentParser:
     lsuv_cmd.add_argument("--json", action="store_true", help="print JSON only")
     lsuv_cmd.set_defaults(handler=_cmd_lsuv)
 
-    serve_cmd = sub.add_parser("serve", parents=[common], help="the TUI in a browser",
-                               description="Serve the TUI in a browser with textual-serve.")
+    serve_cmd = sub.add_parser(
+        "serve",
+        parents=[common],
+        help="the TUI in a browser",
+        description="Serve the TUI in a browser with textual-serve.",
+    )
     serve_cmd.add_argument("--plan", metavar="PLAN")
     serve_cmd.add_argument("--host", default="localhost", help="bind address (default localhost)")
     serve_cmd.add_argument("--port", type=int, default=8000)
@@ -185,8 +224,14 @@ def _load(args: argparse.Namespace):
     from inittui.core.loading import build_kwargs, load_model
 
     kwargs = build_kwargs(args.arg, args.kwargs)
-    return load_model(args.target, kwargs, device=args.device, dtype=args.dtype,
-                      checkpoint=args.load, seed=args.seed or 0)
+    return load_model(
+        args.target,
+        kwargs,
+        device=args.device,
+        dtype=args.dtype,
+        checkpoint=args.load,
+        seed=args.seed or 0,
+    )
 
 
 def _resolve(args: argparse.Namespace, loaded=None):
@@ -233,8 +278,10 @@ def _cmd_export(args: argparse.Namespace) -> int:
     from inittui.core.plan import plan_to_toml
 
     if not (args.script or args.checkpoint or args.plan_out):
-        raise _user_error("nothing to export; give --script OUT.py, --checkpoint OUT.pt "
-                          "or OUT.safetensors, and/or --plan-out OUT.toml")
+        raise _user_error(
+            "nothing to export; give --script OUT.py, --checkpoint OUT.pt "
+            "or OUT.safetensors, and/or --plan-out OUT.toml"
+        )
     outputs = [p for p in (args.script, args.checkpoint, args.plan_out) if p]
     if len({str(Path(p).expanduser().resolve()) for p in outputs}) < len(outputs):
         raise _user_error("two outputs name the same file; give each its own path")
@@ -244,8 +291,10 @@ def _cmd_export(args: argparse.Namespace) -> int:
     if args.checkpoint:
         check_destination(args.checkpoint, args.force, CHECKPOINT_SUFFIXES, "checkpoint")
         if args.device == "meta":
-            raise _user_error("cannot write a checkpoint from the meta device (no values); "
-                              "drop --checkpoint or use --device cpu")
+            raise _user_error(
+                "cannot write a checkpoint from the meta device (no values); "
+                "drop --checkpoint or use --device cpu"
+            )
     if args.plan_out:
         check_destination(args.plan_out, args.force, (".toml",), "plan")
     loaded, tree, resolved = _resolve(args)
@@ -305,11 +354,24 @@ def _probe_run(args: argparse.Namespace):
         raise _user_error("the preview needs values: use --device cpu, cuda or mps, not meta")
     inputs = make_inputs(loaded, args.input_shape, args.input_dtype, args.batch, seed)
     if resolved is None:
-        result = probe(loaded.model, inputs, backward=args.backward, thresholds=thresholds,
-                       train_mode=args.train, seed=seed)
+        result = probe(
+            loaded.model,
+            inputs,
+            backward=args.backward,
+            thresholds=thresholds,
+            train_mode=args.train,
+            seed=seed,
+        )
         return result, None
-    comparison = compare(loaded.model, resolved, inputs, backward=args.backward,
-                         thresholds=thresholds, train_mode=args.train, seed=seed)
+    comparison = compare(
+        loaded.model,
+        resolved,
+        inputs,
+        backward=args.backward,
+        thresholds=thresholds,
+        train_mode=args.train,
+        seed=seed,
+    )
     return comparison.planned, comparison
 
 
@@ -349,17 +411,21 @@ def _cmd_check(args: argparse.Namespace) -> int:
                 continue
             ratio = layer.out_std / base
             if not (1 / args.max_ratio <= ratio <= args.max_ratio):
-                problems.append(f"{layer.path} ({layer.type}): output std {layer.out_std:.4g} "
-                                f"is {ratio:.3g}x the input's (allowed 1/{args.max_ratio:g}.."
-                                f"{args.max_ratio:g})")
+                problems.append(
+                    f"{layer.path} ({layer.type}): output std {layer.out_std:.4g} "
+                    f"is {ratio:.3g}x the input's (allowed 1/{args.max_ratio:g}.."
+                    f"{args.max_ratio:g})"
+                )
     leaves = sum(1 for layer in result.layers if layer.leaf)
     if problems:
         for line in problems:
             print(f"fail: {line}")
         print(f"check failed: {len(problems)} problem(s) in {leaves} layers")
         return 1
-    print(f"check passed: {leaves} layers within {args.max_ratio:g}x of the input std "
-          f"({result.input_std_source or 'input'}), no flags")
+    print(
+        f"check passed: {leaves} layers within {args.max_ratio:g}x of the input std "
+        f"({result.input_std_source or 'input'}), no flags"
+    )
     return 0
 
 
@@ -378,16 +444,24 @@ def _cmd_lsuv(args: argparse.Namespace) -> int:
     if loaded.on_meta:
         raise _user_error("LSUV needs values: use --device cpu, cuda or mps, not meta")
     inputs = make_inputs(loaded, args.input_shape, args.input_dtype, args.batch, args.seed or 0)
-    result = lsuv(loaded.model, inputs, target_std=args.target_std, tol=args.tol,
-                  max_iter=args.max_iter, plan=plan)
+    result = lsuv(
+        loaded.model,
+        inputs,
+        target_std=args.target_std,
+        tol=args.tol,
+        max_iter=args.max_iter,
+        plan=plan,
+    )
     write_text(args.plan_out, plan_to_toml(result.plan), force=args.force)
     if args.json:
         _print_json(result.to_dict())
     else:
         for layer in result.layers:
             mark = "ok" if layer.converged else "NOT converged"
-            print(f"{layer.path:40s} {layer.type:10s} iterations {layer.iterations:2d}  "
-                  f"std {layer.std:.4f}  scale {layer.scale:.4f}  {mark}")
+            print(
+                f"{layer.path:40s} {layer.type:10s} iterations {layer.iterations:2d}  "
+                f"std {layer.std:.4f}  scale {layer.scale:.4f}  {mark}"
+            )
     print(f"wrote {args.plan_out}", file=sys.stderr)
     return 0
 
@@ -400,10 +474,15 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     argv = [sys.executable, "-m", "inittui", args.target]
     for item in args.arg:
         argv += ["--arg", item]
-    for flag, value in (("--kwargs", args.kwargs), ("--load", args.load),
-                        ("--device", args.device), ("--dtype", args.dtype),
-                        ("--plan", args.plan), ("--input-dtype", args.input_dtype),
-                        ("--seed", args.seed)):
+    for flag, value in (
+        ("--kwargs", args.kwargs),
+        ("--load", args.load),
+        ("--device", args.device),
+        ("--dtype", args.dtype),
+        ("--plan", args.plan),
+        ("--input-dtype", args.input_dtype),
+        ("--seed", args.seed),
+    ):
         if value is not None:
             argv += [flag, str(value)]
     for shape in args.input_shape:
@@ -427,9 +506,17 @@ def _cmd_tui(args: argparse.Namespace) -> int:
     parse_dtype(args.dtype)
     from inittui.tui.app import run_app
 
-    return run_app(args.target, kwargs, device=args.device, dtype=args.dtype,
-                   checkpoint=args.load, plan_path=args.plan, input_shapes=args.input_shape,
-                   input_dtype=args.input_dtype, seed=args.seed)
+    return run_app(
+        args.target,
+        kwargs,
+        device=args.device,
+        dtype=args.dtype,
+        checkpoint=args.load,
+        plan_path=args.plan,
+        input_shapes=args.input_shape,
+        input_dtype=args.input_dtype,
+        seed=args.seed,
+    )
 
 
 def _user_error(message: str) -> Exception:

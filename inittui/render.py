@@ -65,14 +65,23 @@ def render_inspect(report: dict, console: Console | None = None) -> None:
         f"{report['total_params']:,} parameters  ·  {report['device']}"
     )
     table = Table(
-        title=title, title_justify="left", show_lines=False, pad_edge=False,
-        header_style="bold", box=box.SIMPLE_HEAD, collapse_padding=True,
+        title=title,
+        title_justify="left",
+        show_lines=False,
+        pad_edge=False,
+        header_style="bold",
+        box=box.SIMPLE_HEAD,
+        collapse_padding=True,
     )
     wide = console.width >= 130
     medium = console.width >= 100
     fixed = 68 + (10 if medium else 0) + (16 if wide else 0)
-    table.add_column("module / parameter", no_wrap=True, overflow="ellipsis",
-                     max_width=max(16, console.width - fixed))
+    table.add_column(
+        "module / parameter",
+        no_wrap=True,
+        overflow="ellipsis",
+        max_width=max(16, console.width - fixed),
+    )
     table.add_column("type / shape", no_wrap=True, overflow="ellipsis", max_width=14)
     for column in ("params", "fan_in", "fan_out"):
         table.add_column(column, justify="right", no_wrap=True, min_width=len(column))
@@ -92,8 +101,12 @@ def render_inspect(report: dict, console: Console | None = None) -> None:
         label = Text(indent + name, style="bold")
         if module.get("aliases"):
             label.append(f"  = {', '.join(module['aliases'])}", style="dim")
-        table.add_row(label, Text(module["type"], style="magenta"),
-                      fmt_count(module["num_params"]), *[""] * (columns - 3))
+        table.add_row(
+            label,
+            Text(module["type"], style="magenta"),
+            fmt_count(module["num_params"]),
+            *[""] * (columns - 3),
+        )
         for param in params_by_module.get(module["path"], []):
             stats = param["stats"] or {}
             local = param["name"].rsplit(".", 1)[-1]
@@ -107,10 +120,13 @@ def render_inspect(report: dict, console: Console | None = None) -> None:
             )
             hist = (stats.get("hist") or {}).get("counts") or []
             cells = [
-                label, shape, fmt_count(param["numel"]),
+                label,
+                shape,
+                fmt_count(param["numel"]),
                 "-" if param["fan_in"] is None else str(param["fan_in"]),
                 "-" if param["fan_out"] is None else str(param["fan_out"]),
-                fmt_num(stats.get("mean"), 3), fmt_num(stats.get("std"), 3),
+                fmt_num(stats.get("mean"), 3),
+                fmt_num(stats.get("std"), 3),
             ]
             if wide:
                 cells += [fmt_num(stats.get("min"), 3), fmt_num(stats.get("max"), 3)]
@@ -133,22 +149,33 @@ def _shrink(counts: list[int], width: int) -> list[int]:
     return [sum(counts[int(i * step) : int((i + 1) * step)]) for i in range(width)]
 
 
-def render_plan(report: dict, console: Console | None = None,
-                show_undecided: bool = False) -> None:
+def render_plan(report: dict, console: Console | None = None, show_undecided: bool = False) -> None:
     """One row per decided parameter: rule, scheme, fans, expected std; then the lints."""
     console = console or Console()
-    console.print(Text(f"{report['model_class']}  {report['target']}  ·  seed {report['seed']}",
-                       style="bold"))
+    console.print(
+        Text(f"{report['model_class']}  {report['target']}  ·  seed {report['seed']}", style="bold")
+    )
     for rule in report["rules"]:
         keys = {k: v for k, v in rule.items() if k not in ("index", "select", "scheme", "params")}
         params = f" [{rule['params']}]" if "params" in rule else ""
         extra = " ".join(f"{k}={v}" for k, v in keys.items())
-        console.print(f"  rule {rule['index']}: {rule['select'] or '(root)'}{params} -> "
-                      f"{rule['scheme']} {extra}".rstrip(), markup=False, highlight=False)
+        console.print(
+            f"  rule {rule['index']}: {rule['select'] or '(root)'}{params} -> "
+            f"{rule['scheme']} {extra}".rstrip(),
+            markup=False,
+            highlight=False,
+        )
     table = Table(show_lines=False, pad_edge=False, header_style="bold", box=box.SIMPLE_HEAD)
-    for column, justify in (("parameter", "left"), ("shape", "left"), ("rule", "right"),
-                            ("scheme", "left"), ("fan_in", "right"), ("fan_out", "right"),
-                            ("expected std", "right"), ("bound", "right")):
+    for column, justify in (
+        ("parameter", "left"),
+        ("shape", "left"),
+        ("rule", "right"),
+        ("scheme", "left"),
+        ("fan_in", "right"),
+        ("fan_out", "right"),
+        ("expected std", "right"),
+        ("bound", "right"),
+    ):
         table.add_column(column, justify=justify, no_wrap=column != "scheme")
     undecided = 0
     for param in report["parameters"]:
@@ -159,20 +186,35 @@ def render_plan(report: dict, console: Console | None = None,
         shape = "×".join(map(str, param["shape"] or [])) or "scalar"
         scheme = param["scheme"] or Text("keeps its values", style="dim")
         if isinstance(scheme, str) and param.get("args"):
-            scheme = f"{scheme}(" + ", ".join(f"{k}={fmt_num(v) if isinstance(v, float) else v}"
-                                             for k, v in param["args"].items()) + ")"
+            scheme = (
+                f"{scheme}("
+                + ", ".join(
+                    f"{k}={fmt_num(v) if isinstance(v, float) else v}"
+                    for k, v in param["args"].items()
+                )
+                + ")"
+            )
         if isinstance(scheme, str) and param.get("per_gate"):
             scheme += " per gate"
         table.add_row(
-            param["name"], shape, "-" if param["rule"] is None else str(param["rule"]), scheme,
+            param["name"],
+            shape,
+            "-" if param["rule"] is None else str(param["rule"]),
+            scheme,
             "-" if param["fan_in"] is None else str(param["fan_in"]),
             "-" if param["fan_out"] is None else str(param["fan_out"]),
-            fmt_num(param.get("expected_std")), fmt_num(param.get("expected_bound")),
+            fmt_num(param.get("expected_std")),
+            fmt_num(param.get("expected_bound")),
         )
     console.print(table)
     if undecided and not show_undecided:
-        console.print(Text(f"{undecided} parameter(s) no rule decides keep their values "
-                           "(--explain lists them)", style="dim"))
+        console.print(
+            Text(
+                f"{undecided} parameter(s) no rule decides keep their values "
+                "(--explain lists them)",
+                style="dim",
+            )
+        )
     for lint in report["lints"]:
         style = "yellow" if lint["severity"] == "warning" else "dim"
         console.print(Text(f"{lint['severity']}: {lint['message']}", style=style))
@@ -193,16 +235,17 @@ def log_bar(std: float | None, width: int = 16, lo: float = 1e-3, hi: float = 1e
 def render_preview(result, comparison=None, console: Console | None = None) -> None:
     """Per-layer output std (log-scale bar), planned beside current when a plan is given."""
     console = console or Console()
-    head = (f"device {result.device} · inputs "
-            + ", ".join(f"{tuple(i.shape)} {i.dtype}" for i in result.inputs)
-            + f" ({result.inputs_source}) · input std {fmt_num(result.input_std, 3)}"
-            + f" · {'train' if result.train_mode else 'eval'} mode")
+    head = (
+        f"device {result.device} · inputs "
+        + ", ".join(f"{tuple(i.shape)} {i.dtype}" for i in result.inputs)
+        + f" ({result.inputs_source}) · input std {fmt_num(result.input_std, 3)}"
+        + f" · {'train' if result.train_mode else 'eval'} mode"
+    )
     console.print(Text(head, style="bold"))
     if result.loss:
         console.print(Text(f"backward: {result.loss}", style="dim"))
     flagged = {flag.path: flag.kind for flag in result.flags}
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, header_style="bold",
-                  collapse_padding=True)
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, header_style="bold", collapse_padding=True)
     table.add_column("layer", no_wrap=True, overflow="ellipsis", max_width=30)
     table.add_column("type", no_wrap=True, max_width=12)
     if comparison is not None:
@@ -219,7 +262,8 @@ def render_preview(result, comparison=None, console: Console | None = None) -> N
         if not layer.leaf:
             continue
         style = {"vanishing": "yellow", "exploding": "red", "nan": "bold red"}.get(
-            flagged.get(layer.path, ""), "")
+            flagged.get(layer.path, ""), ""
+        )
         name = layer.path + (f" #{layer.call}" if layer.call else "")
         cells: list = [name, layer.type]
         if comparison is not None:
@@ -228,8 +272,7 @@ def render_preview(result, comparison=None, console: Console | None = None) -> N
             except KeyError:
                 current = None
             cells.append(fmt_num(current, 3))
-        cells += [fmt_num(layer.out_std, 3),
-                  Text(log_bar(layer.out_std), style=style or "green")]
+        cells += [fmt_num(layer.out_std, 3), Text(log_bar(layer.out_std), style=style or "green")]
         if comparison is not None:
             try:
                 cells.append(fmt_num(comparison.ratio(layer.path, layer.call), 3))
@@ -244,7 +287,10 @@ def render_preview(result, comparison=None, console: Console | None = None) -> N
     if comparison is not None and comparison.note:
         console.print(Text(comparison.note, style="yellow"))
     for flag in result.flags:
-        console.print(Text(f"{flag.kind}: {flag.detail}", style="yellow" if flag.kind ==
-                           "vanishing" else "red"))
+        console.print(
+            Text(
+                f"{flag.kind}: {flag.detail}", style="yellow" if flag.kind == "vanishing" else "red"
+            )
+        )
     if not result.flags:
         console.print(Text("no vanishing, exploding or NaN flags", style="dim"))

@@ -16,19 +16,39 @@ def test_inspect_json_follows_the_contract(cli):
     result = cli("inspect", f"{SAMPLES}/tiny_gpt.py:TinyGPT", "--json")
     assert result.code == 0, result.err
     doc = result.json()
-    assert {"target", "model_class", "device", "total_params", "modules", "parameters",
-            "buffers"} <= set(doc)
+    assert {
+        "target",
+        "model_class",
+        "device",
+        "total_params",
+        "modules",
+        "parameters",
+        "buffers",
+    } <= set(doc)
     assert doc["model_class"] == "TinyGPT" and doc["device"] == "cpu"
     assert doc["modules"][0]["path"] == "" and doc["modules"][0]["depth"] == 0
     assert doc["total_params"] == sum(p["numel"] for p in doc["parameters"])
     wte = next(p for p in doc["parameters"] if p["name"] == "transformer.wte.weight")
     assert wte["aliases"] == ["lm_head.weight"]
-    assert {"name", "module", "module_type", "shape", "dtype", "device", "numel",
-            "requires_grad", "fan_in", "fan_out", "aliases", "stats"} <= set(wte)
+    assert {
+        "name",
+        "module",
+        "module_type",
+        "shape",
+        "dtype",
+        "device",
+        "numel",
+        "requires_grad",
+        "fan_in",
+        "fan_out",
+        "aliases",
+        "stats",
+    } <= set(wte)
     assert (wte["fan_in"], wte["fan_out"]) == (64, 512)
     stats = wte["stats"]
-    assert {"mean", "std", "min", "max", "abs_mean", "zero_fraction", "nan", "inf",
-            "hist"} <= set(stats)
+    assert {"mean", "std", "min", "max", "abs_mean", "zero_fraction", "nan", "inf", "hist"} <= set(
+        stats
+    )
     from sample_models_loader import load_sample
 
     model = load_sample("tiny_gpt.py", "TinyGPT")
@@ -40,8 +60,9 @@ def test_inspect_json_follows_the_contract(cli):
 
 
 def test_inspect_meta_json_has_null_stats_and_depth_limits_modules(cli):
-    result = cli("inspect", f"{SAMPLES}/convnet.py:ConvNet", "--json", "--device", "meta",
-                 "--depth", "1")
+    result = cli(
+        "inspect", f"{SAMPLES}/convnet.py:ConvNet", "--json", "--device", "meta", "--depth", "1"
+    )
     doc = result.json()
     assert all(p["stats"] is None for p in doc["parameters"])
     assert all(m["depth"] <= 1 for m in doc["modules"])
@@ -108,8 +129,9 @@ def test_export_refuses_overwrite_and_bad_extension_and_writes_nothing(cli, tmp_
     existing = tmp_path / "init.py"
     existing.write_text("keep me\n")
     target = f"{ZOO}:make_mlp"
-    result = cli("export", target, "--plan", plan, "--script", existing,
-                 "--checkpoint", tmp_path / "w.pt")
+    result = cli(
+        "export", target, "--plan", plan, "--script", existing, "--checkpoint", tmp_path / "w.pt"
+    )
     assert result.code == 2 and "already exists; pass --force" in result.err
     assert existing.read_text() == "keep me\n" and not (tmp_path / "w.pt").exists()
     result = cli("export", target, "--plan", plan, "--checkpoint", tmp_path / "w.npz")
@@ -127,27 +149,33 @@ def test_export_refuses_overwrite_and_bad_extension_and_writes_nothing(cli, tmp_
 
 def test_export_script_on_meta_and_checkpoint_refused(cli, tmp_path):
     plan = tmp_path / "p.toml"
-    plan.write_text('version = 1\n[[rule]]\nselect = "type:Linear"\nscheme = "xavier_normal"\n'
-                    'params = "weight"\n')
+    plan.write_text(
+        'version = 1\n[[rule]]\nselect = "type:Linear"\nscheme = "xavier_normal"\n'
+        'params = "weight"\n'
+    )
     target = f"{MODELS}/llama.py:Llama"
-    result = cli("export", target, "--plan", plan, "--device", "meta", "--script",
-                 tmp_path / "init.py")
+    result = cli(
+        "export", target, "--plan", plan, "--device", "meta", "--script", tmp_path / "init.py"
+    )
     assert result.code == 0, result.err
-    result = cli("export", target, "--plan", plan, "--device", "meta", "--checkpoint",
-                 tmp_path / "w.pt")
+    result = cli(
+        "export", target, "--plan", plan, "--device", "meta", "--checkpoint", tmp_path / "w.pt"
+    )
     assert result.code == 2 and "meta" in result.err
 
 
 def test_plan_json_explains_every_parameter(cli, tmp_path):
     plan = tmp_path / "p.toml"
-    plan.write_text('version = 1\nseed = 5\n[[rule]]\nselect = "type:Linear"\n'
-                    'params = "weight"\nscheme = "kaiming_uniform"\nnonlinearity = "relu"\n')
+    plan.write_text(
+        'version = 1\nseed = 5\n[[rule]]\nselect = "type:Linear"\n'
+        'params = "weight"\nscheme = "kaiming_uniform"\nnonlinearity = "relu"\n'
+    )
     result = cli("plan", f"{SAMPLES}/mlp.py:MLP", "--plan", plan, "--json")
     doc = result.json()
     first = doc["parameters"][0]
     assert first["rule"] == 1 and first["scheme"] == "kaiming_uniform"
-    assert first["expected_std"] == pytest.approx(2 ** 0.5 / first["fan_in"] ** 0.5)
-    assert first["expected_bound"] == pytest.approx(3 ** 0.5 * first["expected_std"])
+    assert first["expected_std"] == pytest.approx(2**0.5 / first["fan_in"] ** 0.5)
+    assert first["expected_bound"] == pytest.approx(3**0.5 * first["expected_std"])
     bias = doc["parameters"][1]
     assert bias["rule"] is None
     assert any(lint["kind"] == "uncovered" for lint in doc["lints"])
@@ -164,8 +192,9 @@ def test_nan_parameters_are_counted_and_linted(cli, tmp_path):
     result = cli("inspect", f"{ZOO}:make_mlp", "--arg", "width=4", "--json")
     assert result.code == 0
     model_file = tmp_path / "one.py"
-    model_file.write_text("from torch import nn\n\ndef Net():\n"
-                          "    return nn.Sequential(nn.Linear(4, 4))\n")
+    model_file.write_text(
+        "from torch import nn\n\ndef Net():\n    return nn.Sequential(nn.Linear(4, 4))\n"
+    )
     result = cli("inspect", f"{model_file}:Net", "--load", path, "--json")
     weight = result.json()["parameters"][0]["stats"]
     assert weight["nan"] == 1 and weight["inf"] == 1
@@ -200,8 +229,17 @@ def test_preview_json_contract_and_plan_comparison(cli, tmp_path):
     assert {"device", "inputs", "layers", "flags"} <= set(doc)
     assert doc["inputs"] == [{"shape": [8, 64], "dtype": "float32"}]
     layer = doc["layers"][0]
-    assert {"path", "type", "call", "leaf", "out_shape", "out_mean", "out_std",
-            "zero_fraction", "grad_std"} <= set(layer)
+    assert {
+        "path",
+        "type",
+        "call",
+        "leaf",
+        "out_shape",
+        "out_mean",
+        "out_std",
+        "zero_fraction",
+        "grad_std",
+    } <= set(layer)
     assert layer["grad_std"] is None
     result = cli("preview", f"{SAMPLES}/mlp.py:MLP", "--plan", plan, "--backward", "--json")
     doc = result.json()
@@ -211,10 +249,12 @@ def test_preview_json_contract_and_plan_comparison(cli, tmp_path):
 
 def test_preview_without_any_input_hint_says_what_to_pass(cli, tmp_path):
     model_file = tmp_path / "odd.py"
-    model_file.write_text("import torch\nfrom torch import nn\n\nclass Odd(nn.Module):\n"
-                          "    def __init__(self):\n        super().__init__()\n"
-                          "        self.p = nn.Parameter(torch.ones(3))\n"
-                          "    def forward(self, x):\n        return x * self.p\n")
+    model_file.write_text(
+        "import torch\nfrom torch import nn\n\nclass Odd(nn.Module):\n"
+        "    def __init__(self):\n        super().__init__()\n"
+        "        self.p = nn.Parameter(torch.ones(3))\n"
+        "    def forward(self, x):\n        return x * self.p\n"
+    )
     result = cli("preview", f"{model_file}:Odd")
     assert result.code == 2 and "--input-shape" in result.err
     result = cli("preview", f"{model_file}:Odd", "--input-shape", "4,3")
@@ -241,8 +281,9 @@ def test_lsuv_writes_a_plan_that_reproduces_unit_variance(cli, tmp_path):
     result = cli("lsuv", f"{SAMPLES}/mlp.py:MLP", "--arg", "activation=tanh", "--plan-out", out)
     assert result.code == 0, result.err
     assert "scale" in out.read_text()
-    preview = cli("preview", f"{SAMPLES}/mlp.py:MLP", "--arg", "activation=tanh", "--plan", out,
-                  "--json")
+    preview = cli(
+        "preview", f"{SAMPLES}/mlp.py:MLP", "--arg", "activation=tanh", "--plan", out, "--json"
+    )
     linears = [layer for layer in preview.json()["layers"] if layer["type"] == "Linear"]
     assert all(abs(layer["out_std"] - 1.0) < 0.1 for layer in linears)
     again = cli("lsuv", f"{SAMPLES}/mlp.py:MLP", "--plan-out", out)

@@ -72,8 +72,18 @@ def test_cli_export_script_checkpoint_plan_are_bit_identical(cli, tmp_path):
     plan = tmp_path / "plan.toml"
     plan.write_text(FULL_PLAN)
     target = f"{SAMPLES}/lstm_lm.py:LSTMLanguageModel"
-    result = cli("export", target, "--plan", plan, "--script", tmp_path / "init.py",
-                 "--checkpoint", tmp_path / "w.pt", "--plan-out", tmp_path / "out.toml")
+    result = cli(
+        "export",
+        target,
+        "--plan",
+        plan,
+        "--script",
+        tmp_path / "init.py",
+        "--checkpoint",
+        tmp_path / "w.pt",
+        "--plan-out",
+        tmp_path / "out.toml",
+    )
     assert result.code == 0, result.err
     st_result = cli("export", target, "--plan", plan, "--checkpoint", tmp_path / "w.safetensors")
     assert st_result.code == 0, st_result.err
@@ -91,8 +101,13 @@ def test_cli_export_script_checkpoint_plan_are_bit_identical(cli, tmp_path):
 
 def test_script_imports_only_torch_and_stdlib_and_is_ruff_clean(tmp_path):
     model = load_model(f"{SAMPLES}/tiny_gpt.py:TinyGPT").model
-    plan = Plan(rules=(Rule("type:Linear", "orthogonal", "weight"),
-                       Rule("type:Embedding", "sparse", args={"sparsity": 0.5})), seed=1)
+    plan = Plan(
+        rules=(
+            Rule("type:Linear", "orthogonal", "weight"),
+            Rule("type:Embedding", "sparse", args={"sparsity": 0.5}),
+        ),
+        seed=1,
+    )
     _, _ = script_for(model, plan, tmp_path)
     source = (tmp_path / "init.py").read_text()
     imported = set()
@@ -102,9 +117,21 @@ def test_script_imports_only_torch_and_stdlib_and_is_ruff_clean(tmp_path):
         elif isinstance(node, ast.ImportFrom):
             imported.add(node.module.split(".")[0])
     assert imported <= {"torch", *sys.stdlib_module_names}, imported
-    ruff = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", "--isolated",
-                           "--line-length", "120", str(tmp_path / "init.py")],
-                          capture_output=True, text=True)
+    ruff = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ruff",
+            "check",
+            "--no-cache",
+            "--isolated",
+            "--line-length",
+            "120",
+            str(tmp_path / "init.py"),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert ruff.returncode == 0, ruff.stdout
     assert "# rule 1: type:Linear [weight] -> orthogonal" in source
     assert "fan_in=64, fan_out=192" in source
@@ -127,8 +154,13 @@ def test_script_refuses_a_model_that_does_not_match_and_leaves_it_unchanged(tmp_
 def test_script_after_to_empty_from_meta_and_with_another_seed(tmp_path):
     target = f"{SAMPLES}/convnet.py:ConvNet"
     real = load_model(target).model
-    plan = Plan(rules=(Rule("**", "default"), Rule("type:Conv2d", "kaiming_normal", "weight",
-                                                   args={"mode": "fan_out"})), seed=3)
+    plan = Plan(
+        rules=(
+            Rule("**", "default"),
+            Rule("type:Conv2d", "kaiming_normal", "weight", args={"mode": "fan_out"}),
+        ),
+        seed=3,
+    )
     resolved, script = script_for(real, plan, tmp_path)
     apply_plan(real, resolved)
     meta = load_model(target, device="meta").model
@@ -140,14 +172,17 @@ def test_script_after_to_empty_from_meta_and_with_another_seed(tmp_path):
         assert torch.equal(value, dict(meta.named_parameters())[name]), name
     again = load_model(target).model
     script.init_weights(again, seed=4)
-    assert not torch.equal(again.head.weight if hasattr(again, "head") else
-                           next(again.parameters()), next(real.parameters()))
+    assert not torch.equal(
+        again.head.weight if hasattr(again, "head") else next(again.parameters()),
+        next(real.parameters()),
+    )
 
 
 def test_half_precision_models(tmp_path):
     model = load_model(f"{SAMPLES}/mlp.py:MLP", {"width": 8, "depth": 2}, dtype="bfloat16").model
-    plan = Plan(rules=(Rule("type:Linear", "orthogonal", "weight"), Rule("type:Linear", "zeros",
-                                                                          "bias")))
+    plan = Plan(
+        rules=(Rule("type:Linear", "orthogonal", "weight"), Rule("type:Linear", "zeros", "bias"))
+    )
     resolved, script = script_for(model, plan, tmp_path)
     fresh = load_model(f"{SAMPLES}/mlp.py:MLP", {"width": 8, "depth": 2}, dtype="bfloat16").model
     apply_plan(model, resolved)
@@ -158,8 +193,22 @@ def test_half_precision_models(tmp_path):
 
 # ----------------------------------------------------------------- property: random trees
 
-LAYERS = st.sampled_from(["linear", "conv1d", "conv2d", "convt2d", "grouped", "embedding",
-                          "layernorm", "batchnorm", "lstm", "gru", "bilinear", "mha"])
+LAYERS = st.sampled_from(
+    [
+        "linear",
+        "conv1d",
+        "conv2d",
+        "convt2d",
+        "grouped",
+        "embedding",
+        "layernorm",
+        "batchnorm",
+        "lstm",
+        "gru",
+        "bilinear",
+        "mha",
+    ]
+)
 
 
 def make_layer(kind: str, width: int) -> nn.Module:
@@ -198,16 +247,30 @@ def module_trees(draw):
     if layers and draw(st.booleans()):  # a shared module under a second name
         root.add_module("shared", draw(st.sampled_from(layers)))
     linears = [m for m in root.modules() if isinstance(m, nn.Linear)]
-    if len(linears) >= 2 and linears[0].weight.shape == linears[1].weight.shape and draw(
-            st.booleans()):
+    if (
+        len(linears) >= 2
+        and linears[0].weight.shape == linears[1].weight.shape
+        and draw(st.booleans())
+    ):
         linears[1].weight = linears[0].weight  # tied
     return root
 
 
-SCHEMES = [("normal", {"std": 0.5}), ("uniform", {"a": -0.1, "b": 0.2}), ("zeros", {}),
-           ("trunc_normal", {"std": 0.02}), ("ones", {}), ("constant", {"val": 0.3})]
-FAN_SCHEMES = [("xavier_uniform", {}), ("kaiming_normal", {"mode": "fan_out"}),
-               ("orthogonal", {"gain": 2.0}), ("lecun_normal", {}), ("xavier_normal", {})]
+SCHEMES = [
+    ("normal", {"std": 0.5}),
+    ("uniform", {"a": -0.1, "b": 0.2}),
+    ("zeros", {}),
+    ("trunc_normal", {"std": 0.02}),
+    ("ones", {}),
+    ("constant", {"val": 0.3}),
+]
+FAN_SCHEMES = [
+    ("xavier_uniform", {}),
+    ("kaiming_normal", {"mode": "fan_out"}),
+    ("orthogonal", {"gain": 2.0}),
+    ("lecun_normal", {}),
+    ("xavier_normal", {}),
+]
 
 
 @st.composite
@@ -217,16 +280,18 @@ def plans(draw):
         if draw(st.booleans()):
             scheme, args = draw(st.sampled_from(FAN_SCHEMES))
             params = "weight*"
-            select = draw(st.sampled_from(["type:Linear", "type:Conv2d", "type:Conv1d", "**",
-                                           "type:LSTM"]))
+            select = draw(
+                st.sampled_from(["type:Linear", "type:Conv2d", "type:Conv1d", "**", "type:LSTM"])
+            )
             if select == "**":
                 select = "type:Bilinear"
         else:
             scheme, args = draw(st.sampled_from(SCHEMES))
             params = draw(st.sampled_from(["*", "weight", "bias*"]))
             select = draw(st.sampled_from(["**", "m*", "type:LayerNorm", "type:Embedding", ""]))
-        rule_list.append(Rule(select, scheme, params, args=args,
-                              scale=draw(st.sampled_from([None, 0.5]))))
+        rule_list.append(
+            Rule(select, scheme, params, args=args, scale=draw(st.sampled_from([None, 0.5])))
+        )
     return Plan(rules=tuple(rule_list), seed=draw(st.integers(0, 2**31)))
 
 

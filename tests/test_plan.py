@@ -31,12 +31,16 @@ def resolve(model: nn.Module, text: str):
         ("version = 2\n", "version 2 is not supported"),
         ("version = 1\nseeed = 3\n", "unknown top-level key(s) 'seeed'"),
         (rules('select = "type:Linear"\nscheme = "kaiming_normall"'), "did you mean"),
-        (rules('select = "type:Linear"\nscheme = "kaiming_normal"\nnonlinearty = "relu"'),
-         'did you mean "nonlinearity"'),
+        (
+            rules('select = "type:Linear"\nscheme = "kaiming_normal"\nnonlinearty = "relu"'),
+            'did you mean "nonlinearity"',
+        ),
         (rules('select = "type:Linear"\nscheme = "normal"\nstd = -1.0'), "std"),
         (rules('select = "type:Linear"\nscheme = "kaiming_normal"\nmode = "fan_avg"'), "fan_in"),
-        (rules('select = "type:Linear"\nscheme = "kaiming_normal"\nnonlinearity = "swish"'),
-         "relu"),
+        (
+            rules('select = "type:Linear"\nscheme = "kaiming_normal"\nnonlinearity = "swish"'),
+            "relu",
+        ),
         (rules('select = "type:Linear"\nscheme = "constant"'), "val"),
         (rules('scheme = "zeros"'), "missing key 'select'"),
         (rules('select = "x"\nscheme = "zeros"\nscale = "big"'), "scale must be a finite number"),
@@ -106,26 +110,36 @@ def test_selectors_type_mro_globs_exact_root():
     got = decided(model, rules('select = "type:Linear"\nparams = "weight"\nscheme = "zeros"'))
     assert "head.weight" in got  # a subclass of Linear matches type:Linear
     assert set(got) == {f"encoder.{i}.fc{j}.weight" for i in (0, 1) for j in (1, 2)} | {
-        "head.weight"}
+        "head.weight"
+    }
     assert set(decided(model, rules('select = "type:MyLinear"\nscheme = "zeros"'))) == {
-        "head.weight", "head.bias"}
+        "head.weight",
+        "head.bias",
+    }
     got = decided(model, rules('select = "encoder.*.fc1"\nscheme = "zeros"'))
-    assert set(got) == {"encoder.0.fc1.weight", "encoder.0.fc1.bias",
-                        "encoder.1.fc1.weight", "encoder.1.fc1.bias"}
+    assert set(got) == {
+        "encoder.0.fc1.weight",
+        "encoder.0.fc1.bias",
+        "encoder.1.fc1.weight",
+        "encoder.1.fc1.bias",
+    }
     # "*" stays within one path component; "**" spans components (a subtree)
     assert decided(model, rules('select = "encoder.*"\nscheme = "zeros"')) == {}
     assert len(decided(model, rules('select = "encoder.**"\nscheme = "zeros"'))) == 8
     assert set(decided(model, rules('select = ""\nscheme = "ones"'))) == {"gain"}
     assert set(decided(model, rules('select = "head"\nparams = "b*"\nscheme = "zeros"'))) == {
-        "head.bias"}
+        "head.bias"
+    }
 
 
 def test_last_matching_rule_wins_and_unmatched_keep_values():
     model = Net()
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
-    text = rules('select = "type:Linear"\nscheme = "zeros"',
-                 'select = "head"\nparams = "weight"\nscheme = "ones"',
-                 'select = "encoder.1.**"\nscheme = "keep"')
+    text = rules(
+        'select = "type:Linear"\nscheme = "zeros"',
+        'select = "head"\nparams = "weight"\nscheme = "ones"',
+        'select = "encoder.1.**"\nscheme = "keep"',
+    )
     resolved = resolve(model, text)
     got = {s.param: s.rule_index for s in resolved.steps}
     assert got["head.weight"] == 1 and got["head.bias"] == 0
@@ -149,16 +163,24 @@ def test_seeding_is_per_parameter_and_stable():
             assert torch.equal(value, dict(big.named_parameters())[name]), name
     # reordering rules does not change the numbers either
     other = Net()
-    apply_plan(other, resolve(other, rules('select = "head"\nscheme = "zeros"',
-                                           'select = "type:Linear"\nparams = "weight"\n'
-                                           'scheme = "normal"')))
+    apply_plan(
+        other,
+        resolve(
+            other,
+            rules(
+                'select = "head"\nscheme = "zeros"',
+                'select = "type:Linear"\nparams = "weight"\nscheme = "normal"',
+            ),
+        ),
+    )
     assert torch.equal(other.encoder[0].fc1.weight, small.encoder[0].fc1.weight)
 
 
 def test_tied_parameters_initialized_once_with_conflict_warning():
     model = load_model(f"{MODELS}/zoo.py:Shared").model
-    text = rules('select = "emb"\nscheme = "normal"\nstd = 0.02',
-                 'select = "head"\nscheme = "zeros"')
+    text = rules(
+        'select = "emb"\nscheme = "normal"\nstd = 0.02', 'select = "head"\nscheme = "zeros"'
+    )
     resolved = resolve(model, text)
     steps = [s for s in resolved.steps if s.param == "emb.weight"]
     assert len(steps) == 1 and steps[0].scheme == "zeros" and steps[0].rule_index == 1
@@ -176,8 +198,10 @@ def test_embedding_padding_row_stays_zero_for_any_scheme():
 
 def test_lstm_per_gate_orthogonal_and_forget_bias():
     model = nn.LSTM(6, 8, num_layers=1)
-    text = rules('select = ""\nparams = "weight_hh*"\nscheme = "orthogonal"\nper_gate = true',
-                 'select = ""\nparams = "bias*"\nscheme = "zeros"\nforget_bias = 1.0')
+    text = rules(
+        'select = ""\nparams = "weight_hh*"\nscheme = "orthogonal"\nper_gate = true',
+        'select = ""\nparams = "bias*"\nscheme = "zeros"\nforget_bias = 1.0',
+    )
     resolved = resolve(model, text)
     apply_plan(model, resolved)
     for block in model.weight_hh_l0.detach().chunk(4, 0):
@@ -192,8 +216,10 @@ def test_lstm_per_gate_orthogonal_and_forget_bias():
 def test_per_gate_equals_chunked_torch_loop():
     """`for w in weight.chunk(4, 0): xavier_uniform_(w)` with the step's generator."""
     model = nn.LSTM(5, 7)
-    resolved = resolve(model, rules('select = ""\nparams = "weight_ih*"\n'
-                                    'scheme = "xavier_uniform"\nper_gate = true'))
+    resolved = resolve(
+        model,
+        rules('select = ""\nparams = "weight_ih*"\nscheme = "xavier_uniform"\nper_gate = true'),
+    )
     apply_plan(model, resolved)
     step = resolved.step_for("weight_ih_l0")
     g = torch.Generator().manual_seed(step.seed)
@@ -205,11 +231,15 @@ def test_per_gate_equals_chunked_torch_loop():
 
 def test_per_gate_and_forget_bias_errors():
     with pytest.raises(InittuiError, match="per_gate applies to RNN/LSTM/GRU"):
-        resolve(nn.Linear(3, 3), rules('select = ""\nparams = "weight"\nscheme = "orthogonal"\n'
-                                       'per_gate = true'))
+        resolve(
+            nn.Linear(3, 3),
+            rules('select = ""\nparams = "weight"\nscheme = "orthogonal"\nper_gate = true'),
+        )
     with pytest.raises(InittuiError, match="GRU has no forget gate"):
-        resolve(nn.GRU(3, 3), rules('select = ""\nparams = "bias*"\nscheme = "zeros"\n'
-                                    'forget_bias = 1.0'))
+        resolve(
+            nn.GRU(3, 3),
+            rules('select = ""\nparams = "bias*"\nscheme = "zeros"\nforget_bias = 1.0'),
+        )
 
 
 def test_lints_trunc_normal_fused_recurrent_fan_layout_uncovered():
@@ -218,29 +248,34 @@ def test_lints_trunc_normal_fused_recurrent_fan_layout_uncovered():
     trunc = [lint for lint in lints if lint.kind == "trunc_normal_bounds"]
     assert trunc and "absolute" in trunc[0].message and "a=-0.04, b=0.04" in trunc[0].message
     assert any(lint.kind == "uncovered" for lint in lints)
-    ok = rules('select = "type:Linear"\nparams = "weight"\nscheme = "trunc_normal"\nstd = 0.02\n'
-               "a = -0.04\nb = 0.04")
+    ok = rules(
+        'select = "type:Linear"\nparams = "weight"\nscheme = "trunc_normal"\nstd = 0.02\n'
+        "a = -0.04\nb = 0.04"
+    )
     assert not [lint for lint in resolve(Net(), ok).lints if lint.kind == "trunc_normal_bounds"]
 
     lstm = nn.LSTM(4, 4)
     fused = resolve(lstm, rules('select = ""\nparams = "weight_hh*"\nscheme = "orthogonal"'))
     assert any(lint.kind == "fused_recurrent" for lint in fused.lints)
     convs = load_model(f"{MODELS}/zoo.py:Convs").model
-    layout = resolve(convs, rules('select = "type:ConvTranspose2d"\nparams = "weight"\n'
-                                  'scheme = "kaiming_normal"'))
+    layout = resolve(
+        convs,
+        rules('select = "type:ConvTranspose2d"\nparams = "weight"\nscheme = "kaiming_normal"'),
+    )
     assert any(lint.kind == "fan_layout" for lint in layout.lints)
 
 
 def test_default_scheme_reproduces_pytorch_reset_distribution():
-    model = nn.Sequential(nn.Linear(400, 300), nn.LayerNorm(300), nn.Embedding(50, 8,
-                                                                                 padding_idx=3))
+    model = nn.Sequential(
+        nn.Linear(400, 300), nn.LayerNorm(300), nn.Embedding(50, 8, padding_idx=3)
+    )
     with torch.no_grad():
         for p in model.parameters():
             p.fill_(7.0)
     apply_plan(model, resolve(model, rules('select = "**"\nscheme = "default"')))
-    bound = 1 / 400 ** 0.5
+    bound = 1 / 400**0.5
     assert model[0].weight.abs().max() <= bound and model[0].bias.abs().max() <= bound
-    assert abs(model[0].weight.std().item() - bound / 3 ** 0.5) < 0.02 * bound
+    assert abs(model[0].weight.std().item() - bound / 3**0.5) < 0.02 * bound
     assert torch.equal(model[1].weight, torch.ones(300))
     assert torch.equal(model[1].bias, torch.zeros(300))
     assert torch.count_nonzero(model[2].weight[3]) == 0
@@ -255,8 +290,10 @@ def test_plan_helpers_are_immutable_and_composable():
 
 def test_readme_recipes_norm_default_and_zero_init_last_bn():
     model = load_model(f"{SAMPLES}/resnet_tiny.py:TinyResNet").model
-    text = rules('select = "type:BatchNorm2d"\nscheme = "default"',
-                 'select = "**.bn2"\nparams = "weight"\nscheme = "zeros"')
+    text = rules(
+        'select = "type:BatchNorm2d"\nscheme = "default"',
+        'select = "**.bn2"\nparams = "weight"\nscheme = "zeros"',
+    )
     with torch.no_grad():
         for p in model.parameters():
             p.fill_(3.0)

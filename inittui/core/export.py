@@ -21,8 +21,9 @@ from inittui.core.errors import InittuiError
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".safetensors")
 
 
-def check_destination(path: str | Path, force: bool = False, suffixes: tuple[str, ...] = (),
-                      what: str = "file") -> Path:
+def check_destination(
+    path: str | Path, force: bool = False, suffixes: tuple[str, ...] = (), what: str = "file"
+) -> Path:
     """Validate an output path before any work: suffix, folder exists and is writable,
     no existing file unless ``force``."""
     dest = Path(path).expanduser()
@@ -93,9 +94,17 @@ def unique_state_dict(model: nn.Module) -> tuple[dict[str, torch.Tensor], dict[s
     unique: dict[str, torch.Tensor] = {}
     aliases: dict[str, str] = {}
     for name, tensor in state.items():
-        key = (tensor.untyped_storage().data_ptr(), tensor.storage_offset(),
-               tuple(tensor.shape), tuple(tensor.stride()), tensor.dtype) \
-            if tensor.numel() else (id(tensor),)
+        key = (
+            (
+                tensor.untyped_storage().data_ptr(),
+                tensor.storage_offset(),
+                tuple(tensor.shape),
+                tuple(tensor.stride()),
+                tensor.dtype,
+            )
+            if tensor.numel()
+            else (id(tensor),)
+        )
         if key in kept:
             aliases[name] = kept[key]
             continue
@@ -104,8 +113,9 @@ def unique_state_dict(model: nn.Module) -> tuple[dict[str, torch.Tensor], dict[s
     return unique, aliases
 
 
-def write_checkpoint(model: nn.Module, path: str | Path, force: bool = False,
-                     metadata: dict[str, str] | None = None) -> Path:
+def write_checkpoint(
+    model: nn.Module, path: str | Path, force: bool = False, metadata: dict[str, str] | None = None
+) -> Path:
     """``.pt``/``.pth``: ``torch.save(model.state_dict())``. ``.safetensors``: every tensor
     once (tied names recorded in the metadata as ``alias:<name>`` = kept name)."""
     check_destination(path, force, CHECKPOINT_SUFFIXES, "checkpoint")

@@ -51,8 +51,7 @@ PLAN_VERSION = 1
 CONTRACT_KEYS = ("select", "params", "scheme")
 EXTENSION_KEYS = ("per_gate", "forget_bias", "scale", "note")
 RECURRENT_GATES = {"LSTM": 4, "LSTMCell": 4, "GRU": 3, "GRUCell": 3, "RNN": 1, "RNNCell": 1}
-FAN_BASED = {"xavier_uniform", "xavier_normal", "kaiming_uniform", "kaiming_normal",
-             "lecun_normal"}
+FAN_BASED = {"xavier_uniform", "xavier_normal", "kaiming_uniform", "kaiming_normal", "lecun_normal"}
 
 
 # --------------------------------------------------------------------------- rules
@@ -111,7 +110,7 @@ class Plan:
         return replace(self, rules=(*self.rules, rule))
 
     def without_rule(self, index: int) -> Plan:
-        return replace(self, rules=self.rules[:index] + self.rules[index + 1:])
+        return replace(self, rules=self.rules[:index] + self.rules[index + 1 :])
 
     def with_seed(self, seed: int) -> Plan:
         return replace(self, seed=seed)
@@ -128,8 +127,10 @@ def _check_extension(label: str, key: str, value: object) -> object:
             raise InittuiError(f"{label}: per_gate must be true or false, got {value!r}")
         return value
     if key in ("forget_bias", "scale"):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(
-            value
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or not math.isfinite(value)
         ):
             raise InittuiError(f"{label}: {key} must be a finite number, got {value!r}")
         return float(value)
@@ -154,10 +155,10 @@ def rule_from_dict(index: int, raw: Mapping[str, object]) -> Rule:
     select = raw["select"]
     _compile_select(select, label)
     scheme_name = raw["scheme"]
-    extensions = {k: _check_extension(label, k, v) for k, v in raw.items()
-                  if k in EXTENSION_KEYS}
-    scheme_args = {k: v for k, v in raw.items()
-                   if k not in CONTRACT_KEYS and k not in EXTENSION_KEYS}
+    extensions = {k: _check_extension(label, k, v) for k, v in raw.items() if k in EXTENSION_KEYS}
+    scheme_args = {
+        k: v for k, v in raw.items() if k not in CONTRACT_KEYS and k not in EXTENSION_KEYS
+    }
     if scheme_name == "default":
         if scheme_args:
             raise InittuiError(
@@ -224,8 +225,11 @@ def plan_to_toml(plan: Plan) -> str:
     """The plan as TOML (version 1), readable and round-trippable."""
     import tomli_w
 
-    document = {"version": plan.version, "seed": plan.seed,
-                "rule": [rule.to_toml_dict() for rule in plan.rules]}
+    document = {
+        "version": plan.version,
+        "seed": plan.seed,
+        "rule": [rule.to_toml_dict() for rule in plan.rules],
+    }
     return tomli_w.dumps(document)
 
 
@@ -260,7 +264,7 @@ def _compile_select(select: str, label: str = "select") -> re.Pattern[str] | Non
             end = select.find("]", i)
             if end < 0:
                 raise InittuiError(f"{label}: unclosed '[' in select {select!r}")
-            out.append(select[i:end + 1].replace("[!", "[^"))
+            out.append(select[i : end + 1].replace("[!", "[^"))
             i = end + 1
         else:
             out.append(re.escape(c))
@@ -291,17 +295,17 @@ def module_matches(select: str, paths: Sequence[str], module: nn.Module) -> bool
 class InitStep:
     """One parameter's resolved init: the IR both apply and codegen consume."""
 
-    param: str                      # first name in named_parameters()
+    param: str  # first name in named_parameters()
     aliases: tuple[str, ...]
     module: str
     module_type: str
     local_name: str
     shape: tuple[int, ...]
     dtype: str
-    scheme: str                     # a table scheme (``default`` already resolved)
+    scheme: str  # a table scheme (``default`` already resolved)
     args: tuple[tuple[str, object], ...]
-    rule_index: int                 # 0-based index of the deciding rule
-    seed: int                       # per-parameter generator seed
+    rule_index: int  # 0-based index of the deciding rule
+    seed: int  # per-parameter generator seed
     blocks: tuple[tuple[int, int], ...] | None = None  # per-gate row ranges along dim 0
     scale: float | None = None
     padding_idx: int | None = None
@@ -325,11 +329,11 @@ class InitStep:
 
 @dataclass(frozen=True)
 class Lint:
-    kind: str           # padding_row, trunc_normal_bounds, fused_recurrent, fan_layout,
-                        # tied_conflict, nonfinite, uncovered, no_default
+    kind: str  # padding_row, trunc_normal_bounds, fused_recurrent, fan_layout,
+    # tied_conflict, nonfinite, uncovered, no_default
     param: str | None
     message: str
-    severity: str = "warning"   # "warning" or "info"
+    severity: str = "warning"  # "warning" or "info"
 
 
 @dataclass
@@ -337,7 +341,7 @@ class ResolvedPlan:
     plan: Plan
     steps: list[InitStep]
     lints: list[Lint]
-    decided_by: dict[str, int]      # param -> rule index (including keep)
+    decided_by: dict[str, int]  # param -> rule index (including keep)
 
     def step_for(self, param: str) -> InitStep | None:
         for step in self.steps:
@@ -366,8 +370,9 @@ def _is_lstm(module: nn.Module) -> bool:
     return isinstance(module, (nn.LSTM, nn.LSTMCell))
 
 
-def resolve_plan(plan: Plan, model: nn.Module, tree: ModelTree,
-                 seed: int | None = None) -> ResolvedPlan:
+def resolve_plan(
+    plan: Plan, model: nn.Module, tree: ModelTree, seed: int | None = None
+) -> ResolvedPlan:
     """Turn rules into one :class:`InitStep` per decided parameter (the last rule wins)."""
     plan_seed = plan.seed if seed is None else seed
     module_paths: dict[int, list[str]] = {}
@@ -397,16 +402,20 @@ def resolve_plan(plan: Plan, model: nn.Module, tree: ModelTree,
         index, rule, via = winner
         decided[record.name] = index
         if record.aliases:
-            schemes = {(plan.rules[i].scheme, tuple(sorted(plan.rules[i].args.items())))
-                       for i in deciders}
+            schemes = {
+                (plan.rules[i].scheme, tuple(sorted(plan.rules[i].args.items()))) for i in deciders
+            }
             per_name = {deciders[i] for i in deciders}
             if len(per_name) > 1 and len(schemes) > 1:
-                lints.append(Lint(
-                    "tied_conflict", record.name,
-                    f"{record.name} is tied to {', '.join(record.aliases)}; rules "
-                    f"{', '.join(str(i + 1) for i in sorted(deciders))} disagree, "
-                    f"rule {index + 1} wins (via {via})",
-                ))
+                lints.append(
+                    Lint(
+                        "tied_conflict",
+                        record.name,
+                        f"{record.name} is tied to {', '.join(record.aliases)}; rules "
+                        f"{', '.join(str(i + 1) for i in sorted(deciders))} disagree, "
+                        f"rule {index + 1} wins (via {via})",
+                    )
+                )
         if rule.scheme == "keep":
             continue
         step = _make_step(record, rule, index, via, model, plan_seed, lints)
@@ -416,8 +425,15 @@ def resolve_plan(plan: Plan, model: nn.Module, tree: ModelTree,
     return ResolvedPlan(plan=plan, steps=steps, lints=lints, decided_by=decided)
 
 
-def _make_step(record: ParamRecord, rule: Rule, index: int, via: str, model: nn.Module,
-               plan_seed: int, lints: list[Lint]) -> InitStep | None:
+def _make_step(
+    record: ParamRecord,
+    rule: Rule,
+    index: int,
+    via: str,
+    model: nn.Module,
+    plan_seed: int,
+    lints: list[Lint],
+) -> InitStep | None:
     label = _rule_label(index, rule)
     module_path, _, local = via.rpartition(".")
     module = model.get_submodule(module_path)
@@ -431,11 +447,14 @@ def _make_step(record: ParamRecord, rule: Rule, index: int, via: str, model: nn.
     if scheme_name == "default":
         resolved = torch_default(module, local)
         if resolved is None:
-            lints.append(Lint(
-                "no_default", record.name,
-                f"{label}: PyTorch has no known default for {type(module).__name__}."
-                f"{local}; left unchanged (pick a scheme for it)",
-            ))
+            lints.append(
+                Lint(
+                    "no_default",
+                    record.name,
+                    f"{label}: PyTorch has no known default for {type(module).__name__}."
+                    f"{local}; left unchanged (pick a scheme for it)",
+                )
+            )
             return None
         scheme_name, args = resolved
         from_default = True
@@ -525,29 +544,37 @@ def _scaled(expected: Expected, scale: float | None) -> Expected:
     )
 
 
-def _plan_lints(steps: list[InitStep], tree: ModelTree, model: nn.Module,
-                decided: dict[str, int], plan: Plan) -> list[Lint]:
+def _plan_lints(
+    steps: list[InitStep], tree: ModelTree, model: nn.Module, decided: dict[str, int], plan: Plan
+) -> list[Lint]:
     lints: list[Lint] = []
     for step in steps:
         args = step.kwargs
         rule = f"rule {step.rule_index + 1}"
         if step.padding_idx is not None:
-            lints.append(Lint(
-                "padding_row", step.param,
-                f"{step.param}: padding row {step.padding_idx} is set back to zero after "
-                f"{step.scheme}", severity="info",
-            ))
+            lints.append(
+                Lint(
+                    "padding_row",
+                    step.param,
+                    f"{step.param}: padding row {step.padding_idx} is set back to zero after "
+                    f"{step.scheme}",
+                    severity="info",
+                )
+            )
         if step.scheme == "trunc_normal":
             mean, std = float(args["mean"]), float(args["std"])
             a, b = float(args["a"]), float(args["b"])
             if std > 0 and (mean - a) / std >= 3 and (b - mean) / std >= 3:
-                lints.append(Lint(
-                    "trunc_normal_bounds", step.param,
-                    f"{rule}: trunc_normal bounds a={a:g}, b={b:g} are absolute: with "
-                    f"std={std:g} they sit at {(b - mean) / std:.3g} std and truncate "
-                    f"(almost) nothing; for ±2 std use a={mean - 2 * std:g}, "
-                    f"b={mean + 2 * std:g}",
-                ))
+                lints.append(
+                    Lint(
+                        "trunc_normal_bounds",
+                        step.param,
+                        f"{rule}: trunc_normal bounds a={a:g}, b={b:g} are absolute: with "
+                        f"std={std:g} they sit at {(b - mean) / std:.3g} std and truncate "
+                        f"(almost) nothing; for ±2 std use a={mean - 2 * std:g}, "
+                        f"b={mean + 2 * std:g}",
+                    )
+                )
         fused = (
             not step.blocks
             and step.local_name.startswith(("weight_ih", "weight_hh"))
@@ -556,24 +583,31 @@ def _plan_lints(steps: list[InitStep], tree: ModelTree, model: nn.Module,
             and (gate_count(model.get_submodule(step.module), step.local_name) or 1) > 1
         )
         if fused:
-            lints.append(Lint(
-                "fused_recurrent", step.param,
-                f"{rule}: {step.scheme} on {step.param} treats the {step.shape[0]}x"
-                f"{step.shape[1]} fused gate matrix as one; add per_gate = true to init "
-                "each gate block on its own",
-            ))
+            lints.append(
+                Lint(
+                    "fused_recurrent",
+                    step.param,
+                    f"{rule}: {step.scheme} on {step.param} treats the {step.shape[0]}x"
+                    f"{step.shape[1]} fused gate matrix as one; add per_gate = true to init "
+                    "each gate block on its own",
+                )
+            )
         record = tree.param(step.param)
         if record.fan_note and step.scheme in FAN_BASED:
             lints.append(Lint("fan_layout", step.param, f"{rule}: {step.param}: {record.fan_note}"))
     uncovered = [p.name for p in tree.parameters if p.name not in decided]
     if uncovered and plan.rules:
-        shown = ", ".join(uncovered[:6]) + (f" (+{len(uncovered) - 6} more)"
-                                           if len(uncovered) > 6 else "")
-        lints.append(Lint(
-            "uncovered", None,
-            f"{len(uncovered)} parameter(s) match no rule and keep their values: {shown}",
-            severity="info",
-        ))
+        shown = ", ".join(uncovered[:6]) + (
+            f" (+{len(uncovered) - 6} more)" if len(uncovered) > 6 else ""
+        )
+        lints.append(
+            Lint(
+                "uncovered",
+                None,
+                f"{len(uncovered)} parameter(s) match no rule and keep their values: {shown}",
+                severity="info",
+            )
+        )
     return lints
 
 
@@ -582,6 +616,7 @@ def nonfinite_lints(stats: Mapping[str, object]) -> list[Lint]:
     lints = []
     for name, item in stats.items():
         if item is not None and (getattr(item, "nan", 0) or getattr(item, "inf", 0)):
-            lints.append(Lint("nonfinite", name,
-                              f"{name} holds {item.nan} NaN and {item.inf} Inf values"))
+            lints.append(
+                Lint("nonfinite", name, f"{name} holds {item.nan} NaN and {item.inf} Inf values")
+            )
     return lints

@@ -56,7 +56,9 @@ def _copy_into(target, work):
         from torch.distributed.tensor import distribute_tensor
 
         local = distribute_tensor(
-            work.to(target.device_mesh.device_type), target.device_mesh, placements,
+            work.to(target.device_mesh.device_type),
+            target.device_mesh,
+            placements,
             src_data_rank=None,
         )
         target.to_local().copy_(local.to_local())
@@ -79,14 +81,20 @@ def _check_params(model, expected_shapes):
     on_meta = [name for name in expected_shapes if name in params and params[name].is_meta]
     problems = []
     if missing:
-        problems.append(f"missing parameters: {', '.join(missing[:5])}"
-                        + (f" (+{len(missing) - 5} more)" if len(missing) > 5 else ""))
+        problems.append(
+            f"missing parameters: {', '.join(missing[:5])}"
+            + (f" (+{len(missing) - 5} more)" if len(missing) > 5 else "")
+        )
     if wrong:
-        problems.append(f"shape mismatch: {'; '.join(wrong[:3])}"
-                        + (f" (+{len(wrong) - 3} more)" if len(wrong) > 3 else ""))
+        problems.append(
+            f"shape mismatch: {'; '.join(wrong[:3])}"
+            + (f" (+{len(wrong) - 3} more)" if len(wrong) > 3 else "")
+        )
     if on_meta:
-        problems.append(f"{len(on_meta)} parameter(s) on the meta device have no storage; "
-                        "call model.to_empty(device=...) first")
+        problems.append(
+            f"{len(on_meta)} parameter(s) on the meta device have no storage; "
+            "call model.to_empty(device=...) first"
+        )
     if problems:
         raise ValueError("model does not match this init plan: " + "; ".join(problems))
     return params

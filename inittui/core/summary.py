@@ -125,20 +125,22 @@ def plan_report(loaded: LoadedModel, tree: ModelTree, resolved: ResolvedPlan) ->
             "fan_out": record.fan_out,
         }
         if step is not None:
-            entry.update({
-                "scheme": step.scheme,
-                "args": step.kwargs,
-                "from_default": step.from_default,
-                "per_gate": bool(step.blocks),
-                "scale": step.scale,
-                "fan_in": step.fan_in,
-                "fan_out": step.fan_out,
-                "expected_mean": step.expected.mean if step.expected else None,
-                "expected_std": step.expected.std if step.expected else None,
-                "expected_bound": step.expected.bound if step.expected else None,
-                "formula": step.expected.formula if step.expected else None,
-                "seed": step.seed,
-            })
+            entry.update(
+                {
+                    "scheme": step.scheme,
+                    "args": step.kwargs,
+                    "from_default": step.from_default,
+                    "per_gate": bool(step.blocks),
+                    "scale": step.scale,
+                    "fan_in": step.fan_in,
+                    "fan_out": step.fan_out,
+                    "expected_mean": step.expected.mean if step.expected else None,
+                    "expected_std": step.expected.std if step.expected else None,
+                    "expected_bound": step.expected.bound if step.expected else None,
+                    "formula": step.expected.formula if step.expected else None,
+                    "seed": step.seed,
+                }
+            )
         parameters.append(entry)
     return {
         "target": loaded.target,
@@ -149,8 +151,12 @@ def plan_report(loaded: LoadedModel, tree: ModelTree, resolved: ResolvedPlan) ->
         ],
         "parameters": parameters,
         "lints": [
-            {"kind": lint.kind, "param": lint.param, "severity": lint.severity,
-             "message": lint.message}
+            {
+                "kind": lint.kind,
+                "param": lint.param,
+                "severity": lint.severity,
+                "message": lint.message,
+            }
             for lint in resolved.lints
         ],
     }

@@ -5,8 +5,9 @@
 
 from torch import nn
 
-LLAMA_70B = dict(vocab_size=32000, dim=8192, n_layers=80, n_heads=64, n_kv_heads=8,
-                 hidden_dim=28672)
+LLAMA_70B = dict(
+    vocab_size=32000, dim=8192, n_layers=80, n_heads=64, n_kv_heads=8, hidden_dim=28672
+)
 
 
 class Attention(nn.Module):
@@ -37,8 +38,16 @@ class DecoderLayer(nn.Module):
 
 
 class Llama(nn.Module):
-    def __init__(self, vocab_size=256, dim=64, n_layers=2, n_heads=4, n_kv_heads=2,
-                 hidden_dim=172, tie_embeddings=False):
+    def __init__(
+        self,
+        vocab_size=256,
+        dim=64,
+        n_layers=2,
+        n_heads=4,
+        n_kv_heads=2,
+        hidden_dim=172,
+        tie_embeddings=False,
+    ):
         super().__init__()
         self.embed_tokens = nn.Embedding(vocab_size, dim)
         self.layers = nn.ModuleList(
