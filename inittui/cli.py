@@ -327,7 +327,13 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
         raise _user_error("--depth must be 0 or more")
     loaded = _load(args)
     tree = build_tree(loaded.model)
-    stats = {} if args.no_stats else model_stats(tree)
+    if args.no_stats:
+        stats = {}
+    else:
+        from inittui.render import StderrProgress
+
+        with StderrProgress("statistics") as progress:
+            stats = model_stats(tree, progress=progress)
     report = inspect_report(loaded, tree, stats, depth=args.depth)
     if args.json:
         _print_json(report)
@@ -353,25 +359,30 @@ def _probe_run(args: argparse.Namespace):
     if loaded.on_meta:
         raise _user_error("the preview needs values: use --device cpu, cuda or mps, not meta")
     inputs = make_inputs(loaded, args.input_shape, args.input_dtype, args.batch, seed)
-    if resolved is None:
-        result = probe(
+    from inittui.render import StderrProgress
+
+    with StderrProgress("preview") as progress:
+        if resolved is None:
+            result = probe(
+                loaded.model,
+                inputs,
+                backward=args.backward,
+                thresholds=thresholds,
+                train_mode=args.train,
+                seed=seed,
+                progress=progress,
+            )
+            return result, None
+        comparison = compare(
             loaded.model,
+            resolved,
             inputs,
             backward=args.backward,
             thresholds=thresholds,
             train_mode=args.train,
             seed=seed,
+            progress=progress,
         )
-        return result, None
-    comparison = compare(
-        loaded.model,
-        resolved,
-        inputs,
-        backward=args.backward,
-        thresholds=thresholds,
-        train_mode=args.train,
-        seed=seed,
-    )
     return comparison.planned, comparison
 
 

@@ -294,3 +294,41 @@ def render_preview(result, comparison=None, console: Console | None = None) -> N
         )
     if not result.flags:
         console.print(Text("no vanishing, exploding or NaN flags", style="dim"))
+
+
+class StderrProgress:
+    """A progress bar on stderr for long work (only when stderr is a terminal, so pipes and
+    ``--json`` output stay clean). Use as a context manager; call it as ``progress(done, total)``.
+    Ctrl-C cancels: the command exits with 'error: interrupted' and writes nothing."""
+
+    def __init__(self, label: str, enabled: bool | None = None) -> None:
+        import sys
+
+        self.enabled = sys.stderr.isatty() if enabled is None else enabled
+        self.label = label
+        self._progress = None
+        self._task = None
+
+    def __enter__(self) -> StderrProgress:
+        if self.enabled:
+            from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self._progress = Progress(
+                TextColumn(self.label),
+                BarColumn(),
+                TextColumn("{task.percentage:>3.0f}%"),
+                TimeRemainingColumn(),
+                console=Console(stderr=True),
+                transient=True,
+            )
+            self._progress.start()
+            self._task = self._progress.add_task(self.label, total=None)
+        return self
+
+    def __call__(self, done: int, total: int) -> None:
+        if self._progress is not None:
+            self._progress.update(self._task, completed=done, total=max(total, 1))
+
+    def __exit__(self, *exc: object) -> None:
+        if self._progress is not None:
+            self._progress.stop()
