@@ -220,7 +220,7 @@ def render_plan(report: dict, console: Console | None = None, show_undecided: bo
         console.print(Text(f"{lint['severity']}: {lint['message']}", style=style))
 
 
-def log_bar(std: float | None, width: int = 16, lo: float = 1e-3, hi: float = 1e3) -> str:
+def log_bar(std: float | None, width: int = 24, lo: float = 1e-3, hi: float = 1e3) -> str:
     """A bar whose length is log10(std) between lo and hi; '·' marks std = 1."""
     import math
 
@@ -251,6 +251,9 @@ def render_preview(result, comparison=None, console: Console | None = None) -> N
     if comparison is not None:
         table.add_column("current", justify="right")
     table.add_column("std" if comparison is None else "planned", justify="right")
+    with_theory = any(layer.theory_std is not None for layer in result.layers if layer.leaf)
+    if with_theory:
+        table.add_column("theory", justify="right")
     table.add_column("log10 std: -3 … 0 … +3", no_wrap=True)
     if comparison is not None:
         table.add_column("ratio", justify="right")
@@ -272,7 +275,10 @@ def render_preview(result, comparison=None, console: Console | None = None) -> N
             except KeyError:
                 current = None
             cells.append(fmt_num(current, 3))
-        cells += [fmt_num(layer.out_std, 3), Text(log_bar(layer.out_std), style=style or "green")]
+        cells.append(fmt_num(layer.out_std, 3))
+        if with_theory:
+            cells.append(fmt_num(layer.theory_std, 3))
+        cells.append(Text(log_bar(layer.out_std), style=style or "green"))
         if comparison is not None:
             try:
                 cells.append(fmt_num(comparison.ratio(layer.path, layer.call), 3))
