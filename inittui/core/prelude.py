@@ -34,6 +34,11 @@ def _fresh(params, name, seed):
     exit. Drawing on the CPU makes the numbers identical on every device; drawing the full
     tensor makes a sharded parameter (DTensor, FSDP2) get exactly its shard of the numbers
     an unsharded run gets.
+
+    A plain contiguous CPU parameter is its own ``work`` tensor: the same shape, dtype,
+    layout and generator draw the same numbers, without a second buffer and a copy (this
+    halves the time of a large apply). The schemes overwrite every element, so what the
+    parameter held before never matters.
     """
     import contextlib
 
@@ -41,6 +46,13 @@ def _fresh(params, name, seed):
     def fresh():
         target = params[name]
         generator = torch.Generator(device="cpu").manual_seed(_param_seed(seed, name))
+        if (
+            type(target) in (torch.Tensor, torch.nn.Parameter)
+            and target.device.type == "cpu"
+            and target.is_contiguous()
+        ):
+            yield target, generator
+            return
         work = torch.empty(tuple(target.shape), dtype=target.dtype, device="cpu")
         yield work, generator
         _copy_into(target, work)
@@ -50,20 +62,58 @@ def _fresh(params, name, seed):
 
 def _copy_into(target, work):
     """Copy the full CPU tensor ``work`` into ``target``: a plain tensor on any device, or a
-    DTensor, whose local shard is cut from ``work`` without communication."""
+    DTensor (``distribute_tensor``, FSDP2's ``fully_shard``), whose local shard is cut from
+    ``work`` without communication: every rank draws the same full tensor."""
     placements = getattr(target, "placements", None)
-    if placements is not None:
-        from torch.distributed.tensor import distribute_tensor
-
-        local = distribute_tensor(
-            work.to(target.device_mesh.device_type),
-            target.device_mesh,
-            placements,
-            src_data_rank=None,
-        )
-        target.to_local().copy_(local.to_local())
+    if placements is None:
+        target.copy_(work)
         return
-    target.copy_(work)
+    import inspect
+
+    try:
+        from torch.distributed.tensor import distribute_tensor
+    except ImportError:  # torch < 2.4 keeps DTensor in a private module
+        from torch.distributed._tensor import distribute_tensor
+    mesh = target.device_mesh
+    if "src_data_rank" in inspect.signature(distribute_tensor).parameters:
+        # src_data_rank=None: each rank keeps its own chunk of the (identical) full tensor.
+        local = distribute_tensor(
+            work.to(mesh.device_type), mesh, placements, src_data_rank=None
+        ).to_local()
+    else:
+        # Older torch has no src_data_rank (distribute_tensor would scatter from rank 0):
+        # cut the same chunk by hand.
+        local = _local_chunk(work, target)
+    shard = target.to_local()
+    if tuple(local.shape) != tuple(shard.shape):  # never let copy_ broadcast a wrong cut
+        raise ValueError(
+            f"cannot cut this rank's shard of a {tuple(target.shape)} DTensor with placements "
+            f"{tuple(placements)}: got {tuple(local.shape)}, the shard is {tuple(shard.shape)}"
+        )
+    shard.copy_(local)
+
+
+def _local_chunk(work, target):
+    """This rank's chunk of the full tensor ``work`` for the DTensor ``target``, as
+    DTensor's ``Shard`` cuts it: ``torch.chunk`` along the dim, mesh dims in order, an empty
+    chunk for a rank past the last one; ``Replicate`` keeps it whole."""
+    mesh = target.device_mesh
+    coordinate = mesh.get_coordinate()
+    if coordinate is None:  # this rank is not in the mesh: it holds nothing
+        return work.new_empty(tuple(target.to_local().shape))
+    for mesh_dim, placement in enumerate(target.placements):
+        kind = type(placement).__name__
+        if kind == "Replicate":
+            continue
+        if kind != "Shard":
+            raise NotImplementedError(
+                f"cannot cut a shard for placement {placement!r} with this torch "
+                f"{torch.__version__}; upgrade torch (2.7 or later cuts any placement)"
+            )
+        chunks = work.chunk(mesh.size(mesh_dim), dim=placement.dim)
+        index = coordinate[mesh_dim]
+        work = chunks[index] if index < len(chunks) else work.narrow(placement.dim, 0, 0)
+    return work.to(target.to_local().device)
 
 
 def _check_params(model, expected_shapes):
@@ -100,7 +150,7 @@ def _check_params(model, expected_shapes):
     return params
 
 
-PRELUDE_FUNCTIONS = (_param_seed, _copy_into, _fresh, _check_params)
+PRELUDE_FUNCTIONS = (_param_seed, _copy_into, _local_chunk, _fresh, _check_params)
 
 
 def prelude_source() -> str:
