@@ -44,6 +44,17 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{message}; see {self.prog} --help")
 
 
+def _seed(text: str) -> int:
+    """``--seed``: a non-negative integer (torch generators take no negative seeds)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be an integer 0 or more, got {text!r}")
+    return value
+
+
 def _common_options() -> argparse.ArgumentParser:
     common = _Parser(add_help=False)
     group = common.add_argument_group("model options")
@@ -73,7 +84,7 @@ def _common_options() -> argparse.ArgumentParser:
     group.add_argument(
         "--input-dtype", help="dtype of the generated inputs (e.g. long for token ids)"
     )
-    group.add_argument("--seed", type=int, help="seed for plans and generated inputs")
+    group.add_argument("--seed", type=_seed, help="seed for plans and generated inputs")
     group.add_argument("--debug", action="store_true", help="show tracebacks")
     return common
 
@@ -477,9 +488,36 @@ def _cmd_lsuv(args: argparse.Namespace) -> int:
     return 0
 
 
+def _precheck(args: argparse.Namespace) -> dict[str, object]:
+    """Check the options the TUI would only reject later, so a typo is one line."""
+    from inittui.core.loading import build_kwargs, parse_device, parse_dtype, split_target
+    from inittui.core.probe import parse_input_dtype, parse_input_shape
+
+    split_target(args.target)
+    kwargs = build_kwargs(args.arg, args.kwargs)
+    parse_device(args.device)
+    parse_dtype(args.dtype)
+    for shape in args.input_shape:
+        parse_input_shape(shape)
+    if args.input_dtype:
+        parse_input_dtype(args.input_dtype)
+    return kwargs
+
+
 def _cmd_serve(args: argparse.Namespace) -> int:
     import shlex
 
+    from inittui.core.loading import import_location, resolve_name, split_target
+    from inittui.core.plan import load_plan
+
+    if not 0 < args.port < 65536:
+        raise _user_error(f"--port must be 1..65535, got {args.port}")
+    _precheck(args)
+    if args.plan:
+        load_plan(args.plan)
+    # Each browser tab constructs the model; the import and the name are checked here once.
+    location, name = split_target(args.target)
+    resolve_name(import_location(location), name, location)
     from inittui.tui.serve import serve
 
     argv = [sys.executable, "-m", "inittui", args.target]
@@ -509,12 +547,8 @@ def _print_json(document: dict) -> None:
 
 
 def _cmd_tui(args: argparse.Namespace) -> int:
-    from inittui.core.loading import build_kwargs, parse_device, parse_dtype
-
     # Check what can be checked before the screen takes over, so a typo is one line.
-    kwargs = build_kwargs(args.arg, args.kwargs)
-    parse_device(args.device)
-    parse_dtype(args.dtype)
+    kwargs = _precheck(args)
     from inittui.tui.app import run_app
 
     return run_app(
@@ -539,6 +573,20 @@ def _user_error(message: str) -> Exception:
 # --------------------------------------------------------------------------- main
 
 
+def _check_not_a_misspelled_command(first: str) -> None:
+    """``inittui inspekt ...``: a word close to a subcommand, with no ':' (so not a
+    TARGET), is a typo, not a model to open."""
+    import difflib
+
+    if not first.isidentifier():  # a path, a TARGET or an option
+        return
+    close = difflib.get_close_matches(first, SUBCOMMANDS, n=1)
+    if close:
+        raise UsageError(
+            f"unknown command {first!r}; did you mean {close[0]!r}? see inittui --help"
+        )
+
+
 def _run(handler: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
     debug = getattr(args, "debug", False)
     try:
@@ -548,6 +596,17 @@ def _run(handler: Callable[[argparse.Namespace], int], args: argparse.Namespace)
         return 130
     except BrokenPipeError:
         return 0
+    except SystemExit as exc:  # no handler exits on purpose: the user's model code did
+        if debug:  # re-raising would end the process silently with the model's code
+            import traceback
+
+            traceback.print_exc()
+        print(
+            f"error: the model's code called sys.exit({exc.code!r}); remove that call "
+            "(run with --debug for the traceback)",
+            file=sys.stderr,
+        )
+        return 2
     except Exception as exc:  # noqa: BLE001 - the one place that turns errors into exit 2
         from inittui.core.errors import InittuiError
 
@@ -575,6 +634,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return 0
             args = parser.parse_args(argv)
             return _run(args.handler, args)
+        _check_not_a_misspelled_command(argv[0])
         args = build_tui_parser().parse_args(argv)
         return _run(_cmd_tui, args)
     except UsageError as exc:

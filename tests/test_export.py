@@ -12,9 +12,8 @@ import pytest
 import torch
 from conftest import MODELS, SAMPLES
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 from safetensors.torch import load_file
-from torch import nn
+from strategies import module_trees, plans
 
 from inittui.core.apply import apply_plan
 from inittui.core.codegen import render_script
@@ -193,108 +192,12 @@ def test_half_precision_models(tmp_path):
 
 # ----------------------------------------------------------------- property: random trees
 
-LAYERS = st.sampled_from(
-    [
-        "linear",
-        "conv1d",
-        "conv2d",
-        "convt2d",
-        "grouped",
-        "embedding",
-        "layernorm",
-        "batchnorm",
-        "lstm",
-        "gru",
-        "bilinear",
-        "mha",
-    ]
-)
+# module_trees(): nested containers, every layer kind, shared modules, tied parameters,
+# parameters and buffers on containers, several dtypes; plans(): moderate, model-independent
+# rules (tests/strategies.py; test_fuzz.py has the model-aware plans and more properties).
 
 
-def make_layer(kind: str, width: int) -> nn.Module:
-    return {
-        "linear": lambda: nn.Linear(width, width + 1),
-        "conv1d": lambda: nn.Conv1d(width, 4, 3),
-        "conv2d": lambda: nn.Conv2d(2, width, (2, 3), bias=False),
-        "convt2d": lambda: nn.ConvTranspose2d(4, 2 * width, 3, groups=2),
-        "grouped": lambda: nn.Conv2d(4, 8, 3, groups=4),
-        "embedding": lambda: nn.Embedding(10, width, padding_idx=1),
-        "layernorm": lambda: nn.LayerNorm(width),
-        "batchnorm": lambda: nn.BatchNorm1d(width),
-        "lstm": lambda: nn.LSTM(width, 3, num_layers=2),
-        "gru": lambda: nn.GRU(3, width),
-        "bilinear": lambda: nn.Bilinear(2, 3, width),
-        "mha": lambda: nn.MultiheadAttention(8, 2),
-    }[kind]()
-
-
-@st.composite
-def module_trees(draw):
-    root = nn.Module()
-    containers = [root]
-    layers = []
-    for i in range(draw(st.integers(1, 7))):
-        parent = draw(st.sampled_from(containers))
-        if draw(st.booleans()) and len(containers) < 4:
-            child = nn.Module()
-            containers.append(child)
-        else:
-            child = make_layer(draw(LAYERS), draw(st.integers(2, 6)))
-            layers.append(child)
-        parent.add_module(f"m{i}", child)
-    if draw(st.booleans()):
-        root.register_parameter("free", nn.Parameter(torch.randn(3, 2)))
-    if layers and draw(st.booleans()):  # a shared module under a second name
-        root.add_module("shared", draw(st.sampled_from(layers)))
-    linears = [m for m in root.modules() if isinstance(m, nn.Linear)]
-    if (
-        len(linears) >= 2
-        and linears[0].weight.shape == linears[1].weight.shape
-        and draw(st.booleans())
-    ):
-        linears[1].weight = linears[0].weight  # tied
-    return root
-
-
-SCHEMES = [
-    ("normal", {"std": 0.5}),
-    ("uniform", {"a": -0.1, "b": 0.2}),
-    ("zeros", {}),
-    ("trunc_normal", {"std": 0.02}),
-    ("ones", {}),
-    ("constant", {"val": 0.3}),
-]
-FAN_SCHEMES = [
-    ("xavier_uniform", {}),
-    ("kaiming_normal", {"mode": "fan_out"}),
-    ("orthogonal", {"gain": 2.0}),
-    ("lecun_normal", {}),
-    ("xavier_normal", {}),
-]
-
-
-@st.composite
-def plans(draw):
-    rule_list = [Rule("**", "default")] if draw(st.booleans()) else []
-    for _ in range(draw(st.integers(0, 4))):
-        if draw(st.booleans()):
-            scheme, args = draw(st.sampled_from(FAN_SCHEMES))
-            params = "weight*"
-            select = draw(
-                st.sampled_from(["type:Linear", "type:Conv2d", "type:Conv1d", "**", "type:LSTM"])
-            )
-            if select == "**":
-                select = "type:Bilinear"
-        else:
-            scheme, args = draw(st.sampled_from(SCHEMES))
-            params = draw(st.sampled_from(["*", "weight", "bias*"]))
-            select = draw(st.sampled_from(["**", "m*", "type:LayerNorm", "type:Embedding", ""]))
-        rule_list.append(
-            Rule(select, scheme, params, args=args, scale=draw(st.sampled_from([None, 0.5])))
-        )
-    return Plan(rules=tuple(rule_list), seed=draw(st.integers(0, 2**31)))
-
-
+@pytest.mark.filterwarnings("ignore:Initializing zero-element tensors is a no-op:UserWarning")
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(tree=module_trees(), plan=plans())
 def test_property_script_equals_apply_equals_checkpoint(tree, plan, tmp_path_factory):

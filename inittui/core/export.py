@@ -34,7 +34,9 @@ def check_destination(
         )
     folder = dest.parent if str(dest.parent) else Path(".")
     if not folder.exists():
-        raise InittuiError(f"cannot write {str(path)!r}: folder {str(folder)!r} does not exist")
+        raise InittuiError(
+            f"cannot write {str(path)!r}: folder {str(folder)!r} does not exist; create it first"
+        )
     if not folder.is_dir():
         raise InittuiError(f"cannot write {str(path)!r}: {str(folder)!r} is not a folder")
     if dest.is_dir():
@@ -53,7 +55,13 @@ def atomic_path(path: str | Path, force: bool = False) -> Iterator[Path]:
     On any exception the temporary file is removed and ``path`` is left as it was.
     """
     dest = check_destination(path, force=force)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
+    except OSError as exc:  # a folder that refuses new files (permissions, /proc, full disk)
+        reason = exc.strerror or str(exc)
+        raise InittuiError(
+            f"writing {str(path)!r} failed: {reason}; nothing was written, choose a writable folder"
+        ) from exc
     os.close(fd)
     tmp = Path(tmp_name)
     try:

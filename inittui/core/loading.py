@@ -179,6 +179,16 @@ def _import_error(what: str, exc: BaseException) -> InittuiError:
     if isinstance(exc, SyntaxError):
         where = f"{Path(exc.filename or what).name} line {exc.lineno}"
         return InittuiError(f"syntax error in {where}: {exc.msg}; fix the model file")
+    if isinstance(exc, ModuleNotFoundError) and exc.name:
+        return InittuiError(
+            f"importing {what} failed: it imports module {exc.name!r}, which is not installed; "
+            "install the package that provides it, or fix the import"
+        )
+    if isinstance(exc, SystemExit):
+        return InittuiError(
+            f"importing {what} failed: it called sys.exit({exc.code!r}) while being imported; "
+            "put script code under if __name__ == '__main__':"
+        )
     detail = (
         f"{type(exc).__name__}: {exc}".strip().splitlines()[0] if str(exc) else type(exc).__name__
     )
@@ -320,7 +330,8 @@ def construct(obj: object, kwargs: Mapping[str, object], label: str) -> nn.Modul
         return obj
     if not callable(obj):
         raise InittuiError(
-            f"{label} is a {type(obj).__name__}, not an nn.Module class, factory or instance"
+            f"{label} is a {type(obj).__name__}, not an nn.Module class, factory or instance; "
+            "point TARGET at one"
         )
     _check_signature(obj, kwargs, label)
     try:
@@ -334,7 +345,10 @@ def construct(obj: object, kwargs: Mapping[str, object], label: str) -> nn.Modul
             f"{': ' + first if first else ''} (run with --debug for the traceback)"
         ) from exc
     if not isinstance(result, nn.Module):
-        raise InittuiError(f"{label}(...) returned a {type(result).__name__}, not an nn.Module")
+        raise InittuiError(
+            f"{label}(...) returned a {type(result).__name__}, not an nn.Module; make it return "
+            "the model, or point TARGET at the nn.Module class"
+        )
     return result
 
 
@@ -460,9 +474,11 @@ def read_checkpoint(path: str) -> dict[str, torch.Tensor]:
                 f"cannot read checkpoint {file.name} ({detail}); the file is corrupt or not a "
                 "torch checkpoint"
             ) from exc
-        first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+        first = text.strip().splitlines()[0] if text.strip() else ""
+        first = first.split(". ", 1)[0]  # torch's zip errors go on for several sentences
         raise InittuiError(
-            f"cannot read checkpoint {file.name}: {first}; the file is corrupt or not a "
+            f"cannot read checkpoint {file.name}: {type(exc).__name__}"
+            f"{': ' + first if first else ''}; the file is corrupt or not a "
             "torch checkpoint"
         ) from exc
     return _extract_state_dict(loaded, file.name)

@@ -34,11 +34,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import torch
 from torch import nn
 
 from inittui.core.errors import InittuiError
 from inittui.core.prelude import _param_seed
-from inittui.core.schemes import Expected, SchemeError, fans, get_scheme
+from inittui.core.schemes import Expected, Scheme, SchemeError, fans, get_scheme
 from inittui.core.schemes import default_init as torch_default
 from inittui.core.tree import ModelTree, ParamRecord
 
@@ -141,9 +142,9 @@ def _check_extension(label: str, key: str, value: object) -> object:
 
 def rule_from_dict(index: int, raw: Mapping[str, object]) -> Rule:
     """Validate one ``[[rule]]`` table: keys, scheme name, scheme arguments."""
-    label = _rule_label(index, raw)
     if not isinstance(raw, Mapping):
         raise InittuiError(f"rule {index + 1} is not a table; write [[rule]] with select/scheme")
+    label = _rule_label(index, raw)
     for key in ("select", "scheme"):
         if key not in raw:
             raise InittuiError(f"{label}: missing key {key!r}; every rule needs select and scheme")
@@ -192,7 +193,9 @@ def plan_from_dict(document: Mapping[str, object], source: str = "plan") -> Plan
         )
     seed = document.get("seed", 0)
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise InittuiError(f"{source}: seed must be a non-negative integer, got {seed!r}")
+        raise InittuiError(
+            f"{source}: seed must be a non-negative integer, got {seed!r}; write e.g. seed = 0"
+        )
     raw_rules = document.get("rule", [])
     if not isinstance(raw_rules, list):
         raise InittuiError(f"{source}: 'rule' must be an array of tables; write [[rule]]")
@@ -208,8 +211,15 @@ def load_plan(path: str | Path) -> Plan:
         raise InittuiError(f"plan {str(path)!r} is a folder; give a .toml file")
     try:
         text = file.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InittuiError(f"cannot read plan {file.name}: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise InittuiError(
+            f"cannot read plan {file.name}: it is not UTF-8 text (byte 0x{exc.object[exc.start]:02x}"
+            f" at offset {exc.start}); save it as UTF-8"
+        ) from None
+    except OSError as exc:
+        raise InittuiError(
+            f"cannot read plan {file.name}: {exc.strerror or exc}; check the path and permissions"
+        ) from None
     return parse_plan(text, file.name)
 
 
@@ -217,7 +227,8 @@ def parse_plan(text: str, source: str = "plan") -> Plan:
     try:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise InittuiError(f"{source} is not valid TOML: {exc}") from None
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else "parse error"
+        raise InittuiError(f"{source} is not valid TOML: {detail}; fix the plan file") from None
     return plan_from_dict(document, source)
 
 
@@ -378,6 +389,10 @@ def resolve_plan(
     module_paths: dict[int, list[str]] = {}
     for path, module in model.named_modules(remove_duplicate=False):
         module_paths.setdefault(id(module), []).append(path)
+    for index, rule in enumerate(plan.rules):  # a Rule built in code is not validated yet
+        for key in ("forget_bias", "scale"):
+            if getattr(rule, key) is not None:
+                _check_extension(_rule_label(index, rule), key, getattr(rule, key))
     lints: list[Lint] = []
     steps: list[InitStep] = []
     decided: dict[str, int] = {}
@@ -402,8 +417,9 @@ def resolve_plan(
         index, rule, via = winner
         decided[record.name] = index
         if record.aliases:
-            schemes = {
-                (plan.rules[i].scheme, tuple(sorted(plan.rules[i].args.items()))) for i in deciders
+            schemes = {  # repr: the args of a Rule built in code are not validated yet
+                (plan.rules[i].scheme, repr(sorted(map(repr, plan.rules[i].args.items()))))
+                for i in deciders
             }
             per_name = {deciders[i] for i in deciders}
             if len(per_name) > 1 and len(schemes) > 1:
@@ -481,7 +497,10 @@ def _make_step(
         shape_for_scheme = shape
     reason = scheme.applicability(shape_for_scheme, args, name=record.name)
     if reason:
-        raise InittuiError(f"{label}: cannot apply to {record.name}: {reason}")
+        raise InittuiError(
+            f"{label}: cannot apply to {record.name}: {reason}; narrow the rule's select/params "
+            "or pick another scheme"
+        )
 
     forget_block = None
     if rule.forget_bias is not None:
@@ -495,8 +514,17 @@ def _make_step(
         forget_block = (hidden, 2 * hidden, value)
 
     padding_idx = None
-    if isinstance(module, (nn.Embedding, nn.EmbeddingBag)) and local == "weight":
-        padding_idx = getattr(module, "padding_idx", None)
+    for name in (via, record.name, *record.aliases):  # a tied tensor keeps its padding row
+        owner_path, _, owner_local = name.rpartition(".")
+        owner = model.get_submodule(owner_path)
+        if isinstance(owner, (nn.Embedding, nn.EmbeddingBag)) and owner_local == "weight":
+            padding_idx = getattr(owner, "padding_idx", None)
+            if padding_idx is not None:
+                break
+
+    problem = _dtype_range_problem(scheme, args, shape_for_scheme, record.dtype, rule.forget_bias)
+    if problem:
+        raise InittuiError(f"{label}: cannot apply to {record.name}: {problem}")
 
     fan = fans(shape_for_scheme)
     return InitStep(
@@ -520,6 +548,42 @@ def _make_step(
         expected=_scaled(scheme.expected(shape_for_scheme, args), rule.scale),
         from_default=from_default,
     )
+
+
+def _dtype_range_problem(
+    scheme: Scheme,
+    args: Mapping[str, object],
+    shape: tuple[int, ...],
+    dtype: str,
+    forget_bias: float | None,
+) -> str | None:
+    """Why torch would refuse to fill a ``dtype`` tensor with these values, if it would:
+    ``uniform_`` checks that a, b and b - a fit in the dtype, ``fill_`` that the value
+    does (float16's range is only +-65504)."""
+    try:
+        info = torch.finfo(getattr(torch, dtype))
+    except (AttributeError, TypeError):
+        return None
+    intervals: list[tuple[str, float, float]] = []
+    if scheme.name in ("uniform", "trunc_normal"):
+        intervals.append((f"[a, b] = [{args['a']!r}, {args['b']!r}]", args["a"], args["b"]))
+    elif scheme.name == "constant":
+        intervals.append((f"val={args['val']!r}", args["val"], args["val"]))
+    elif scheme.name in ("xavier_uniform", "kaiming_uniform") and math.prod(shape) > 0:
+        assert scheme.stats is not None
+        bound = scheme.stats(shape, dict(args)).bound
+        if bound is not None:
+            intervals.append((f"the bound {bound!r}", -bound, bound))
+    if forget_bias is not None:
+        intervals.append((f"forget_bias={forget_bias!r}", forget_bias, forget_bias))
+    for what, low, high in intervals:  # type: ignore[assignment]
+        low, high = float(low), float(high)
+        if low < info.min or high > info.max or high - low > info.max:
+            return (
+                f"{scheme.name} {what} does not fit in {dtype} (largest value {info.max:g}); "
+                "torch refuses to fill the tensor"
+            )
+    return None
 
 
 def _scaled(expected: Expected, scale: float | None) -> Expected:

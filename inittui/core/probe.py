@@ -323,7 +323,7 @@ def _call_example_inputs(fn: Callable[..., Any], model: nn.Module, label: str, s
             return fn(model) if params else fn()
         except KeyboardInterrupt:
             raise
-        except Exception as exc:  # noqa: BLE001 - user code may raise anything
+        except (Exception, SystemExit) as exc:  # noqa: BLE001 - user code may raise anything
             raise InittuiError(
                 f"example_inputs in {label} failed: {_one_line(exc)}; fix it or pass --input-shape"
             ) from exc
@@ -434,7 +434,8 @@ class Thresholds:
         if not (0 < self.vanishing < self.exploding) or not math.isfinite(self.exploding):
             raise InittuiError(
                 f"thresholds must satisfy 0 < vanishing < exploding, got vanishing="
-                f"{self.vanishing:g}, exploding={self.exploding:g}"
+                f"{self.vanishing:g}, exploding={self.exploding:g}; e.g. --vanishing 0.1 "
+                "--exploding 10"
             )
 
 
@@ -934,7 +935,7 @@ def _forward(model: nn.Module, inputs: tuple[torch.Tensor, ...]) -> object:
         raise
     except KeyboardInterrupt:
         raise
-    except Exception as exc:  # noqa: BLE001 - user code may raise anything
+    except (Exception, SystemExit) as exc:  # noqa: BLE001 - user code may raise anything
         raise InittuiError(f"forward pass failed: {_one_line(exc)}; check --input-shape") from exc
 
 
@@ -965,7 +966,7 @@ def _backward(
         grads = torch.autograd.grad(loss, wrt, allow_unused=True)
     except CancelledError:
         raise
-    except Exception as exc:  # noqa: BLE001
+    except (Exception, SystemExit) as exc:  # noqa: BLE001 - user hooks may raise anything
         raise InittuiError(
             f"backward pass failed: {_one_line(exc)}; preview without --backward"
         ) from exc

@@ -651,9 +651,57 @@ def _uniform_args_check(v: dict) -> str | None:
     return None
 
 
+_TRUNC_NORMAL_MAX_PROPOSALS = 1e3
+
+
 def _trunc_normal_args_check(v: dict) -> str | None:
-    if v["a"] >= v["b"]:
-        return f"needs a < b (absolute bounds), got a={v['a']!r}, b={v['b']!r}"
+    mean, std, a, b = v["mean"], v["std"], v["a"], v["b"]
+    if a >= b:
+        return f"needs a < b (absolute bounds), got a={a!r}, b={b!r}"
+    # torch.nn.init.trunc_normal_ (torch 2.13) draws N(mean, std^2) and redraws values
+    # outside [a, b] when the normal's mass in [a, b] is over 0.3; otherwise it proposes
+    # U(a, b) and accepts with the density ratio to the mode. Far from the mean, or with
+    # [a, b] very wide in units of std, that loop overflows (a float ** 2) or never ends.
+    alpha, beta = (a - mean) / std, (b - mean) / std
+    cdf_mass = 0.5 * (math.erf(beta / math.sqrt(2.0)) - math.erf(alpha / math.sqrt(2.0)))
+    z_mode = (max(a, min(mean, b)) - mean) / std
+    if cdf_mass > 0.3 or z_mode == 0.0:  # mean inside [a, b]: acceptance > exp(-0.32)
+        return None
+    far = f"[a, b] = [{_num(a)}, {_num(b)}] is {_num(abs(z_mode))} std from the mean"
+    if not abs(z_mode) < 1e150:
+        return f"{far}: torch's sampler overflows; move [a, b] toward the mean or raise std"
+    width = b - a
+    mass = _normal_mass(alpha, beta)
+    if mass > 0.0 and math.isfinite(width):  # mean acceptance of one U(a, b) proposal
+        log_rate = (
+            math.log(std)
+            + 0.5 * math.log(2.0 * math.pi)
+            + math.log(mass)
+            + 0.5 * z_mode * z_mode
+            - math.log(width)
+        )
+    else:  # far tail: the density decays like exp(-|z| x / std) over the interval
+        decay = abs(z_mode) * (width / std)
+        if math.isinf(decay):
+            log_rate = -math.inf
+        else:
+            log_rate = math.log(-math.expm1(-decay) / decay) if decay > 1e-12 else 0.0
+    if log_rate < -math.log(_TRUNC_NORMAL_MAX_PROPOSALS):
+        proposals = "more than 1e300" if log_rate < -690 else f"about {math.exp(-log_rate):.2g}"
+        return (
+            f"{far} and [a, b] is too wide for it: torch samples it by rejection from "
+            f"U(a, b) and would need {proposals} proposals per value (far too slow); "
+            "narrow [a, b] or move it toward the mean"
+        )
+    return None
+
+
+def _kaiming_args_check(v: dict) -> str | None:
+    if v["nonlinearity"] == "leaky_relu":
+        try:
+            nn.init.calculate_gain("leaky_relu", v["a"])
+        except OverflowError:
+            return f"a={v['a']!r} is too large: calculate_gain('leaky_relu', a) overflows on a**2"
     return None
 
 
@@ -789,6 +837,7 @@ _ALL: tuple[Scheme, ...] = (
         paper="He et al. 2015, Delving deep into rectifiers",
         dims_purpose=_FAN_PURPOSE,
         stats=_kaiming_uniform_stats,
+        args_check=_kaiming_args_check,
     ),
     Scheme(
         name="kaiming_normal",
@@ -800,6 +849,7 @@ _ALL: tuple[Scheme, ...] = (
         paper="He et al. 2015, Delving deep into rectifiers",
         dims_purpose=_FAN_PURPOSE,
         stats=_kaiming_normal_stats,
+        args_check=_kaiming_args_check,
     ),
     Scheme(
         name="orthogonal",

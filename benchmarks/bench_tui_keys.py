@@ -1,0 +1,292 @@
+"""Benchmark: key-to-repaint latency of the TUI on a 10,000+-module model vs a small one.
+
+    python benchmarks/bench_tui_keys.py [--blocks 2600] [--moves 50] [--no-profile]
+
+Both apps run in this process, one after the other, through Textual's Pilot at 120x40:
+the big model (``BigModel`` below: ``blocks`` ModuleList of N blocks of Linear, LayerNorm,
+ReLU; N = 2600 gives 10,402 modules) and the baseline ``sample_models/mlp.py:MLP``. For
+each, after the model opened and its statistics finished, the same keys are pressed:
+
+* ``open``: ``run_test()`` until the first tree is on screen (once per model);
+* ``expand`` / ``collapse``: ``l`` / ``h`` on ``blocks`` (2600 children; the first expand
+  also creates their nodes and is reported on its own) or ``layers`` (17 children);
+* ``move j``: ``j`` 50 times through the expanded tree (each move updates the detail pane;
+  on the small model's 19-line tree the cursor turns around with ``k`` at the bottom);
+* ``filter``: ``/``, then ``L i n e a r`` one key at a time (each filters the tree), ``enter``;
+* ``move filtered``: ``j`` through the filtered tree;
+* ``assign open`` / ``assign close``: ``a`` opens the assign dialog, ``escape`` closes it;
+* ``filter clear``: ``escape`` restores the full tree.
+
+Each key is timed three ways:
+
+* ``repaint``: from sending the key to the last screen update it caused (``App._display``
+  is wrapped to timestamp every compositor update) - the key-to-repaint latency;
+* ``pilot``: wall time of ``await pilot.press(key); await pilot.pause()``. Pilot waits for
+  the process to go idle in >= 20 ms sleeps, three times per key, so this has a floor of
+  about 60 ms that is not the app's;
+* ``cpu``: process CPU time over the same window (the work the key caused).
+
+Prints per-key median and p95 (ms) per model, the big/small ratio of the medians, and
+``target < 100 ms per keypress`` against the p95 repaint latency. For a key whose p95
+repaint latency is over 100 ms the key is pressed again under cProfile (main thread) and
+the top functions are printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import io
+import pstats
+import statistics
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from torch import nn
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+TARGET_MS = 100.0
+SIZE = (120, 40)
+
+
+class Block(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+        self.norm = nn.LayerNorm(4)
+        self.act = nn.ReLU()
+
+
+class BigModel(nn.Module):
+    """``blocks`` x (Linear, LayerNorm, ReLU): 4 * blocks + 2 modules."""
+
+    def __init__(self, blocks: int = 2600) -> None:
+        super().__init__()
+        self.blocks = nn.ModuleList(Block() for _ in range(blocks))
+
+
+@dataclass
+class Timings:
+    repaint: dict[str, list[float]] = field(default_factory=dict)
+    pilot: dict[str, list[float]] = field(default_factory=dict)
+    cpu: dict[str, list[float]] = field(default_factory=dict)
+    once: dict[str, float] = field(default_factory=dict)
+
+
+class Recorder:
+    """Times keys on a running app; wraps ``app._display`` to see every repaint."""
+
+    def __init__(self, app, pilot) -> None:
+        self.app, self.pilot = app, pilot
+        self.stamps: list[float] = []
+        self.timings = Timings()
+        original = app._display
+
+        def display(screen, renderable):
+            original(screen, renderable)
+            if renderable is not None:
+                self.stamps.append(time.perf_counter())
+
+        app._display = display
+
+    async def key(self, label: str, key: str) -> float:
+        self.stamps.clear()
+        start, cpu = time.perf_counter(), time.process_time()
+        await self.pilot.press(key)
+        await self.pilot.pause()
+        end, cpu_end = time.perf_counter(), time.process_time()
+        repaint = (self.stamps[-1] - start) if self.stamps else 0.0
+        t = self.timings
+        t.repaint.setdefault(label, []).append(repaint * 1000)
+        t.pilot.setdefault(label, []).append((end - start) * 1000)
+        t.cpu.setdefault(label, []).append((cpu_end - cpu) * 1000)
+        return repaint * 1000
+
+
+async def wait_until(pilot, condition, timeout: float = 120.0) -> None:
+    deadline = time.perf_counter() + timeout
+    while not condition():
+        if time.perf_counter() > deadline:
+            raise TimeoutError("the app did not get there in time")
+        await asyncio.sleep(0.002)
+    await pilot.pause()
+
+
+async def run_keys(
+    target: str, kwargs: dict, node: str, moves: int, profile_keys: dict | None = None
+) -> Timings:
+    from inittui.tui.app import InitApp
+    from inittui.tui.screens.assign import AssignScreen
+
+    app = InitApp(target, kwargs)
+    start = time.perf_counter()
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: app.ready)
+        opened = (time.perf_counter() - start) * 1000
+        await wait_until(pilot, lambda: app.ready and not app.running)
+        settled = (time.perf_counter() - start) * 1000
+        app.query_one("#filter").cursor_blink = False  # a blinking cursor repaints on its own
+        rec = Recorder(app, pilot)
+        rec.timings.once["open (first tree)"] = opened
+        rec.timings.once["open + statistics"] = settled
+        tree = app.tree_widget
+        modules = len(app.session.tree.modules)
+
+        assert tree.reveal(node)
+        await pilot.pause()
+        if tree.nodes[node].is_expanded:  # the small model opens fully expanded
+            await rec.key("collapse", "h")
+        first = await rec.key("expand (first)", "l")
+        rec.timings.once[f"expand (first, {len(tree.nodes[node].children)} children)"] = first
+        for _ in range(5):
+            await rec.key("collapse", "h")
+            await rec.key("expand", "l")
+        await move(rec, tree, "move j", moves)
+        await rec.key("filter /", "slash")
+        for char in "Linear":
+            await rec.key("filter type", char)
+        await rec.key("filter enter", "enter")
+        await move(rec, tree, "move filtered", min(moves, 30))
+        for _ in range(5):
+            await rec.key("assign open", "a")
+            assert isinstance(app.screen, AssignScreen), app.screen
+            await rec.key("assign close", "escape")
+            assert not isinstance(app.screen, AssignScreen)
+        await rec.key("filter clear", "escape")
+        assert not tree.filter_query
+
+        if profile_keys:
+            await profile(app, pilot, tree, node, profile_keys)
+        rec.timings.once["modules"] = modules
+        return rec.timings
+
+
+async def move(rec: Recorder, tree, label: str, count: int) -> None:
+    """``j`` ``count`` times; at the last line (the small model's tree is short) turn
+    around with ``k``, so that every key moves the cursor."""
+    key = "j"
+    for _ in range(count):
+        if key == "j" and tree.cursor_line >= tree.last_line:
+            key = "k"
+        elif key == "k" and tree.cursor_line <= 0:
+            key = "j"
+        await rec.key(label, key)
+
+
+async def profile(app, pilot, tree, node: str, keys: dict[str, list[str]]) -> None:
+    """Press the slow keys again under cProfile and print where the time goes."""
+    for label, sequence in keys.items():
+        if label.startswith("filter"):
+            await pilot.press("slash")
+        elif label.startswith(("expand", "collapse", "move")):
+            tree.reveal(node)
+            await pilot.pause()
+        profiler = cProfile.Profile()
+        profiler.enable()
+        start = time.perf_counter()
+        await pilot.press(*sequence)
+        await pilot.pause()
+        elapsed = (time.perf_counter() - start) * 1000
+        profiler.disable()
+        out = io.StringIO()
+        stats = pstats.Stats(profiler, stream=out).sort_stats("cumulative")
+        stats.print_stats(r"inittui|textual/(widgets/_tree|_compositor|widget\.py|screen)", 14)
+        body = [
+            line
+            for line in out.getvalue().splitlines()
+            if line.strip() and not line.startswith(("   Ordered", "   List reduced"))
+        ]
+        print(f"\n-- cProfile: {label} ({' '.join(sequence)}), {elapsed:.0f} ms under the profiler")
+        print("\n".join(body[2:24]))
+        if label.startswith("filter"):
+            await pilot.press("escape")
+        await pilot.pause()
+
+
+def summarize(values: list[float]) -> tuple[float, float]:
+    ordered = sorted(values)
+    p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+    return statistics.median(ordered), p95
+
+
+def report(big: Timings, small: Timings, big_name: str, small_name: str) -> list[str]:
+    print(f"\nbig   = {big_name} ({int(big.once.pop('modules')):,} modules)")
+    print(f"small = {small_name} ({int(small.once.pop('modules')):,} modules)")
+    print("\nonce (ms)                          big      small   ratio")
+    for key in big.once:
+        small_key = next((k for k in small.once if k.split(" (")[0] == key.split(" (")[0]), key)
+        b, s = big.once[key], small.once.get(small_key, float("nan"))
+        print(f"  {key:30s} {b:8.1f}  {s:9.1f}  {b / s:6.2f}")
+    print(
+        "\nper key (ms)        n  | repaint med  p95 | pilot med  p95 |  cpu med  p95 "
+        "|| small repaint med  p95 | ratio big/small (repaint med)"
+    )
+    slow = []
+    for key, values in big.repaint.items():
+        if key == "expand (first)":
+            continue
+        bm, bp = summarize(values)
+        pm, pp = summarize(big.pilot[key])
+        cm, cp = summarize(big.cpu[key])
+        sm, sp = summarize(small.repaint.get(key, [float("nan")]))
+        ratio = bm / sm if sm > 0 else float("nan")
+        mark = "" if bp < TARGET_MS else "  <-- over target"
+        print(
+            f"  {key:16s} {len(values):3d} | {bm:8.1f} {bp:6.1f} | {pm:7.1f} {pp:6.1f} | "
+            f"{cm:6.1f} {cp:6.1f} || {sm:15.1f} {sp:6.1f} | {ratio:6.2f}{mark}"
+        )
+        if bp >= TARGET_MS:
+            slow.append(key)
+    worst = max(summarize(v)[1] for k, v in big.repaint.items() if k != "expand (first)")
+    verdict = "met" if worst < TARGET_MS else "NOT met"
+    print(
+        f"\ntarget < {TARGET_MS:.0f} ms per keypress (p95 repaint, big model): {verdict}, "
+        f"worst p95 {worst:.1f} ms"
+    )
+    return slow
+
+
+PROFILE_SEQUENCES = {
+    "expand": ["h", "l"],
+    "collapse": ["h", "l"],
+    "move j": ["j"] * 10,
+    "filter type": list("Linear"),
+    "filter /": list("Linear"),
+    "filter enter": list("Linear"),
+    "move filtered": ["j"] * 10,
+    "assign open": ["a", "escape"],
+    "assign close": ["a", "escape"],
+    "filter clear": list("Linear") + ["escape"],
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--blocks", type=int, default=2600, help="blocks in the big model")
+    parser.add_argument("--moves", type=int, default=50, help="j presses")
+    parser.add_argument("--no-profile", action="store_true", help="skip cProfile of slow keys")
+    args = parser.parse_args()
+
+    big_target = f"{Path(__file__).resolve()}:BigModel"
+    small_target = f"{ROOT / 'sample_models' / 'mlp.py'}:MLP"
+    # The small model first: it also pays for importing textual and the app.
+    small = asyncio.run(run_keys(small_target, {}, "layers", args.moves))
+    big = asyncio.run(run_keys(big_target, {"blocks": args.blocks}, "blocks", args.moves))
+    slow = report(big, small, f"BigModel(blocks={args.blocks})", "MLP()")
+    if slow and not args.no_profile:
+        keys: dict[str, list[str]] = {}
+        for key in slow:  # one profile per distinct key sequence
+            sequence = PROFILE_SEQUENCES.get(key)
+            if sequence is not None and sequence not in keys.values():
+                keys[key] = sequence
+        asyncio.run(run_keys(big_target, {"blocks": args.blocks}, "blocks", 1, profile_keys=keys))
+
+
+if __name__ == "__main__":
+    main()
