@@ -358,24 +358,12 @@ def test_g_inspect_report_counts_each_parameter_once(model):
     check_inspect_report(model)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="export.write_checkpoint passes metadata={} to safetensors' save_file, which "
-    "writes an unreadable header when there are no tensors (safetensors 0.8.0); "
-    "passing metadata=None when it is empty fixes it",
-)
 def test_empty_model_safetensors(tmp_path):
     """A model without parameters or buffers (found by the fuzzer: Box(m0=Box()))."""
     safe, meta = read_safetensors(nn.Sequential(nn.ReLU()), tmp_path / "w.safetensors")
     assert safe == {}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="export.write_checkpoint lets torch's ValueError ('Attempted to use an "
-    "uninitialized parameter') out for a model with lazy modules; it should refuse with an "
-    "InittuiError that says to run a forward pass (or give --input-shape) first",
-)
 def test_lazy_model_checkpoint_is_a_clean_error(tmp_path):
     model = nn.Sequential(nn.LazyLinear(3), nn.Linear(3, 2))
     with pytest.raises(InittuiError):

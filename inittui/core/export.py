@@ -132,6 +132,16 @@ def write_checkpoint(
             "cannot write a checkpoint of a model on the meta device (it holds no values); "
             "export --script and run it after model.to_empty(device=...)"
         )
+    lazy = [
+        name
+        for name, tensor in (*model.named_parameters(), *model.named_buffers())
+        if isinstance(tensor, nn.parameter.UninitializedTensorMixin)
+    ]
+    if lazy:
+        raise InittuiError(
+            f"cannot write a checkpoint: {lazy[0]} is uninitialized (a lazy module); run one "
+            "forward pass first so its shape is known, or export --script only"
+        )
     suffix = Path(path).suffix.lower()
     with atomic_path(path, force=force) as tmp:
         if suffix == ".safetensors":
@@ -141,7 +151,9 @@ def write_checkpoint(
             meta = dict(metadata or {})
             meta.update({f"alias:{alias}": kept for alias, kept in aliases.items()})
             tensors = {k: v.detach().to("cpu").contiguous() for k, v in unique.items()}
-            save_file(tensors, str(tmp), metadata=meta)
+            # safetensors writes an unreadable header for an empty metadata dict with no
+            # tensors: pass None when there is nothing to record.
+            save_file(tensors, str(tmp), metadata=meta or None)
         else:
             state = {k: v.detach().to("cpu") for k, v in model.state_dict().items()}
             torch.save(state, str(tmp))
