@@ -354,11 +354,14 @@ class ResolvedPlan:
     lints: list[Lint]
     decided_by: dict[str, int]  # param -> rule index (including keep)
 
+    _by_name: dict[str, InitStep] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self._by_name = {name: step for step in self.steps for name in (step.param, *step.aliases)}
+
     def step_for(self, param: str) -> InitStep | None:
-        for step in self.steps:
-            if step.param == param or param in step.aliases:
-                return step
-        return None
+        """The step deciding ``param`` (under any of its names), or None."""
+        return self._by_name.get(param)
 
 
 def param_seed(plan_seed: int, name: str) -> int:
