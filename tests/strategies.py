@@ -456,6 +456,15 @@ def _scheme_shape(slot: Slot, per_gate: bool) -> tuple[int, ...]:
     return (slot.shape[0] // gates, *slot.shape[1:])
 
 
+def _trunc_normal_precise(args: dict[str, object], slots: list[Slot]) -> bool:
+    """Whether torch's trunc_normal_ rejection sampler keeps enough precision in every
+    selected dtype (it computes z^2/2 in the tensor's dtype; see plan._dtype_range_problem)."""
+    mean, std, a, b = (float(args[k]) for k in ("mean", "std", "a", "b"))  # type: ignore[arg-type]
+    z_mode = (max(a, min(mean, b)) - mean) / std
+    eps = max((torch.finfo(s.dtype).eps for s in slots), default=0.0)
+    return 0.5 * z_mode * z_mode * eps <= 0.5
+
+
 @st.composite
 def rules_for(draw, model: nn.Module, slots: list[Slot] | None = None, wide: bool = True) -> Rule:
     """A valid rule that resolves on ``model``: its scheme applies to every parameter it
@@ -494,6 +503,8 @@ def rules_for(draw, model: nn.Module, slots: list[Slot] | None = None, wide: boo
     limit = min((torch.finfo(s.dtype).max / 8 for s in chosen), default=math.inf)
     if scheme != "default":
         args = draw(scheme_args(scheme, wide, limit))
+        if scheme == "trunc_normal" and not _trunc_normal_precise(args, chosen):
+            args = SCHEMES[scheme].validate({})
         if any(SCHEMES[scheme].applicability(shape, args) for shape in shapes):
             args = SCHEMES[scheme].validate({})  # dirac's groups: the default always fits
     scale = draw(st.one_of(st.none(), st.floats(-3, 3, allow_nan=False)))

@@ -579,6 +579,22 @@ def _dtype_range_problem(
             intervals.append((f"the bound {bound!r}", -bound, bound))
     if forget_bias is not None:
         intervals.append((f"forget_bias={forget_bias!r}", forget_bias, forget_bias))
+    if scheme.name == "trunc_normal":
+        # Outside [a, b] with little mass in it, torch's trunc_normal_ accepts U(a, b)
+        # proposals by a log-density ratio it computes in the tensor's dtype: z^2/2 minus
+        # the same at the mode. Once eps * z^2/2 > 1 that difference is rounding noise and
+        # can come out negative for every value: the loop never ends (found by fuzzing).
+        mean, std, a, b = (float(args[k]) for k in ("mean", "std", "a", "b"))
+        alpha, beta = (a - mean) / std, (b - mean) / std
+        mass = 0.5 * (math.erf(beta / math.sqrt(2.0)) - math.erf(alpha / math.sqrt(2.0)))
+        z_mode = (max(a, min(mean, b)) - mean) / std
+        if mass <= 0.3 and 0.5 * z_mode * z_mode * info.eps > 1.0:
+            return (
+                f"trunc_normal [a, b] = [{a:g}, {b:g}] is {abs(z_mode):.3g} std from the mean: "
+                f"torch's sampler computes densities in {dtype}, too coarse that far out "
+                f"(it can loop forever); keep [a, b] within "
+                f"{math.sqrt(2.0 / info.eps):.3g} std of the mean"
+            )
     for what, low, high in intervals:  # type: ignore[assignment]
         low, high = float(low), float(high)
         if low < info.min or high > info.max or high - low > info.max:
