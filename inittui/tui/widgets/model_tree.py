@@ -1,5 +1,11 @@
 """The module tree: one node per module, children added when a node is first expanded, so
-a model with tens of thousands of modules opens at once."""
+a model with tens of thousands of modules opens at once.
+
+Labels are computed lazily: a node's label (``label_for``) and marker (``marker_for``) are
+worked out when the line is drawn or its ``label`` is read, and cached until the plan or
+the statistics change (``refresh_labels`` bumps a generation) or the node is expanded or
+collapsed. Line widths for lines not yet drawn are bounded by the visible width (labels
+are cut to it), so expanding a node with thousands of children does not label them all."""
 
 from __future__ import annotations
 
@@ -15,6 +21,29 @@ from inittui.tui.session import ModelIndex
 
 EXPAND_ALL_LIMIT = 200  # models with at most this many modules open fully expanded
 FILTER_LIMIT = 1000  # at most this many matches are shown
+
+_NULL_STYLE = Style()
+_BLANK = Text()
+
+
+class ModuleNode(TreeNode[str]):
+    """A tree node whose ``label`` is worked out on first use (see ``ModuleTree``)."""
+
+    _lkey: tuple[int, bool] | None = None
+    _marker: Text = _BLANK
+    _wkey: tuple[int, bool, int] | None = None
+    _width: int = 0
+
+    @property
+    def label(self) -> Text:  # type: ignore[override]
+        tree = self._tree
+        if isinstance(tree, ModuleTree):
+            tree._fresh_label(self)
+        return self._label
+
+    @label.setter
+    def label(self, new_label) -> None:  # type: ignore[no-untyped-def]
+        self.set_label(new_label)
 
 
 class ModuleTree(Tree[str]):
@@ -37,6 +66,89 @@ class ModuleTree(Tree[str]):
         self.filter_query = ""
         self.filter_count = 0
         self.guide_depth = 2
+        self._gen = 0  # bumped when every label may have changed
+        # The unfiltered tree (root, nodes, populated) while a filter is shown.
+        self._saved: tuple[TreeNode[str], dict[str, TreeNode[str]], set[str]] | None = None
+
+    # -- labels -----------------------------------------------------------------------
+
+    def _add_node(
+        self,
+        parent: TreeNode[str] | None,
+        label: Text,
+        data: str | None,
+        expand: bool = False,
+    ) -> TreeNode[str]:
+        node = ModuleNode(self, parent, self._new_id(), label, data, expanded=expand)
+        self._tree_nodes[node._id] = node
+        self._updates += 1
+        return node
+
+    def _fresh_label(self, node: TreeNode[str]) -> Text:
+        """``node``'s label, worked out again if the plan or its expansion changed."""
+        key = (self._gen, node._expanded)
+        if getattr(node, "_lkey", None) != key:
+            path = node.data or ""
+            node._label = self.process_label(self.label_for(path, node._expanded))
+            node._marker = self.marker_for(path, node._expanded)  # type: ignore[attr-defined]
+            node._lkey = key  # type: ignore[attr-defined]
+        return node._label
+
+    def refresh_labels(self) -> None:
+        """Every label and marker is worked out again (when next drawn or read)."""
+        self._gen += 1
+        self._fresh_label(self.root)
+        self._invalidate()
+
+    @staticmethod
+    def _depth(node: TreeNode[str]) -> int:
+        depth = 0
+        parent = node._parent
+        while parent is not None:
+            depth += 1
+            parent = parent._parent
+        return depth
+
+    def render_label(self, node: TreeNode[str], base_style: Style, style: Style) -> Text:
+        """The label cut to the visible width (with an ellipsis), its marker kept."""
+        self._fresh_label(node)
+        text = super().render_label(node, base_style, style)
+        marker: Text = getattr(node, "_marker", _BLANK)
+        available = self.scrollable_content_region.width - self._depth(node) * self.guide_depth
+        room = available - marker.cell_len
+        if room >= 8 and text.cell_len > room:
+            text.truncate(room, overflow="ellipsis")
+        text.append_text(marker)
+        return text
+
+    def process_label(self, label) -> Text:  # type: ignore[no-untyped-def]
+        if label is _BLANK or (isinstance(label, Text) and "\n" not in label.plain):
+            return label  # one line already (Tree would split it)
+        return super().process_label(label)
+
+    def _build(self) -> None:
+        self._build_width: int | None = self.scrollable_content_region.width
+        try:
+            super()._build()
+        finally:
+            self._build_width = None
+
+    def get_label_width(self, node: TreeNode[str]) -> int:
+        width = getattr(self, "_build_width", None)
+        if width is None:
+            width = self.scrollable_content_region.width
+        key = (self._gen, node._expanded, width)
+        if getattr(node, "_wkey", None) == key:
+            return node._width  # type: ignore[attr-defined]
+        if getattr(node, "_lkey", None) != key[:2]:
+            # Not labelled yet: a label is cut to the room left (markers take at most 2
+            # cells), so the visible width bounds it without working it out.
+            available = width - self._depth(node) * self.guide_depth
+            if available >= 10:
+                return available
+        label_width = self.render_label(node, _NULL_STYLE, _NULL_STYLE).cell_len
+        node._wkey, node._width = key, label_width  # type: ignore[attr-defined]
+        return label_width
 
     # -- building ---------------------------------------------------------------------
 
@@ -52,10 +164,13 @@ class ModuleTree(Tree[str]):
         self.label_for = label_for
         if marker_for is not None:
             self.marker_for = marker_for
+        self.filter_query = ""
+        self.filter_count = 0
         self._rebuild_lazy()
 
     def _rebuild_lazy(self) -> None:
         assert self.index is not None
+        self._saved = None
         self.clear()
         self.nodes = {"": self.root}
         self._populated = set()
@@ -71,15 +186,13 @@ class ModuleTree(Tree[str]):
         self.refresh_labels()
         self.goto(self.root)
 
-    def _add_child(self, parent: TreeNode[str], path: str) -> TreeNode[str]:
-        assert self.index is not None
-        canonical = self.index.resolve_path(path)
-        has_children = (
-            bool(self.index.modules.get(canonical) and self.index.modules[canonical].children)
-            and canonical == path
-        )
-        node = parent.add(path, data=path, allow_expand=has_children)
-        self.nodes.setdefault(path, node)
+    def _new_child(self, parent: TreeNode[str], path: str, allow_expand: bool) -> TreeNode[str]:
+        """A child of ``parent`` labelled lazily; added without refreshing the tree (the
+        caller invalidates it once)."""
+        node = self._add_node(parent, _BLANK, path)
+        node._expanded = False
+        node._allow_expand = allow_expand
+        parent._children.append(node)
         return node
 
     def _populate(self, node: TreeNode[str]) -> None:
@@ -87,37 +200,20 @@ class ModuleTree(Tree[str]):
         if path in self._populated or self.index is None or self.filter_query:
             return
         self._populated.add(path)
-        for child in self.index.child_paths(path):
-            self._add_child(node, child)
-        for child in node.children:
-            child.set_label(self.label_for(child.data or "", child.is_expanded))
+        index = self.index
+        modules = index.modules
+        nodes = self.nodes
+        for child in index.child_paths(path):
+            canonical = index.resolve_path(child)
+            record = modules.get(canonical)
+            has_children = bool(record and record.children) and canonical == child
+            new = self._new_child(node, child, has_children)
+            nodes.setdefault(child, new)
+        node._updates += 1
+        self._invalidate()
 
     def on_tree_node_expanded(self, event: Tree.NodeExpanded[str]) -> None:
         self._populate(event.node)
-        event.node.set_label(self.label_for(event.node.data or "", True))
-
-    def on_tree_node_collapsed(self, event: Tree.NodeCollapsed[str]) -> None:
-        event.node.set_label(self.label_for(event.node.data or "", False))
-
-    def refresh_labels(self) -> None:
-        for node in self.nodes.values():
-            node.set_label(self.label_for(node.data or "", node.is_expanded))
-
-    def render_label(self, node: TreeNode[str], base_style: Style, style: Style) -> Text:
-        """The label cut to the visible width (with an ellipsis), its marker kept."""
-        text = super().render_label(node, base_style, style)
-        marker = self.marker_for(node.data or "", node.is_expanded)
-        depth = 0
-        parent = node.parent
-        while parent is not None:
-            depth += 1
-            parent = parent.parent
-        available = self.scrollable_content_region.width - depth * self.guide_depth
-        room = available - marker.cell_len
-        if room >= 8 and text.cell_len > room:
-            text.truncate(room, overflow="ellipsis")
-        text.append_text(marker)
-        return text
 
     # -- navigation -------------------------------------------------------------------
 
@@ -162,9 +258,27 @@ class ModuleTree(Tree[str]):
         """Move the cursor to ``node`` (the line numbers are rebuilt first)."""
         _ = self.last_line  # rebuilds the tree lines, so node.line is current
         self.move_cursor(node)
+        if self._cursor_node is not node:  # same line in a new tree: no cursor change seen
+            node._selected = True
+            self._cursor_node = node
+            self._refresh_node(node)
+            self.post_message(self.NodeHighlighted(node))
         self.scroll_to_node(node, animate=False)
 
     # -- filtering --------------------------------------------------------------------
+
+    def _swap_root(self, root: TreeNode[str]) -> None:
+        if self._cursor_node is not None:
+            self._cursor_node._selected = False
+        self._cursor_node = None
+        self.root = root
+        self._invalidate()
+
+    def _drop_filtered(self) -> None:
+        """Forget the nodes of the filtered tree shown now."""
+        tree_nodes = self._tree_nodes
+        for node in self.nodes.values():
+            tree_nodes.pop(node._id, None)
 
     def apply_filter(self, query: str) -> int:
         """Show the modules whose path or type contains ``query``, with their ancestors;
@@ -176,29 +290,36 @@ class ModuleTree(Tree[str]):
         if not query:
             self.clear_filter()
             return 0
-        matches, total = self.index.search(query, FILTER_LIMIT)
+        index = self.index
+        matches, total = index.search(query, FILTER_LIMIT)
         shown: set[str] = set(matches)
         for path in matches:
-            shown.update(self.index.ancestors(path))
+            shown.update(index.ancestors(path))
+        if self._saved is None:
+            self._saved = (self.root, self.nodes, self._populated)
+        else:
+            self._drop_filtered()
         self.filter_query = query
         self.filter_count = total
-        self.clear()
-        self.nodes = {"": self.root}
-        self._populated = set()
-        for module in self.index.tree.modules:
-            if not module.path or module.path not in shown:
+        old_root = self._saved[0]
+        root = self._add_node(None, old_root._label, "", expand=True)
+        root._allow_expand = old_root._allow_expand
+        nodes: dict[str, TreeNode[str]] = {"": root}
+        for module in index.tree.modules:
+            path = module.path
+            if not path or path not in shown:
                 continue
-            parent_path = module.path.rpartition(".")[0]
-            parent = self.nodes.get(parent_path, self.root)
-            has_children = any(child in shown for child in self.index.child_paths(module.path))
-            node = parent.add("", data=module.path, allow_expand=has_children)
-            self.nodes[module.path] = node
-            if has_children:
-                node.expand()
-        self.root.expand()
-        self.refresh_labels()
-        target = keep if keep in self.nodes and keep in matches else (matches[0] if matches else "")
-        self.goto(self.nodes.get(target, self.root))
+            parent = nodes.get(path.rpartition(".")[0], root)
+            has_children = any(child in shown for child in index.child_paths(path))
+            node = self._new_child(parent, path, has_children)
+            node._expanded = has_children
+            nodes[path] = node
+        self.nodes = nodes
+        self._populated = set()
+        self._swap_root(root)
+        self._fresh_label(root)
+        target = keep if keep in nodes and keep in matches else (matches[0] if matches else "")
+        self.goto(nodes.get(target, root))
         return total
 
     def clear_filter(self) -> None:
@@ -207,5 +328,20 @@ class ModuleTree(Tree[str]):
         keep = self.cursor_path or ""
         self.filter_query = ""
         self.filter_count = 0
-        self._rebuild_lazy()
+        saved, self._saved = self._saved, None
+        if saved is None or self.index is None:
+            self._rebuild_lazy()
+        else:
+            # The unfiltered tree as it opens (the root expanded, or every node of a small
+            # model), its nodes kept.
+            self._drop_filtered()
+            root, self.nodes, self._populated = saved
+            expand_all = len(self.index.modules) <= EXPAND_ALL_LIMIT
+            for node in self.nodes.values():
+                expanded = node is root or (expand_all and node._allow_expand)
+                if node._expanded != expanded:
+                    node._expanded = expanded
+                    node._updates += 1
+            self._swap_root(root)
+            self.goto(root)
         self.reveal(keep)
