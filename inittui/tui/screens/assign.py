@@ -133,6 +133,12 @@ class AssignScreen(ModalScreen[Assigned | None]):
 
     def compose(self) -> ComposeResult:
         label = self.path or "(root)"
+        # Everything the first frame shows is computed here, so that the dialog is laid
+        # out and rendered once (mounting the form or resizing afterwards costs a frame).
+        covered = self.covered(self.initial_params.strip() or "*")
+        recurrent, lstm_bias = self._recurrent(covered)
+        options = self._scope_options(covered, self.initial_per_gate and bool(recurrent))
+        self._form_scheme = self.scheme_name
         with Vertical(classes="dialog assign-dialog") as box:
             box.border_title = f"Assign a scheme: {label} ({self.record.type})"
             with Horizontal(classes="row"):
@@ -160,20 +166,27 @@ class AssignScreen(ModalScreen[Assigned | None]):
                     compact=True,
                     placeholder="none",
                 )
-            with Horizontal(classes="row", id="recurrent-row"):
+            with Horizontal(classes="row", id="recurrent-row") as row:
+                row.display = bool(recurrent)
                 yield Checkbox("per gate", self.initial_per_gate, id="per-gate", compact=True)
-                yield Label("forget bias", classes="field-label", id="forget-label")
-                yield Input(
+                forget_label = Label("forget bias", classes="field-label", id="forget-label")
+                forget_label.display = bool(lstm_bias)
+                yield forget_label
+                forget = Input(
                     "" if self.initial_forget is None else str(self.initial_forget),
                     id="forget-bias",
                     compact=True,
                     placeholder="none",
                 )
-            with Horizontal(id="assign-body"):
-                yield OptionList(id="schemes")
+                forget.display = bool(lstm_bias)
+                yield forget
+            with Horizontal(id="assign-body") as body:
+                body.styles.height = self._body_height(bool(recurrent))
+                yield OptionList(*options, id="schemes")
                 with VerticalScroll(id="args"):
-                    yield Static("", id="scheme-summary")
-                    yield Vertical(id="arg-fields")
+                    yield Static(self._summary_text(), id="scheme-summary")
+                    with Vertical(id="arg-fields"):
+                        yield self._arg_form()
             yield Static("", id="expected")
             yield Static("", id="assign-error", classes="error")
             with Horizontal(classes="buttons"):
@@ -181,18 +194,23 @@ class AssignScreen(ModalScreen[Assigned | None]):
                 yield Button("Cancel (esc)", id="cancel", compact=True)
 
     def on_mount(self) -> None:
-        self.refresh_scope()
+        self._highlight_scheme()
         self.query_one("#schemes", OptionList).focus()
-        self.fit_body()
+        self.validate_form()
 
     def on_resize(self) -> None:
         self.fit_body()
 
     def fit_body(self) -> None:
         """The scheme list takes the rows the terminal has left (all 20 when it can)."""
-        recurrent = 2 if self.query_one("#recurrent-row").display else 0
-        rows = self.app.size.height - 15 - recurrent
-        self.query_one("#assign-body").styles.height = max(4, min(len(SCHEMES) + 1, rows))
+        height = self._body_height(bool(self.query_one("#recurrent-row").display))
+        body = self.query_one("#assign-body")
+        if body.styles.height is None or body.styles.height.cells != height:
+            body.styles.height = height
+
+    def _body_height(self, recurrent: bool) -> int:
+        rows = self.app.size.height - 15 - (2 if recurrent else 0)
+        return max(4, min(len(SCHEMES) + 1, rows))
 
     # -- scope and scheme list --------------------------------------------------------
 
@@ -213,8 +231,8 @@ class AssignScreen(ModalScreen[Assigned | None]):
             self._covered_cache[key] = covered_params(self.session.index, *key)
         return self._covered_cache[key]
 
-    def refresh_scope(self) -> None:
-        covered = self.covered()
+    def _recurrent(self, covered: list) -> tuple[list, list]:
+        """The covered parameters with gates, and the LSTM biases among them."""
         index = self.session.index
         recurrent = [p for p in covered if gates_of(index, p)]
         lstm_bias = [
@@ -223,13 +241,12 @@ class AssignScreen(ModalScreen[Assigned | None]):
             if p.local_name.startswith(("bias_ih", "bias_hh"))
             and isinstance(self.session.tree.module_objects.get(p.module), (nn.LSTM, nn.LSTMCell))
         ]
-        if self.query_one("#recurrent-row").display != bool(recurrent):
-            self.query_one("#recurrent-row").display = bool(recurrent)
-            self.fit_body()
-        self.query_one("#forget-label").display = bool(lstm_bias)
-        self.query_one("#forget-bias").display = bool(lstm_bias)
-        per_gate = self.query_one("#per-gate", Checkbox).value and bool(recurrent)
-        shapes = unique_shapes(index, covered, per_gate)
+        return recurrent, lstm_bias
+
+    def _scope_options(self, covered: list, per_gate: bool) -> list[Option]:
+        """The scheme list for ``covered`` (✗ where a scheme does not apply); sets
+        ``reasons``, ``covered_now`` and ``shapes_now``."""
+        shapes = unique_shapes(self.session.index, covered, per_gate)
         options: list[Option] = [Option(Text("default", style="bold"), id="default")]
         self.reasons: dict[str, str | None] = {"default": None}
         for scheme in SCHEMES.values():
@@ -239,13 +256,27 @@ class AssignScreen(ModalScreen[Assigned | None]):
                 options.append(Option(Text(scheme.name), id=scheme.name))
             else:
                 options.append(Option(Text(f"✗ {scheme.name}", style="dim"), id=scheme.name))
-        option_list = self.query_one("#schemes", OptionList)
-        option_list.set_options(options)
-        names = ["default", *SCHEMES]
-        if self.scheme_name in names:
-            option_list.highlighted = names.index(self.scheme_name)
         self.covered_now = covered
         self.shapes_now = shapes
+        return options
+
+    def _highlight_scheme(self) -> None:
+        names = ["default", *SCHEMES]
+        if self.scheme_name in names:
+            self.query_one("#schemes", OptionList).highlighted = names.index(self.scheme_name)
+
+    def refresh_scope(self) -> None:
+        covered = self.covered()
+        recurrent, lstm_bias = self._recurrent(covered)
+        if self.query_one("#recurrent-row").display != bool(recurrent):
+            self.query_one("#recurrent-row").display = bool(recurrent)
+            self.fit_body()
+        self.query_one("#forget-label").display = bool(lstm_bias)
+        self.query_one("#forget-bias").display = bool(lstm_bias)
+        per_gate = self.query_one("#per-gate", Checkbox).value and bool(recurrent)
+        options = self._scope_options(covered, per_gate)
+        self.query_one("#schemes", OptionList).set_options(options)
+        self._highlight_scheme()
         self.refresh_form()
 
     @on(RadioSet.Changed, "#scope")
@@ -282,9 +313,8 @@ class AssignScreen(ModalScreen[Assigned | None]):
     def _scheme(self) -> Scheme | None:
         return None if self.scheme_name == "default" else get_scheme(self.scheme_name)
 
-    def refresh_form(self) -> None:
+    def _summary_text(self) -> Text:
         scheme = self._scheme()
-        summary = self.query_one("#scheme-summary", Static)
         reason = self.reasons.get(self.scheme_name)
         text = Text()
         text.append(self.scheme_name, style="bold green" if reason is None else "bold red")
@@ -294,7 +324,15 @@ class AssignScreen(ModalScreen[Assigned | None]):
         notes = self._notes()
         if notes:
             text.append("\n" + notes, style="italic cyan")
-        summary.update(text)
+        return text
+
+    def _arg_form(self) -> Widget:
+        scheme = self._scheme()
+        rows = [self._arg_row(arg) for arg in (() if scheme is None else scheme.args)]
+        return Vertical(*rows, id=f"form-{self.scheme_name}", classes="arg-form")
+
+    def refresh_form(self) -> None:
+        self.query_one("#scheme-summary", Static).update(self._summary_text())
         if self._form_scheme != self.scheme_name:
             self._form_scheme = self.scheme_name
             fields = self.query_one("#arg-fields", Vertical)
@@ -302,8 +340,7 @@ class AssignScreen(ModalScreen[Assigned | None]):
             for form in fields.children:
                 form.display = form.id == form_id
             if not fields.query(f"#{form_id}"):
-                rows = [self._arg_row(arg) for arg in (() if scheme is None else scheme.args)]
-                fields.mount(Vertical(*rows, id=form_id, classes="arg-form"))
+                fields.mount(self._arg_form())
         self.call_after_refresh(self.validate_form)
 
     def _suggestion(self) -> str:
