@@ -189,6 +189,27 @@ async def test_filter_shows_matches_with_ancestors_and_escape_clears():
         assert not app.query_one("#filter").display
 
 
+async def test_key_bar_follows_focus_and_clicks_press_keys():
+    app = InitApp(MLP)
+    async with app.run_test(size=SIZE) as pilot:
+        await idle(pilot)
+        bar = app.query_one("#keys", Static)
+        shown = plain(bar)
+        for binding in app.BINDINGS:
+            if binding.show:
+                assert f"{app.get_key_display(binding)} {binding.description}" in shown
+        assert "Clear filter" not in shown and "^p palette" in shown
+        await pilot.press("slash")
+        await pilot.pause()
+        assert "esc Clear filter" in plain(bar)  # the filter's own binding, in the same frame
+        await pilot.press("escape")
+        await pilot.pause()
+        assert plain(bar) == shown
+        x = shown.index("? Help")  # clicking a key presses it
+        await pilot.click("#keys", offset=(x + 1, 0))
+        await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
+
+
 # --------------------------------------------------------------------------- assign
 
 

@@ -1,0 +1,123 @@
+"""The key bar at the bottom of the main screen: the shown bindings of the focused widget.
+
+A one-line replacement for Textual's ``Footer``. ``Footer`` recomposes a widget per key
+whenever the bindings change (every focus change, every dialog), which costs two or three
+frames; on a 10,000-module model that alone pushed ``/`` and ``enter`` past 100 ms. Here
+the bindings become one ``Text`` rendered in the same frame as the change that caused it.
+Clicking a key presses it, as with ``Footer``.
+"""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual import events
+from textual.screen import Screen
+from textual.widgets import Static
+
+
+class KeyBar(Static, can_focus=False):
+    """``key description`` for every shown binding, the command palette key on the right."""
+
+    DEFAULT_CSS = """
+    KeyBar {
+        dock: bottom;
+        height: 1;
+        width: 1fr;
+        color: $footer-foreground;
+        background: $footer-background;
+        text-wrap: nowrap;
+        text-overflow: clip;
+    }
+    """
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__("", id=id)
+        self._spans: list[tuple[int, int, str]] = []  # (start, end, key) for clicks
+        self._shown: tuple | None = None
+
+    def on_mount(self) -> None:
+        self.screen.bindings_updated_signal.subscribe(self, self.bindings_changed)
+        self.call_after_refresh(self.bindings_changed, self.screen)
+
+    def on_unmount(self) -> None:
+        self.screen.bindings_updated_signal.unsubscribe(self)
+
+    def on_resize(self) -> None:
+        self._shown = None
+        self.bindings_changed(self.screen)
+
+    def bindings_changed(self, screen: Screen) -> None:
+        if not self.is_attached or screen is not self.screen:
+            return
+        entries = self._entries()
+        shown = (entries, self.size.width)
+        if shown == self._shown:
+            return
+        self._shown = shown
+        self.update(self._render_entries(entries))
+
+    def _entries(self) -> tuple[tuple[str, str, str, bool, bool], ...]:
+        """``(key, key display, description, enabled, palette)`` in binding order, one per
+        action (the first key bound to it)."""
+        app = self.app
+        seen: set[str] = set()
+        entries = []
+        palette = None
+        for key, (_node, binding, enabled, _tooltip) in self.screen.active_bindings.items():
+            if app.ENABLE_COMMAND_PALETTE and key == app.COMMAND_PALETTE_BINDING:
+                palette = (
+                    binding.key,
+                    app.get_key_display(binding),
+                    binding.description,
+                    enabled,
+                    True,
+                )
+                continue
+            if not binding.show or binding.action in seen:
+                continue
+            seen.add(binding.action)
+            entries.append(
+                (binding.key, app.get_key_display(binding), binding.description, enabled, False)
+            )
+        if palette is not None:
+            entries.append(palette)
+        return tuple(entries)
+
+    def _render_entries(self, entries) -> Text:
+        key_style = self.app.get_css_variables()  # resolved theme colours
+        key_colour = key_style.get("footer-key-foreground", "")
+        text = Text(no_wrap=True, overflow="crop")
+        spans: list[tuple[int, int, str]] = []
+        width = max(1, self.size.width)
+        right = [e for e in entries if e[4]]
+        left = [e for e in entries if not e[4]]
+        for key, display, description, enabled, _ in left:
+            start = len(text)
+            dim = "" if enabled else " dim"
+            text.append(display, style=f"bold {key_colour}{dim}".strip())
+            if description:
+                text.append(" " + description, style="dim" if not enabled else "")
+            spans.append((start, len(text), key))
+            text.append(" ")
+        for key, display, description, _enabled, _ in right:
+            label = Text()
+            label.append("▏")
+            label.append(display, style=f"bold {key_colour}".strip())
+            if description:
+                label.append(" " + description)
+            gap = width - len(text) - len(label)
+            if gap < 1:
+                break
+            text.append(" " * gap)
+            start = len(text)
+            text.append_text(label)
+            spans.append((start, len(text), key))
+        self._spans = spans
+        return text
+
+    def on_click(self, event: events.Click) -> None:
+        for start, end, key in self._spans:
+            if start <= event.x < end:
+                event.stop()
+                self.app.simulate_key(key)
+                return
