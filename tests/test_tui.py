@@ -150,6 +150,80 @@ async def test_open_lstm_padding_and_recurrent_fields():
         await wait_for(pilot, lambda: not isinstance(app.screen, AssignScreen))
 
 
+def dialog_state(screen: AssignScreen) -> dict:
+    """Everything the assign dialog shows, as values."""
+    from textual.widgets import Select
+
+    options = screen.query_one("#schemes", OptionList)
+    forms = [f for f in screen.query(".arg-form") if f.display]
+    assert len(forms) == 1
+    return {
+        "title": screen.query_one(".assign-dialog").border_title,
+        "scope": {b.id: b.value for b in screen.query(RadioButton)},
+        "type label": str(screen.query_one("#scope-type", RadioButton).label),
+        "fields": {
+            w.id: w.value
+            for w in screen.query("#params, #scale, #forget-bias, #per-gate")
+            if isinstance(w, (Input, Checkbox))
+        },
+        "shown": {
+            i: screen.query_one(f"#{i}").display
+            for i in ("recurrent-row", "forget-bias", "forget-label")
+        },
+        "options": [str(options.get_option_at_index(i).prompt) for i in range(options.option_count)],
+        "highlighted": options.highlighted,
+        "form": forms[0].id,
+        "args": {
+            w.name: w.value for w in forms[0].query(".arg") if isinstance(w, (Input, Select))
+        },
+        "summary": plain(screen.query_one("#scheme-summary", Static)),
+        "expected": plain(screen.query_one("#expected", Static)),
+        "error": plain(screen.query_one("#assign-error", Static)),
+        "focused": screen.focused.id if screen.focused else None,
+    }
+
+
+async def test_assign_dialog_is_reused_and_reopens_as_new():
+    app = InitApp(LSTM)
+    async with app.run_test(size=SIZE) as pilot:
+        await idle(pilot)
+        plan = Plan(rules=[Rule("decoder", "normal", params="weight", args={"std": 0.05})])
+        app.resolve_and_commit(plan, "a rule on decoder")
+        await idle(pilot)
+        fresh = {}
+        for path in ("lstm", "embedding", "decoder", ""):
+            app.drop_assign_screen()  # a new dialog: what every later open must look like
+            screen = await open_assign(pilot, path)
+            await pilot.pause()
+            fresh[path] = dialog_state(screen)
+            await pilot.press("escape")
+            await wait_for(pilot, lambda: not isinstance(app.screen, AssignScreen))
+        assert fresh["decoder"]["form"] == "form-normal"
+        assert fresh["decoder"]["args"]["std"] == "0.05"
+        assert fresh["decoder"]["fields"]["params"] == "weight"
+        reused = app.assign_screen
+        for path in ("lstm", "decoder", "embedding", "lstm", "", "decoder"):
+            screen = await open_assign(pilot, path)
+            assert screen is reused
+            await pilot.pause()
+            assert dialog_state(screen) == fresh[path], path
+            # Leave the dialog in another state: scope, params, scale, scheme, arguments.
+            screen.query_one("#scope-subtree", RadioButton).value = True
+            screen.query_one("#params", Input).value = "weight*"
+            screen.query_one("#scale", Input).value = "oops"
+            await pilot.pause()
+            screen.choose("normal")
+            await pilot.pause()
+            next(w for w in screen.query(".arg") if w.name == "std" and w.display).value = "7"
+            await pilot.pause()
+            await pilot.press("escape")
+            await wait_for(pilot, lambda: not isinstance(app.screen, AssignScreen))
+        # A reused dialog still assigns.
+        await assign(pilot, "lstm", "zeros", params="bias*")
+        assert app.session.plan.rules[-1] == Rule("lstm", "zeros", params="bias*")
+        assert app.assign_screen is reused
+
+
 async def test_load_error_shows_message_and_quits():
     app = InitApp("no/such/file.py:Net")
     async with app.run_test(size=SIZE) as pilot:

@@ -27,6 +27,7 @@ Embedding/EmbeddingBag rows at ``padding_idx`` are set back to zero after any sc
 from __future__ import annotations
 
 import fnmatch
+import functools
 import math
 import re
 import sys
@@ -247,6 +248,7 @@ def plan_to_toml(plan: Plan) -> str:
 # --------------------------------------------------------------------------- matching
 
 
+@functools.lru_cache(maxsize=4096)
 def _compile_select(select: str, label: str = "select") -> re.Pattern[str] | None:
     """Dotted-path glob -> regex. ``*`` matches within one component, ``**`` any number of
     components (``encoder.**`` is the encoder and its whole subtree), ``?`` one character,
@@ -283,12 +285,17 @@ def _compile_select(select: str, label: str = "select") -> re.Pattern[str] | Non
     return re.compile("".join(out) + r"\Z")
 
 
-def _class_names(module: nn.Module) -> set[str]:
+def _class_names(module: nn.Module) -> frozenset[str]:
+    return _type_names(type(module))
+
+
+@functools.lru_cache(maxsize=4096)
+def _type_names(module_type: type) -> frozenset[str]:
     names = set()
-    for cls in type(module).__mro__:
+    for cls in module_type.__mro__:
         names.add(cls.__name__)
         names.add(f"{cls.__module__}.{cls.__qualname__}")
-    return names
+    return frozenset(names)
 
 
 def module_matches(select: str, paths: Sequence[str], module: nn.Module) -> bool:

@@ -24,7 +24,7 @@ from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import DataTable, Input, ProgressBar, Static, Tree
+from textual.widgets import DataTable, Input, ProgressBar, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from inittui.core.errors import CancelledError, InittuiError
@@ -148,7 +148,18 @@ class Progress(Message):
 
 
 class FilterInput(Input):
+    """The filter line. ``on_value`` runs as the text changes, so that the filtered tree is
+    drawn in the same frame as the typed character (``Input.Changed`` arrives a frame later)."""
+
     BINDINGS = [Binding("escape", "app.clear_filter", "Clear filter", id="filter.clear")]
+
+    def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(*args, **kwargs)
+        self.on_value: Callable[[str], None] | None = None
+
+    def watch_value(self, value: str) -> None:
+        if self.on_value is not None:
+            self.on_value(value)
 
 
 class InitCommands(Provider):
@@ -230,6 +241,7 @@ class InitApp(App[int]):
         self.cancel_events: dict[str, threading.Event] = {g: threading.Event() for g in WORK_GROUPS}
         self.running: dict[str, str] = {}
         self.ready = False
+        self.assign_screen: AssignScreen | None = None  # kept between opens
 
     # -- layout -----------------------------------------------------------------------
 
@@ -269,6 +281,8 @@ class InitApp(App[int]):
         self.query_one("#filter").display = False
         self.query_one("#load-error").display = False
         self.query_one("#progress").display = False
+        self.tree_widget.on_cursor = self.update_detail
+        self.query_one("#filter", FilterInput).on_value = self.filter_changed
         self.query_one("#preview").display = False
         self.set_status("loading the model…")
         self.running["load"] = "loading the model"
@@ -446,6 +460,7 @@ class InitApp(App[int]):
             self.compute_planned(message.state)
         self.ready = True
         freeze_heap()
+        self.call_after_refresh(self.prepare_assign_screen)
 
     # -- statistics -------------------------------------------------------------------
 
@@ -624,10 +639,6 @@ class InitApp(App[int]):
 
     # -- tree and preview events ------------------------------------------------------
 
-    @on(Tree.NodeHighlighted, "#tree")
-    def node_highlighted(self) -> None:
-        self.update_detail()
-
     @on(DataTable.RowHighlighted, "#preview")
     def preview_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         table = self.query_one("#preview", PreviewTable)
@@ -690,10 +701,9 @@ class InitApp(App[int]):
         filter_input.display = True
         filter_input.focus()
 
-    @on(Input.Changed, "#filter")
-    def filter_changed(self, event: Input.Changed) -> None:
-        count = self.tree_widget.apply_filter(event.value)
-        query = event.value.strip()
+    def filter_changed(self, value: str) -> None:
+        count = self.tree_widget.apply_filter(value)
+        query = value.strip()
         title = "modules"
         if query:
             title = f"modules · {count} match '{query}'"
@@ -733,7 +743,37 @@ class InitApp(App[int]):
         if session is None:
             return
         path = self.selected_path or ""
-        self.push_screen(AssignScreen(session, path), self.assigned)
+        screen = self.assign_screen
+        if screen is not None and screen.session is session and screen.is_mounted:
+            screen.reopen(path)
+        else:
+            screen = self.new_assign_screen(session, path)
+        self.push_screen(screen, self.assigned)
+
+    def new_assign_screen(self, session: Session, path: str) -> AssignScreen:
+        """A new assign dialog, installed: it outlives its closing and later opens reuse it."""
+        self.drop_assign_screen()
+        screen = self.assign_screen = AssignScreen(session, path)
+        self.install_screen(screen, "assign")
+        return screen
+
+    def prepare_assign_screen(self) -> None:
+        """Compose the assign dialog while the user reads the tree, so that even its first
+        ``a`` only fills and shows it."""
+        session = self.session
+        if session is None or self.assign_screen is not None or not self.is_running:
+            return
+        screen = self.new_assign_screen(session, self.selected_path or "")
+        self._load_screen_css(screen)
+        self._get_screen(screen)  # registers and mounts it, off the screen stack
+
+    def drop_assign_screen(self) -> None:
+        """Forget the kept assign dialog (the next open composes a new one)."""
+        screen, self.assign_screen = self.assign_screen, None
+        if screen is not None and self.is_screen_installed(screen):
+            self.uninstall_screen(screen)
+            if screen.is_attached:
+                screen.remove()
 
     def assigned(self, result: Assigned | None) -> None:
         if result is None or self.session is None:

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import copy
 import fnmatch
+import functools
 import inspect
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+
+from torch import nn
 
 from inittui.core.errors import InittuiError
 from inittui.core.plan import Plan, ResolvedPlan, Rule, module_matches
@@ -38,6 +41,19 @@ class ModelIndex:
         for module in tree.modules:
             for alias in module.aliases:
                 self.canonical.setdefault(alias, module.path)
+        # Answers that depend on the model's structure alone, kept for the session (the
+        # assign dialog asks the same questions every time it opens on a big subtree).
+        self.memo: dict[tuple, object] = {}
+        self.order: dict[str, int] = {m.path: i for i, m in enumerate(tree.modules)}
+        # What the filter searches, lower-cased once (typing searches on every key).
+        self._haystack = [(m.path, m.path.lower(), m.type.lower()) for m in tree.modules if m.path]
+
+    def covered(self, select: str, params_glob: str) -> Coverage:
+        """What a rule ``select``/``params`` reaches (:func:`covered_params`), remembered."""
+        key = ("covered", select, params_glob)
+        if key not in self.memo:
+            self.memo[key] = Coverage(self, tuple(covered_params(self, select, params_glob)))
+        return self.memo[key]  # type: ignore[return-value]
 
     def child_paths(self, path: str) -> list[str]:
         record = self.modules.get(path)
@@ -78,16 +94,8 @@ class ModelIndex:
         """Module paths whose name, path or type contains ``query`` (case-insensitive);
         returns (the first ``limit`` matches, the number of matches)."""
         needle = query.strip().lower()
-        matches: list[str] = []
-        count = 0
-        for module in self.tree.modules:
-            if not module.path:
-                continue
-            if needle in module.path.lower() or needle in module.type.lower():
-                count += 1
-                if len(matches) < limit:
-                    matches.append(module.path)
-        return matches, count
+        found = [path for path, low, kind in self._haystack if needle in low or needle in kind]
+        return found[:limit], len(found)
 
 
 def node_name(path: str, model_class: str) -> str:
@@ -275,6 +283,76 @@ class History:
 
 
 # --------------------------------------------------------------------------- assign scope
+
+
+class Coverage(Sequence):
+    """The parameters a rule reaches, with the facts the assign dialog shows about them,
+    each computed once (a subtree of a big model covers tens of thousands)."""
+
+    def __init__(self, index: ModelIndex, params: tuple[ParamRecord, ...]) -> None:
+        self.index = index
+        self.params = params
+        self._shapes: dict[bool, list[tuple[ParamRecord, tuple[int, ...]]]] = {}
+
+    def __len__(self) -> int:
+        return len(self.params)
+
+    def __getitem__(self, item):  # type: ignore[override]
+        return self.params[item]
+
+    def __iter__(self):
+        return iter(self.params)
+
+    def shapes(self, per_gate: bool = False) -> list[tuple[ParamRecord, tuple[int, ...]]]:
+        """:func:`unique_shapes` of these parameters."""
+        if per_gate not in self._shapes:
+            self._shapes[per_gate] = unique_shapes(self.index, self.params, per_gate)
+        return self._shapes[per_gate]
+
+    @functools.cached_property
+    def modules(self) -> list[nn.Module]:
+        """The distinct module objects the parameters belong to."""
+        objects = self.index.tree.module_objects
+        paths = dict.fromkeys(p.module for p in self.params)
+        return [objects[path] for path in paths if path in objects]
+
+    @functools.cached_property
+    def module_types(self) -> tuple[type, ...]:
+        """The distinct classes of :attr:`modules`."""
+        return tuple(dict.fromkeys(type(m) for m in self.modules))
+
+    @functools.cached_property
+    def padded_embedding(self) -> bool:
+        """Whether an Embedding with a padding row is among :attr:`modules`."""
+        return any(
+            isinstance(m, (nn.Embedding, nn.EmbeddingBag))
+            and getattr(m, "padding_idx", None) is not None
+            for m in self.modules
+        )
+
+    @functools.cached_property
+    def module_count(self) -> int:
+        return len({p.module for p in self.params})
+
+    @functools.cached_property
+    def type_count(self) -> int:
+        return len({p.module_type for p in self.params})
+
+    @functools.cached_property
+    def recurrent(self) -> tuple[ParamRecord, ...]:
+        """The parameters with gate blocks (LSTM, GRU, RNN weights and biases)."""
+        return tuple(p for p in self.params if gates_of(self.index, p))
+
+    @functools.cached_property
+    def lstm_bias(self) -> tuple[ParamRecord, ...]:
+        """The LSTM biases among :attr:`recurrent` (what ``forget_bias`` sets)."""
+        objects = self.index.tree.module_objects
+        return tuple(
+            p
+            for p in self.recurrent
+            if p.local_name.startswith(("bias_ih", "bias_hh"))
+            and isinstance(objects.get(p.module), (nn.LSTM, nn.LSTMCell))
+        )
 
 
 def _candidates(index: ModelIndex, select: str) -> Iterable[ModuleRecord]:

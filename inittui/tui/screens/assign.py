@@ -42,13 +42,11 @@ from inittui.core.schemes import (
     get_scheme,
 )
 from inittui.tui.session import (
+    Coverage,
     Session,
-    covered_params,
     expected_for,
-    gates_of,
     rules_set_on,
     subtree_select,
-    unique_shapes,
     why_not,
     with_assignment,
 )
@@ -90,6 +88,17 @@ def parse_value(arg: Arg, text: str) -> object:
     return value
 
 
+def _number_text(value: float | None) -> str:
+    return "" if value is None else str(value)
+
+
+def _field_text(arg: Arg, value: object) -> str:
+    """What an argument's input field shows for ``value``."""
+    if value is REQUIRED:
+        return ""
+    return str(value) if arg.kind is str else repr(value)
+
+
 class AssignScreen(ModalScreen[Assigned | None]):
     BINDINGS = [
         Binding("escape", "cancel", "Cancel", id="assign.cancel"),
@@ -104,6 +113,13 @@ class AssignScreen(ModalScreen[Assigned | None]):
     def __init__(self, session: Session, path: str) -> None:
         super().__init__(classes="dialog-screen")
         self.session = session
+        self.valid_args: dict[str, object] | None = None
+        self._form_scheme: str | None = None
+        self._aim(path)
+
+    def _aim(self, path: str) -> None:
+        """What the dialog is about: the node at ``path`` and the rule set on it, if any."""
+        session = self.session
         self.path = path
         self.record = session.index.modules[session.index.resolve_path(path)]
         self.module = session.tree.module_objects.get(self.record.path)
@@ -125,22 +141,44 @@ class AssignScreen(ModalScreen[Assigned | None]):
             self.initial_per_gate = False
             self.initial_forget = None
             self.initial_scale = None
-        self.valid_args: dict[str, object] | None = None
-        self._form_scheme: str | None = None
-        self._covered_cache: dict[tuple[str, str], list] = {}
+        self.valid_args = None
+
+    def _title(self) -> str:
+        return f"Assign a scheme: {self.path or '(root)'} ({self.record.type})"
+
+    def reopen(self, path: str) -> None:
+        """Point this dialog, mounted by an earlier open, at ``path``: every field as a new
+        dialog would show it. The app keeps one dialog per session, because composing its
+        forty widgets and their styles anew took most of a 100 ms keypress."""
+        self._aim(path)
+        quiet = (Input.Changed, Checkbox.Changed, Select.Changed, OptionList.OptionHighlighted)
+        with self.prevent(*quiet):
+            self.query_one(".assign-dialog").border_title = self._title()
+            type_button = self.query_one("#scope-type", RadioButton)
+            type_button.label = f"every {self.record.type}"
+            # The RadioSet turns the other buttons off; its Changed finds the scope set.
+            self.query_one(f"#scope-{self.scope}", RadioButton).value = True
+            self.query_one("#params", Input).value = self.initial_params
+            self.query_one("#scale", Input).value = _number_text(self.initial_scale)
+            self.query_one("#per-gate", Checkbox).value = self.initial_per_gate
+            self.query_one("#forget-bias", Input).value = _number_text(self.initial_forget)
+            self.query_one("#assign-error", Static).update("")
+            for form in self.query(".arg-form"):
+                self._fill_form(form)
+            self.refresh_scope()
+        self.query_one("#schemes", OptionList).focus()
 
     # -- layout -----------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
-        label = self.path or "(root)"
         # Everything the first frame shows is computed here, so that the dialog is laid
         # out and rendered once (mounting the form or resizing afterwards costs a frame).
         covered = self.covered(self.initial_params.strip() or "*")
-        recurrent, lstm_bias = self._recurrent(covered)
+        recurrent, lstm_bias = covered.recurrent, covered.lstm_bias
         options = self._scope_options(covered, self.initial_per_gate and bool(recurrent))
         self._form_scheme = self.scheme_name
         with Vertical(classes="dialog assign-dialog") as box:
-            box.border_title = f"Assign a scheme: {label} ({self.record.type})"
+            box.border_title = self._title()
             with Horizontal(classes="row"):
                 yield Label("scope", classes="field-label")
                 with RadioSet(id="scope", compact=True):
@@ -161,7 +199,7 @@ class AssignScreen(ModalScreen[Assigned | None]):
                 )
                 yield Label("scale", classes="field-label short")
                 yield Input(
-                    "" if self.initial_scale is None else str(self.initial_scale),
+                    _number_text(self.initial_scale),
                     id="scale",
                     compact=True,
                     placeholder="none",
@@ -173,7 +211,7 @@ class AssignScreen(ModalScreen[Assigned | None]):
                 forget_label.display = bool(lstm_bias)
                 yield forget_label
                 forget = Input(
-                    "" if self.initial_forget is None else str(self.initial_forget),
+                    _number_text(self.initial_forget),
                     id="forget-bias",
                     compact=True,
                     placeholder="none",
@@ -222,31 +260,16 @@ class AssignScreen(ModalScreen[Assigned | None]):
             return subtree_select(self.path)
         return self.path
 
-    def covered(self, glob: str | None = None) -> list:
-        """The parameters the scope and glob reach (cached: big models ask often)."""
+    def covered(self, glob: str | None = None) -> Coverage:
+        """The parameters the scope and glob reach (remembered: big models ask often)."""
         if glob is None:
             glob = self.query_one("#params", Input).value.strip() or "*"
-        key = (self.select, glob)
-        if key not in self._covered_cache:
-            self._covered_cache[key] = covered_params(self.session.index, *key)
-        return self._covered_cache[key]
+        return self.session.index.covered(self.select, glob)
 
-    def _recurrent(self, covered: list) -> tuple[list, list]:
-        """The covered parameters with gates, and the LSTM biases among them."""
-        index = self.session.index
-        recurrent = [p for p in covered if gates_of(index, p)]
-        lstm_bias = [
-            p
-            for p in recurrent
-            if p.local_name.startswith(("bias_ih", "bias_hh"))
-            and isinstance(self.session.tree.module_objects.get(p.module), (nn.LSTM, nn.LSTMCell))
-        ]
-        return recurrent, lstm_bias
-
-    def _scope_options(self, covered: list, per_gate: bool) -> list[Option]:
+    def _scope_options(self, covered: Coverage, per_gate: bool) -> list[Option]:
         """The scheme list for ``covered`` (✗ where a scheme does not apply); sets
         ``reasons``, ``covered_now`` and ``shapes_now``."""
-        shapes = unique_shapes(self.session.index, covered, per_gate)
+        shapes = covered.shapes(per_gate)
         options: list[Option] = [Option(Text("default", style="bold"), id="default")]
         self.reasons: dict[str, str | None] = {"default": None}
         for scheme in SCHEMES.values():
@@ -267,7 +290,7 @@ class AssignScreen(ModalScreen[Assigned | None]):
 
     def refresh_scope(self) -> None:
         covered = self.covered()
-        recurrent, lstm_bias = self._recurrent(covered)
+        recurrent, lstm_bias = covered.recurrent, covered.lstm_bias
         if self.query_one("#recurrent-row").display != bool(recurrent):
             self.query_one("#recurrent-row").display = bool(recurrent)
             self.fit_body()
@@ -281,8 +304,9 @@ class AssignScreen(ModalScreen[Assigned | None]):
 
     @on(RadioSet.Changed, "#scope")
     def scope_changed(self, event: RadioSet.Changed) -> None:
-        self.scope = SCOPES[event.index]
-        self.refresh_scope()
+        if self.scope != SCOPES[event.index]:
+            self.scope = SCOPES[event.index]
+            self.refresh_scope()
 
     @on(Input.Changed, "#params")
     @on(Checkbox.Changed, "#per-gate")
@@ -341,7 +365,9 @@ class AssignScreen(ModalScreen[Assigned | None]):
                 form.display = form.id == form_id
             if not fields.query(f"#{form_id}"):
                 fields.mount(self._arg_form())
-        self.call_after_refresh(self.validate_form)
+                self.call_after_refresh(self.validate_form)  # once its fields exist
+                return
+        self.validate_form()
 
     def _suggestion(self) -> str:
         """``; set params to weight`` when the scheme applies to the weights alone."""
@@ -350,31 +376,22 @@ class AssignScreen(ModalScreen[Assigned | None]):
         if scheme is None or glob == "weight":
             return ""
         weights = self.covered("weight")
-        if weights and why_not(scheme, unique_shapes(self.session.index, weights)) is None:
+        if weights and why_not(scheme, weights.shapes()) is None:
             return "; set params to weight (and give the biases their own rule)"
         return ""
 
     def _notes(self) -> str:
-        types = {p.module_type for p in getattr(self, "covered_now", [])}
-        modules = [
-            self.session.tree.module_objects.get(p.module) for p in getattr(self, "covered_now", [])
-        ]
+        covered = getattr(self, "covered_now", None)
+        types = () if covered is None else covered.module_types
         notes = []
-        if any(
-            isinstance(m, (nn.Embedding, nn.EmbeddingBag))
-            and getattr(m, "padding_idx", None) is not None
-            for m in modules
-        ):
+        if covered is not None and covered.padded_embedding:
             notes.append("Embedding: the padding row is kept at zero after any scheme.")
-        if self.scheme_name == "default" and any(isinstance(m, _NORMS) for m in modules):
+        if self.scheme_name == "default" and any(issubclass(t, _NORMS) for t in types):
             notes.append("Norm layers: default gives weight 1, bias 0.")
-        if not getattr(self, "covered_now", []):
+        if not covered:
             notes.append("This scope covers no parameters.")
-        elif len(types) > 1 or len(self.covered_now) > 2:
-            notes.append(
-                f"Covers {len(self.covered_now)} parameter(s) in "
-                f"{len({p.module for p in self.covered_now})} module(s)."
-            )
+        elif covered.type_count > 1 or len(covered) > 2:
+            notes.append(f"Covers {len(covered)} parameter(s) in {covered.module_count} module(s).")
         return " ".join(notes)
 
     def _arg_row(self, arg: Arg) -> Widget:
@@ -391,12 +408,29 @@ class AssignScreen(ModalScreen[Assigned | None]):
                 compact=True,
             )
         else:
-            text = "" if value is REQUIRED else repr(value) if arg.kind is not str else str(value)
+            text = _field_text(arg, value)
             placeholder = "required" if arg.required else ""
             if arg.describe_range():
                 placeholder = f"{placeholder} {arg.describe_range()}".strip()
             field = Input(text, name=arg.name, classes="arg", compact=True, placeholder=placeholder)
         return Horizontal(label, field, classes="row arg-row")
+
+    def _fill_form(self, form: Widget) -> None:
+        """Set the fields of a mounted argument form to the prefill (its own scheme) or the
+        defaults."""
+        name = (form.id or "").removeprefix("form-")
+        scheme = None if name == "default" else get_scheme(name)
+        values = self.prefill if name == self.scheme_name else {}
+        fields = {w.name: w for w in form.query(".arg")}
+        for arg in () if scheme is None else scheme.args:
+            field = fields.get(arg.name)
+            value = values.get(arg.name, arg.default)
+            if isinstance(field, Select):
+                field.value = value
+            elif isinstance(field, Input):
+                field.value = _field_text(arg, value)
+            if field is not None:
+                field.remove_class("-bad")
 
     def raw_args(self) -> dict[str, object]:
         scheme = self._scheme()
@@ -486,7 +520,7 @@ class AssignScreen(ModalScreen[Assigned | None]):
     def _expected_text(self, rule: Rule) -> Text:
         text = Text()
         text.append("expected ", style="bold")
-        shapes = unique_shapes(self.session.index, self.covered_now, rule.per_gate)
+        shapes = self.covered_now.shapes(rule.per_gate)
         parts: list[str] = []
         if rule.scheme == "default":
             for param, _shape in shapes[:4]:
