@@ -170,12 +170,12 @@ def dialog_state(screen: AssignScreen) -> dict:
             i: screen.query_one(f"#{i}").display
             for i in ("recurrent-row", "forget-bias", "forget-label")
         },
-        "options": [str(options.get_option_at_index(i).prompt) for i in range(options.option_count)],
+        "options": [
+            str(options.get_option_at_index(i).prompt) for i in range(options.option_count)
+        ],
         "highlighted": options.highlighted,
         "form": forms[0].id,
-        "args": {
-            w.name: w.value for w in forms[0].query(".arg") if isinstance(w, (Input, Select))
-        },
+        "args": {w.name: w.value for w in forms[0].query(".arg") if isinstance(w, (Input, Select))},
         "summary": plain(screen.query_one("#scheme-summary", Static)),
         "expected": plain(screen.query_one("#expected", Static)),
         "error": plain(screen.query_one("#assign-error", Static)),
@@ -246,24 +246,66 @@ async def test_filter_shows_matches_with_ancestors_and_escape_clears():
     app = InitApp(MLP)
     async with app.run_test(size=SIZE) as pilot:
         await idle(pilot)
-        await pilot.press("slash")
-        assert app.query_one("#filter", Input).has_focus
-        await pilot.press(*"Linear")
-        await pilot.pause()
         tree = app.tree_widget
+        line = app.query_one("#filter", Static)
+        assert "/ filter by name or type" in plain(line)
+        await pilot.press("slash")
+        assert tree.has_focus and tree.typing  # the tree keeps the focus and reads the keys
+        await pilot.press(*"Linear")  # l and a are not expand / assign while typing
+        await pilot.pause()
+        assert not isinstance(app.screen, AssignScreen)
         assert tree.filter_count == 9
         assert set(tree.nodes) == {"", "layers"} | {f"layers.{i}" for i in range(0, 17, 2)}
         assert "9 match 'Linear'" in app.query_one("#left").border_title
-        await pilot.press("enter")
-        assert tree.has_focus
+        assert plain(line).startswith("/Linear ")
+        await pilot.press("backspace", "backspace")  # "Line": still the 9 Linear layers
+        assert tree.filter_query == "Line" and tree.filter_count == 9
+        await pilot.press("down")  # arrows move through the matches while typing
+        assert tree.typing and tree.cursor_path == "layers.2"
+        await pilot.press("ctrl+u", *"relu", "enter")
+        assert not tree.typing and tree.filter_query == "relu" and tree.filter_count == 8
+        assert plain(line).startswith("/relu")
+        await pilot.press("j")  # a command again
+        assert tree.cursor_path == "layers.3"
+        await pilot.press("slash", "x")  # / edits the filter in force
+        assert tree.filter_query == "relux" and tree.filter_count == 0
         await pilot.press("escape")
         await pilot.pause()
-        assert tree.filter_query == ""
+        assert tree.filter_query == "" and not tree.typing
         assert "layers.1" in tree.nodes
-        assert not app.query_one("#filter").display
+        assert "/ filter by name or type" in plain(line)
+        await pilot.click("#filter")  # clicking the line starts typing
+        assert tree.typing
 
 
-async def test_key_bar_follows_focus_and_clicks_press_keys():
+async def test_filter_reads_a_burst_of_keys_in_order():
+    """Keys that arrive together (a fast typist, a paste, SSH) are read in order: the ones
+    after ``/`` are text, the ones after ``enter`` / ``escape`` commands again."""
+    from textual import events
+
+    app = InitApp(MLP)
+    async with app.run_test(size=SIZE) as pilot:
+        await idle(pilot)
+        tree = app.tree_widget
+
+        def burst(*keys: tuple[str, str | None]) -> None:
+            for key, character in keys:
+                event = events.Key(key, character)
+                event.set_sender(app)
+                app._driver.send_message(event)
+
+        text = [(c, c) for c in "Linear"]
+        burst(("slash", "/"), *text, ("enter", "\r"), ("j", "j"))
+        await wait_for(pilot, lambda: tree.cursor_path == "layers.2")
+        assert tree.filter_query == "Linear" and not tree.typing
+        burst(("slash", "/"), ("backspace", None), ("escape", "\x1b"), ("j", "j"))
+        await wait_for(pilot, lambda: not tree.filter_query and not tree.typing)
+        await pilot.pause()
+        assert not isinstance(app.screen, AssignScreen)
+        assert tree.cursor_path == "layers.3"
+
+
+async def test_key_bar_shows_bindings_and_filter_keys_and_clicks_press_keys():
     app = InitApp(MLP)
     async with app.run_test(size=SIZE) as pilot:
         await idle(pilot)
@@ -275,7 +317,7 @@ async def test_key_bar_follows_focus_and_clicks_press_keys():
         assert "Clear filter" not in shown and "^p palette" in shown
         await pilot.press("slash")
         await pilot.pause()
-        assert "esc Clear filter" in plain(bar)  # the filter's own binding, in the same frame
+        assert "esc Clear filter" in plain(bar)  # the keys of typing a filter
         await pilot.press("escape")
         await pilot.pause()
         assert plain(bar) == shown

@@ -24,10 +24,11 @@ from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import DataTable, Input, ProgressBar, Static
+from textual.widgets import DataTable, ProgressBar, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from inittui.core.errors import CancelledError, InittuiError
+from inittui.tui.frames import PromptFrames
 from inittui.tui.screens.assign import Assigned, AssignScreen
 from inittui.tui.screens.dialogs import ConfirmScreen, DeviceScreen, HelpScreen, PathScreen
 from inittui.tui.screens.export import Exported, ExportProgress, ExportScreen
@@ -42,12 +43,21 @@ from inittui.tui.session import (
     without_rules,
 )
 from inittui.tui.widgets.describe import detail_text, header_text, node_label, node_marker
+from inittui.tui.widgets.filter_line import FilterLine
 from inittui.tui.widgets.keybar import KeyBar
 from inittui.tui.widgets.model_tree import FILTER_LIMIT, ModuleTree
 from inittui.tui.widgets.preview import PreviewTable
 from inittui.tui.widgets.text import error_text
 
 DEFAULT_PLAN_FILE = "init_plan.toml"
+# What the key bar shows while a filter is typed: (key, shown as, what it does).
+FILTER_KEYS = (
+    ("enter", "enter", "Keep filter"),
+    ("escape", "esc", "Clear filter"),
+    ("backspace", "⌫", "Delete"),
+    ("ctrl+u", "^u", "Clear text"),
+    ("down", "↑↓", "Move"),
+)
 HELP_TEXT = {
     "Help": "Help: this list of keys",
     "Filter": "Filter the tree by name or type (esc clears)",
@@ -147,19 +157,8 @@ class Progress(Message):
 # --------------------------------------------------------------------------- widgets
 
 
-class FilterInput(Input):
-    """The filter line. ``on_value`` runs as the text changes, so that the filtered tree is
-    drawn in the same frame as the typed character (``Input.Changed`` arrives a frame later)."""
-
-    BINDINGS = [Binding("escape", "app.clear_filter", "Clear filter", id="filter.clear")]
-
-    def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
-        super().__init__(*args, **kwargs)
-        self.on_value: Callable[[str], None] | None = None
-
-    def watch_value(self, value: str) -> None:
-        if self.on_value is not None:
-            self.on_value(value)
+class MainScreen(PromptFrames):
+    """The main screen (the app composes its widgets)."""
 
 
 class InitCommands(Provider):
@@ -245,6 +244,9 @@ class InitApp(App[int]):
 
     # -- layout -----------------------------------------------------------------------
 
+    def get_default_screen(self) -> Screen:
+        return MainScreen(id="_default")
+
     def compose(self) -> ComposeResult:
         yield Static(Text.assemble((f" {self.target}", "bold"), " · loading…"), id="header")
         with Horizontal(id="body"):
@@ -252,9 +254,7 @@ class InitApp(App[int]):
                 left.border_title = "modules"
                 yield ModuleTree(id="tree")
                 yield Static("", id="load-error")
-                yield FilterInput(
-                    placeholder="filter by name or type (esc clears)", id="filter", compact=True
-                )
+                yield FilterLine(id="filter")
             with Vertical(id="right"):
                 with VerticalScroll(id="detail-pane") as detail:
                     detail.border_title = "detail"
@@ -278,11 +278,10 @@ class InitApp(App[int]):
 
     def on_mount(self) -> None:
         self.screen.set_class(self.size.width >= 120, "-wide")
-        self.query_one("#filter").display = False
         self.query_one("#load-error").display = False
         self.query_one("#progress").display = False
         self.tree_widget.on_cursor = self.update_detail
-        self.query_one("#filter", FilterInput).on_value = self.filter_changed
+        self.tree_widget.on_filter_text = self.filter_changed
         self.query_one("#preview").display = False
         self.set_status("loading the model…")
         self.running["load"] = "loading the model"
@@ -679,6 +678,10 @@ class InitApp(App[int]):
             ("→ l / ← h", "Expand / collapse or go to parent"),
             ("shift+↑ ↓", "Previous / next sibling"),
         ]
+        filtering = [
+            ("/", "Type a filter (name, path or type); the tree keeps the focus"),
+            *((shown, what) for _key, shown, what in FILTER_KEYS),
+        ]
         dialogs = [
             ("Assign", "tab moves between fields; enter assigns; esc cancels"),
             ("Export", "enter exports; ctrl+y copies the script; esc cancels"),
@@ -687,6 +690,7 @@ class InitApp(App[int]):
         return [
             ("Main", main),
             ("Module tree", tree),
+            ("Filter", filtering),
             (
                 "Preview table",
                 [("↑ ↓ j k", "Move; the tree follows"), ("enter", "Go to the module in the tree")],
@@ -695,39 +699,49 @@ class InitApp(App[int]):
         ]
 
     def action_filter(self) -> None:
+        """Type a filter: the tree keeps the focus and turns keys into filter text."""
         if self.require_session() is None:
             return
-        filter_input = self.query_one("#filter", FilterInput)
-        filter_input.display = True
-        filter_input.focus()
+        tree = self.tree_widget
+        tree.typing = True
+        tree.filter_text = tree.filter_query
+        if not tree.has_focus:
+            tree.focus()
+        self.show_filter()
+
+    def show_filter(self) -> None:
+        tree = self.tree_widget
+        self.query_one("#filter", FilterLine).show(tree.filter_text, tree.typing)
+        self.query_one("#keys", KeyBar).override(FILTER_KEYS if tree.typing else None)
 
     def filter_changed(self, value: str) -> None:
-        count = self.tree_widget.apply_filter(value)
-        query = value.strip()
-        title = "modules"
-        if query:
-            title = f"modules · {count} match '{query}'"
-            if count > FILTER_LIMIT:
-                title += f" (first {FILTER_LIMIT})"
-        self.query_one("#left").border_title = title
-
-    @on(Input.Submitted, "#filter")
-    def filter_submitted(self) -> None:
-        self.tree_widget.focus()
+        tree = self.tree_widget
+        if value.strip() != tree.filter_query:
+            count = tree.apply_filter(value)
+            query = value.strip()
+            title = "modules"
+            if query:
+                title = f"modules · {count} match '{query}'"
+                if count > FILTER_LIMIT:
+                    title += f" (first {FILTER_LIMIT})"
+            self.query_one("#left").border_title = title
+        self.show_filter()
 
     def action_clear_filter(self) -> None:
-        filter_input = self.query_one("#filter", FilterInput)
-        filter_input.value = ""
-        self.tree_widget.clear_filter()
-        filter_input.display = False
+        tree = self.tree_widget
+        tree.typing = False
+        tree.filter_text = ""
+        tree.clear_filter()
+        self.show_filter()
         self.query_one("#left").border_title = "modules"
-        self.tree_widget.focus()
+        if not tree.has_focus:
+            tree.focus()
 
     def action_escape(self) -> None:
         busy = [g for g in self.running if g in WORK_GROUPS]
         if busy:
             self.action_cancel_work()
-        elif self.tree_widget.filter_query or self.query_one("#filter").display:
+        elif self.tree_widget.filter_query or self.tree_widget.typing:
             self.action_clear_filter()
 
     def action_cancel_work(self) -> None:

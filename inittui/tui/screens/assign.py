@@ -41,6 +41,7 @@ from inittui.core.schemes import (
     default_init,
     get_scheme,
 )
+from inittui.tui.frames import PromptFrames
 from inittui.tui.session import (
     Coverage,
     Session,
@@ -99,7 +100,7 @@ def _field_text(arg: Arg, value: object) -> str:
     return str(value) if arg.kind is str else repr(value)
 
 
-class AssignScreen(ModalScreen[Assigned | None]):
+class AssignScreen(PromptFrames, ModalScreen[Assigned | None]):
     BINDINGS = [
         Binding("escape", "cancel", "Cancel", id="assign.cancel"),
         Binding("ctrl+s", "confirm", "Assign", id="assign.confirm"),
@@ -297,8 +298,10 @@ class AssignScreen(ModalScreen[Assigned | None]):
         self.query_one("#forget-label").display = bool(lstm_bias)
         self.query_one("#forget-bias").display = bool(lstm_bias)
         per_gate = self.query_one("#per-gate", Checkbox).value and bool(recurrent)
+        shown = self.reasons
         options = self._scope_options(covered, per_gate)
-        self.query_one("#schemes", OptionList).set_options(options)
+        if self.reasons != shown:  # the same ✗ marks: keep the list as it is
+            self.query_one("#schemes", OptionList).set_options(options)
         self._highlight_scheme()
         self.refresh_form()
 

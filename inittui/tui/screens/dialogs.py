@@ -16,10 +16,11 @@ from textual.widgets import Button, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 from textual.worker import Worker, WorkerState
 
+from inittui.tui.frames import PromptFrames
 from inittui.tui.widgets.text import error_text
 
 
-class ConfirmScreen(ModalScreen[bool]):
+class ConfirmScreen(PromptFrames, ModalScreen[bool]):
     """A yes/no question. ``y``/``enter`` on the first button says yes; ``n``/``escape`` no."""
 
     BINDINGS = [
@@ -51,7 +52,7 @@ class ConfirmScreen(ModalScreen[bool]):
         self.dismiss(event.button.id == "yes")
 
 
-class PathScreen(ModalScreen[object]):
+class PathScreen(PromptFrames, ModalScreen[object]):
     """Ask for a path. ``action(path)`` runs in a worker thread; its result closes the
     dialog; an :class:`InittuiError` it raises is shown inline and the dialog stays."""
 
@@ -117,7 +118,7 @@ class PathScreen(ModalScreen[object]):
             self.query_one("#path-error", Static).update(Text(text, style="bold red"))
 
 
-class DeviceScreen(ModalScreen[str | None]):
+class DeviceScreen(PromptFrames, ModalScreen[str | None]):
     """Pick a device from :func:`inittui.core.loading.available_devices`."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="device.cancel")]
@@ -150,7 +151,7 @@ class DeviceScreen(ModalScreen[str | None]):
         self.dismiss(event.option.id)
 
 
-class HelpScreen(ModalScreen[None]):
+class HelpScreen(PromptFrames, ModalScreen[None]):
     """Every key of the app, from the bindings themselves."""
 
     BINDINGS = [Binding("escape,q,question_mark", "close", "Close", id="help.close")]

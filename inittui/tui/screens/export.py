@@ -30,6 +30,7 @@ from inittui.core.export import (
     write_text,
 )
 from inittui.core.plan import plan_to_toml
+from inittui.tui.frames import PromptFrames
 from inittui.tui.screens.dialogs import ConfirmScreen
 from inittui.tui.session import Session
 from inittui.tui.widgets.text import error_text
@@ -57,7 +58,7 @@ class ExportProgress(Message):
         return isinstance(message, ExportProgress)
 
 
-class ExportScreen(ModalScreen[Exported | None]):
+class ExportScreen(PromptFrames, ModalScreen[Exported | None]):
     BINDINGS = [
         Binding("escape", "cancel", "Cancel", id="export.cancel"),
         Binding("ctrl+y", "copy_script", "Copy script", id="export.copy"),

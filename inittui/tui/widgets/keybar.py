@@ -9,6 +9,8 @@ Clicking a key presses it, as with ``Footer``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from rich.text import Text
 from textual import events
 from textual.screen import Screen
@@ -34,6 +36,16 @@ class KeyBar(Static, can_focus=False):
         super().__init__("", id=id)
         self._spans: list[tuple[int, int, str]] = []  # (start, end, key) for clicks
         self._shown: tuple | None = None
+        self._override: tuple[tuple[str, str, str, bool, bool], ...] | None = None
+
+    def override(self, keys: Sequence[tuple[str, str, str]] | None) -> None:
+        """Show ``(key, shown as, description)`` instead of the bindings (a mode in which
+        the focused widget reads the keys itself, as the tree does while a filter is
+        typed); None goes back to the bindings."""
+        entries = None if keys is None else tuple((k, d, t, True, False) for k, d, t in keys)
+        if entries != self._override:
+            self._override = entries
+            self.bindings_changed(self.screen)
 
     def on_mount(self) -> None:
         self.screen.bindings_updated_signal.subscribe(self, self.bindings_changed)
@@ -49,7 +61,7 @@ class KeyBar(Static, can_focus=False):
     def bindings_changed(self, screen: Screen) -> None:
         if not self.is_attached or screen is not self.screen:
             return
-        entries = self._entries()
+        entries = self._override if self._override is not None else self._entries()
         shown = (entries, self.size.width)
         if shown == self._shown:
             return

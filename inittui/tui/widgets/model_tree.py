@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 from rich.style import Style
 from rich.text import Text
+from textual import events
 from textual.binding import Binding
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
@@ -65,6 +66,11 @@ class ModuleTree(Tree[str]):
         # drawn: what the app shows about the node arrives in the same frame (through
         # ``NodeHighlighted`` it arrived a frame later, 17-33 ms at Textual's 60 fps).
         self.on_cursor: Callable[[], None] | None = None
+        # While ``typing``, printable keys, backspace and ctrl+u edit ``filter_text`` (and
+        # ``on_filter_text`` is told) instead of being commands; enter stops typing.
+        self.typing = False
+        self.filter_text = ""
+        self.on_filter_text: Callable[[str], None] | None = None
         self.nodes: dict[str, TreeNode[str]] = {}
         self._populated: set[str] = set()
         self.filter_query = ""
@@ -267,6 +273,10 @@ class ModuleTree(Tree[str]):
         self._updates += 1
         self.refresh()
 
+    def watch_show_vertical_scrollbar(self, shown: bool) -> None:
+        # The scrollbar takes a cell from the width the labels are cut to.
+        self._invalidate()
+
     def watch_cursor_line(self, previous_line: int, line: int) -> None:
         super().watch_cursor_line(previous_line, line)
         if previous_line != line and self.on_cursor is not None:
@@ -284,6 +294,56 @@ class ModuleTree(Tree[str]):
             if self.on_cursor is not None:
                 self.on_cursor()
         self.scroll_to_node(node, animate=False)
+
+    # -- typing a filter --------------------------------------------------------------
+
+    def type_key(self, event: events.Key) -> bool:
+        """``/`` starts typing a filter; then printable keys, backspace and ctrl+u edit
+        ``filter_text``, enter keeps the filter and escape clears it. False for the keys
+        that keep their usual meaning (arrows move through the matches)."""
+        if not self.typing:
+            if event.character != "/" or self.index is None:
+                return False
+            # Here, not through the app's binding: the keys typed right after ``/`` are
+            # already queued to the tree, and must be read as text.
+            self.typing = True
+            self.filter_text = self.filter_query
+            if self.on_filter_text is not None:
+                self.on_filter_text(self.filter_text)
+            return True
+        text = self.filter_text
+        if event.key == "enter":
+            self.typing = False
+        elif event.key == "escape":
+            self.typing = False
+            text = ""
+        elif event.key == "backspace":
+            text = text[:-1]
+        elif event.key == "ctrl+u":
+            text = ""
+        elif event.is_printable and event.character:
+            text += event.character
+        else:
+            return False
+        self.filter_text = text
+        if self.on_filter_text is not None:
+            self.on_filter_text(text)
+        return True
+
+    async def _on_key(self, event: events.Key) -> None:
+        if self.type_key(event):
+            event.stop()
+            event.prevent_default()
+            return
+        await super()._on_key(event)
+
+    def _on_paste(self, event: events.Paste) -> None:
+        if self.typing:
+            event.stop()
+            line = event.text.splitlines()[0] if event.text.strip() else ""
+            self.filter_text += line
+            if self.on_filter_text is not None:
+                self.on_filter_text(self.filter_text)
 
     # -- filtering --------------------------------------------------------------------
 
