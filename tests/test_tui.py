@@ -278,6 +278,21 @@ async def test_filter_shows_matches_with_ancestors_and_escape_clears():
         assert tree.typing
 
 
+async def test_detail_follows_the_cursor_when_a_filter_moves_it():
+    app = InitApp(MLP)
+    async with app.run_test(size=SIZE) as pilot:
+        await idle(pilot)
+        tree = app.tree_widget
+        detail = app.query_one("#detail-pane")
+        await pilot.press("slash", "0")
+        assert tree.cursor_path == "layers.0" and "layers.0" in detail.border_title
+        line = tree.cursor_line
+        await pilot.press("backspace", "1")  # layers.1 takes the line layers.0 had
+        assert tree.cursor_path == "layers.1" and tree.cursor_line == line
+        assert detail.border_title.endswith("layers.1")
+        assert plain(app.query_one("#detail", Static)).startswith("layers.1 ")
+
+
 async def test_filter_reads_a_burst_of_keys_in_order():
     """Keys that arrive together (a fast typist, a paste, SSH) are read in order: the ones
     after ``/`` are text, the ones after ``enter`` / ``escape`` commands again."""

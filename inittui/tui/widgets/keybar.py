@@ -59,7 +59,9 @@ class KeyBar(Static, can_focus=False):
         self.bindings_changed(self.screen)
 
     def bindings_changed(self, screen: Screen) -> None:
-        if not self.is_attached or screen is not self.screen:
+        # Under a dialog the bar keeps the keys of its own screen (Textual reports a
+        # partial set for a screen that is not the current one).
+        if not self.is_attached or screen is not self.screen or not screen.is_current:
             return
         entries = self._override if self._override is not None else self._entries()
         shown = (entries, self.size.width)

@@ -278,8 +278,11 @@ class ModuleTree(Tree[str]):
         self._invalidate()
 
     def watch_cursor_line(self, previous_line: int, line: int) -> None:
+        before = self._cursor_node
         super().watch_cursor_line(previous_line, line)
-        if previous_line != line and self.on_cursor is not None:
+        # The same line can hold another node (a new filter put it there).
+        moved = previous_line != line or self._cursor_node is not before
+        if moved and self.on_cursor is not None:
             self.on_cursor()
 
     def goto(self, node: TreeNode[str]) -> None:
