@@ -664,3 +664,58 @@ def test_default_init_unknown_and_overridden():
     with pytest.raises(ValueError, match="no submodule"):
         default_init(nn.Sequential(nn.Linear(3, 4)), "1.weight")
     assert default_init(nn.Sequential(nn.Linear(3, 4)), "0.bias")[0] == "uniform"
+
+
+# --------------------------------------------------------------------------- dtypes
+
+_DTYPES = ["float32", "float64", "float16", "bfloat16", "complex64", "int64", "int32",
+           "uint8", "bool"]  # fmt: skip
+
+
+def _sample_args(scheme) -> dict:
+    args = {"val": 1} if scheme.name == "constant" else {}
+    if scheme.name == "sparse":
+        args["sparsity"] = 0.5
+    return args
+
+
+@pytest.mark.parametrize("dtype", _DTYPES)
+@pytest.mark.parametrize("name", list(SCHEMES))
+def test_dtype_problem_is_none_exactly_when_torch_fills_the_dtype(name, dtype):
+    """Checked against torch: every scheme on a tensor of every dtype."""
+    import warnings
+
+    from inittui.core.schemes import dtype_problem
+
+    scheme = SCHEMES[name]
+    shape = (4, 4, 3) if name == "dirac" else (4, 4)
+    tensor = torch.zeros(shape, dtype=getattr(torch, dtype))
+    args = _sample_args(scheme)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            scheme.apply(tensor, args, torch.Generator().manual_seed(0))
+        works = True
+    except (NotImplementedError, RuntimeError):
+        works = False
+    problem = dtype_problem(name, scheme.validate(args), dtype, "w")
+    assert (problem is None) == works, problem
+    if problem is not None:
+        assert problem.endswith(f"w is {dtype}")
+
+
+@pytest.mark.parametrize(
+    ("dtype", "val", "fragment"),
+    [
+        ("int64", 1.5, "not a whole number"),
+        ("int8", 300, "does not fit in int8"),
+        ("bool", 2, "not 0 or 1"),
+        ("int64", float("inf"), "not a whole number"),
+    ],
+)
+def test_constant_refuses_values_an_integer_dtype_would_change(dtype, val, fragment):
+    from inittui.core.schemes import dtype_problem
+
+    problem = dtype_problem("constant", {"val": val}, dtype, "count")
+    assert problem is not None and fragment in problem
+    assert dtype_problem("constant", {"val": 3}, "int64", "count") is None

@@ -40,7 +40,7 @@ from torch import nn
 
 from inittui.core.errors import InittuiError
 from inittui.core.prelude import _param_seed
-from inittui.core.schemes import Expected, Scheme, SchemeError, fans, get_scheme
+from inittui.core.schemes import Expected, Scheme, SchemeError, dtype_problem, fans, get_scheme
 from inittui.core.schemes import default_init as torch_default
 from inittui.core.tree import ModelTree, ParamRecord
 
@@ -532,7 +532,11 @@ def _make_step(
             if padding_idx is not None:
                 break
 
-    problem = _dtype_range_problem(scheme, args, shape_for_scheme, record.dtype, rule.forget_bias)
+    problem = dtype_problem(scheme.name, args, record.dtype, record.name)
+    if problem is None:
+        problem = _dtype_range_problem(
+            scheme, args, shape_for_scheme, record.dtype, rule.forget_bias
+        )
     if problem:
         raise InittuiError(f"{label}: cannot apply to {record.name}: {problem}")
 

@@ -385,6 +385,7 @@ def make_inputs(
         ids_high = _embedding_size(found[1]) if found else None
         if dtype is None:
             dtype = torch.int64 if ids_high else float_dtype
+        _check_input_size(shapes, dtype, device)
         generator = torch.Generator().manual_seed(int(seed))
         tensors = [_draw(shape, dtype, generator, ids_high, device) for shape in shapes]
         return ProbeInputs(tensors, "--input-shape")
@@ -399,6 +400,34 @@ def make_inputs(
             tensors[i] = tensor.detach().to(device=device, dtype=target)
         return ProbeInputs(tensors, "example_inputs")
     return infer_inputs(model, dtype, batch, seed, device)
+
+
+def device_memory(device: torch.device) -> int | None:
+    """Bytes of memory ``device`` has in all (None where that is not known)."""
+    try:
+        if device.type == "cuda":
+            return int(torch.cuda.mem_get_info(device)[1])
+        if device.type == "cpu":
+            return int(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    except (AttributeError, ValueError, OSError, RuntimeError):
+        return None
+    return None
+
+
+def _check_input_size(
+    shapes: Sequence[tuple[int, ...]], dtype: torch.dtype, device: torch.device
+) -> None:
+    """Refuse ``--input-shape`` inputs larger than the device's whole memory (torch would
+    fail to allocate them with a message about the allocator)."""
+    itemsize = torch.empty((), dtype=dtype).element_size()
+    nbytes = sum(math.prod(shape) for shape in shapes) * itemsize
+    memory = device_memory(device)
+    if memory is not None and nbytes > memory:
+        shown = " ".join(",".join(map(str, shape)) for shape in shapes)
+        raise InittuiError(
+            f"--input-shape {shown} is {_size_text(nbytes)} of {_dtype_name(dtype)} input, more "
+            f"than the {_size_text(memory)} {device.type} has; pass a smaller shape"
+        )
 
 
 def describe_inputs(inputs: Sequence[torch.Tensor]) -> str:
@@ -1295,12 +1324,12 @@ def default_copy_limit(device: torch.device | None = None) -> int:
     return int(pages * page_size // 2)
 
 
-def _size_text(size: int) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if size < 1024 or unit == "GB":
+def _size_text(size: float) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if size < 1024:
             return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
         size /= 1024
-    return f"{size:.1f} TB"  # pragma: no cover
+    return f"{size:.1f} PB"
 
 
 def compare(

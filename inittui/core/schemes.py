@@ -929,6 +929,44 @@ def get_scheme(name: str) -> Scheme:
     raise SchemeError(f"{message} schemes: {', '.join(SCHEMES)}", "scheme")
 
 
+# What torch's functions can fill besides floating-point tensors (checked against torch:
+# tests/test_schemes.py tries every scheme on every dtype).
+_FILLS_ANY_DTYPE = frozenset({"keep", "zeros", "ones", "constant", "eye", "dirac"})
+_NOT_FOR_COMPLEX = frozenset({"trunc_normal", "orthogonal"})
+
+
+def dtype_problem(
+    scheme: str, args: Mapping[str, object], dtype: str, name: str = ""
+) -> str | None:
+    """Why ``scheme`` cannot fill a tensor of ``dtype`` (a torch dtype name such as
+    ``int64``), else None: random schemes need floating point (complex for most);
+    ``constant`` needs a value the integer or bool dtype holds exactly."""
+    kind = getattr(torch, dtype, None)
+    if not isinstance(kind, torch.dtype):
+        return None
+    what = f"{name} is {dtype}" if name else f"the tensor is {dtype}"
+    if kind.is_complex:
+        if scheme in _NOT_FOR_COMPLEX:
+            return f"{scheme} does not support complex tensors; {what}"
+        return None
+    if kind.is_floating_point or scheme in ("keep", "default"):
+        return None
+    if scheme not in _FILLS_ANY_DTYPE:
+        return f"{scheme} draws random values and needs a floating-point tensor; {what}"
+    if scheme == "constant":
+        value = args.get("val")
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if kind == torch.bool and value not in (0, 1):
+                return f"constant val={value!r} is not 0 or 1; {what}"
+            if kind != torch.bool and (not math.isfinite(value) or value != int(value)):
+                return f"constant val={value!r} is not a whole number; {what}"
+            if kind != torch.bool and not (
+                torch.iinfo(kind).min <= int(value) <= torch.iinfo(kind).max
+            ):
+                return f"constant val={value!r} does not fit in {dtype}; {what}"
+    return None
+
+
 def fans(shape: Sequence[int]) -> tuple[int, int] | None:
     """``(fan_in, fan_out)`` exactly as ``torch.nn.init._calculate_fan_in_and_fan_out``.
 

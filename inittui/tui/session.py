@@ -18,7 +18,7 @@ from torch import nn
 
 from inittui.core.errors import InittuiError
 from inittui.core.plan import Plan, ResolvedPlan, Rule, module_matches
-from inittui.core.schemes import Expected, Scheme, SchemeError
+from inittui.core.schemes import Expected, Scheme, SchemeError, dtype_problem
 from inittui.core.tree import ModelTree, ModuleRecord, ParamRecord
 
 # --------------------------------------------------------------------------- the tree
@@ -408,13 +408,13 @@ def scheme_shape(index: ModelIndex, param: ParamRecord, per_gate: bool) -> tuple
 def unique_shapes(
     index: ModelIndex, params: Sequence[ParamRecord], per_gate: bool = False
 ) -> list[tuple[ParamRecord, tuple[int, ...]]]:
-    """One representative parameter per distinct shape the scheme would see."""
-    seen: dict[tuple[int, ...], ParamRecord] = {}
+    """One representative parameter per distinct shape (and dtype) the scheme would see."""
+    seen: dict[tuple[tuple[int, ...], str], ParamRecord] = {}
     for param in params:
         shape = scheme_shape(index, param, per_gate)
-        if shape is not None and shape not in seen:
-            seen[shape] = param
-    return [(param, shape) for shape, param in seen.items()]
+        if shape is not None and (shape, param.dtype) not in seen:
+            seen[shape, param.dtype] = param
+    return [(param, shape) for (shape, _dtype), param in seen.items()]
 
 
 def why_not(
@@ -426,6 +426,10 @@ def why_not(
             reason = scheme.applicability(shape, args, name=param.name)
         except SchemeError as exc:
             return str(exc)
+        if reason:
+            return reason
+    for param in {p.dtype: p for p, _shape in shapes}.values():
+        reason = dtype_problem(scheme.name, args or scheme.defaults(), param.dtype, param.name)
         if reason:
             return reason
     return None

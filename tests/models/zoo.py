@@ -79,3 +79,13 @@ class Recurrent(nn.Module):
         self.ln = nn.LayerNorm(16)
         self.bn = nn.BatchNorm1d(16)
         self.rms = nn.RMSNorm(16)
+
+
+class Counted(nn.Module):
+    """A Linear beside non-float parameters: an int64 step counter and a complex weight."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+        self.count = nn.Parameter(torch.zeros(3, dtype=torch.int64), requires_grad=False)
+        self.phase = nn.Parameter(torch.zeros(4, 4, dtype=torch.complex64))
