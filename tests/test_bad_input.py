@@ -1172,26 +1172,105 @@ async def test_tui_invalid_argument_in_the_assign_dialog_is_refused():
         assert app.session.plan.rules == ()
 
 
-async def test_tui_export_into_a_missing_folder_shows_an_error_and_writes_nothing(tmp_path):
+TUI_EXPORT_CASES = [
+    pytest.param("script", "none/init.py", "does not exist", id="missing-folder"),
+    pytest.param("script", "init.txt", "unknown extension '.txt'", id="script-extension"),
+    pytest.param("checkpoint", "w.ckpt", "unknown extension '.ckpt'", id="checkpoint-extension"),
+    pytest.param("plan", "plan.json", "unknown extension '.json'", id="plan-extension"),
+    pytest.param("script", "folder.py", "it is a folder", id="path-is-a-folder"),
+]
+
+
+@pytest.mark.parametrize(("kind", "name", "fragment"), TUI_EXPORT_CASES)
+async def test_tui_export_to_a_bad_path_shows_an_error_and_writes_nothing(
+    kind, name, fragment, tmp_path
+):
     from textual.widgets import Checkbox, Input
 
     from inittui.tui.app import InitApp
     from inittui.tui.screens.export import ExportScreen
 
+    (tmp_path / "folder.py").mkdir()
+    before = sorted(tmp_path.rglob("*"))
     app = InitApp(MLP)
     async with app.run_test(size=SIZE) as pilot:
         await _idle(pilot)
         await pilot.press("e")
         await _settle(pilot, lambda: isinstance(app.screen, ExportScreen))
         screen = app.screen
-        for kind in ("script", "checkpoint", "plan"):
-            screen.query_one(f"#use-{kind}", Checkbox).value = kind == "script"
-            screen.query_one(f"#path-{kind}", Input).value = ""
-        screen.query_one("#path-script", Input).value = str(tmp_path / "none" / "init.py")
+        for other in ("script", "checkpoint", "plan"):
+            screen.query_one(f"#use-{other}", Checkbox).value = other == kind
+            screen.query_one(f"#path-{other}", Input).value = ""
+        screen.query_one(f"#path-{kind}", Input).value = str(tmp_path / name)
         await pilot.pause()
         await pilot.press("ctrl+s")
-        await _settle(pilot, lambda: "does not exist" in _plain(screen.query_one("#export-error")))
+        error = screen.query_one("#export-error")
+        await _settle(pilot, lambda: fragment in _plain(error))
+        assert "\n" not in _plain(error).strip() and "Traceback" not in _plain(error)
         assert isinstance(app.screen, ExportScreen) and app.is_running
         await pilot.press("escape")
         await _settle(pilot, lambda: not isinstance(app.screen, ExportScreen))
-    assert list(tmp_path.iterdir()) == []
+    assert sorted(tmp_path.rglob("*")) == before
+
+
+async def test_tui_export_over_an_existing_file_asks_and_no_keeps_it(tmp_path):
+    from textual.widgets import Checkbox, Input
+
+    from inittui.tui.app import InitApp
+    from inittui.tui.screens.dialogs import ConfirmScreen
+    from inittui.tui.screens.export import ExportScreen
+
+    target = tmp_path / "init.py"
+    target.write_text("# mine\n")
+    app = InitApp(MLP)
+    async with app.run_test(size=SIZE) as pilot:
+        await _idle(pilot)
+        await pilot.press("e")
+        await _settle(pilot, lambda: isinstance(app.screen, ExportScreen))
+        screen = app.screen
+        for other in ("script", "checkpoint", "plan"):
+            screen.query_one(f"#use-{other}", Checkbox).value = other == "script"
+        screen.query_one("#path-script", Input).value = str(target)
+        await pilot.pause()
+        await pilot.press("ctrl+s")
+        await _settle(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("n")
+        await _settle(pilot, lambda: "already exist" in _plain(screen.query_one("#export-error")))
+    assert target.read_text() == "# mine\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["init.py"]
+
+
+TUI_PLAN_PATH_CASES = [
+    pytest.param("s", "none/plan.toml", "does not exist", id="save-missing-folder"),
+    pytest.param("s", "plan.json", "unknown extension '.json'", id="save-extension"),
+    pytest.param("s", "folder.toml", "it is a folder", id="save-over-a-folder"),
+    pytest.param("o", "missing.toml", "not found", id="open-missing-file"),
+    pytest.param("o", "folder.toml", "folder", id="open-a-folder"),
+    pytest.param("o", "binary.toml", "it is not UTF-8 text", id="open-binary-file"),
+]
+
+
+@pytest.mark.parametrize(("key", "name", "fragment"), TUI_PLAN_PATH_CASES)
+async def test_tui_plan_path_dialogs_refuse_bad_paths_in_one_line(key, name, fragment, tmp_path):
+    from textual.widgets import Input, Static
+
+    from inittui.tui.app import InitApp
+    from inittui.tui.screens.dialogs import PathScreen
+
+    (tmp_path / "folder.toml").mkdir()
+    (tmp_path / "binary.toml").write_bytes(b"\x00\xff\x10 not toml")
+    before = {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*")}
+    app = InitApp(MLP)
+    async with app.run_test(size=SIZE) as pilot:
+        await _idle(pilot)
+        await pilot.press(key)
+        await _settle(pilot, lambda: isinstance(app.screen, PathScreen))
+        app.screen.query_one("#path", Input).value = str(tmp_path / name)
+        await pilot.press("enter")
+        await _settle(pilot, lambda: fragment in _plain(app.screen.query_one("#path-error")))
+        error = _plain(app.screen.query_one("#path-error", Static))
+        assert "\n" not in error.strip() and "Traceback" not in error
+        await pilot.press("escape")
+        await _settle(pilot, lambda: not isinstance(app.screen, PathScreen))
+        assert app.is_running and not app.session.plan.rules
+    assert {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*")} == before
