@@ -2,12 +2,175 @@
 
 from __future__ import annotations
 
-from rich import box
+from collections.abc import Callable, Sequence
+
+from rich.cells import cell_len
 from rich.console import Console
-from rich.table import Table
-from rich.text import Text
+from rich.text import Span, Text
 
 SPARK = "▁▂▃▄▅▆▇█"
+LOG_HEADER = "log10 std: -3 … 0 … +3"
+
+
+class LeanTable:
+    """A table of one-line cells, laid out in one pass: rich's ``Table`` measures and wraps
+    every cell and takes seconds for the 20,000 rows of a 10,000-module model; this takes
+    a few tens of milliseconds. Columns keep their natural width; when the table is wider
+    than the console, the columns that allow it (``shrink``) are cut with an ellipsis,
+    widest first, down to ``min_width``."""
+
+    def __init__(self) -> None:
+        # header, justify, max width, min width when shrunk (0: never), shrink order, cut
+        self.columns: list[tuple[str, str, int | None, int, int, str]] = []
+        self.rows: list[Sequence[str | Text]] = []
+        # column -> (draw(value, width) -> Text, header(width) -> str): cells drawn to fit
+        self.fills: dict[int, tuple[Callable[[object, int], Text], Callable[[int], str]]] = {}
+
+    def add_fill_column(
+        self,
+        draw: Callable[[object, int], Text],
+        header: Callable[[int], str],
+        min_width: int,
+        max_width: int,
+    ) -> None:
+        """A column whose cells are values that ``draw`` turns into a ``Text`` of the width
+        the column gets: ``max_width`` when there is room, at least ``min_width`` (it gives
+        way first), else the column is left out."""
+        self.fills[len(self.columns)] = (draw, header)
+        self.columns.append((header(max_width), "left", max_width, min_width, -1, "right"))
+
+    def add_column(
+        self,
+        header: str,
+        justify: str = "left",
+        max_width: int | None = None,
+        shrink: int = 0,
+        order: int = 0,
+        cut: str = "right",
+    ) -> None:
+        """``shrink``: the width the column may be cut down to (0: never cut); columns are
+        cut in ``order`` (lowest first); ``cut="left"`` keeps the end of a cell (the
+        ``..._l0`` of a parameter name) and puts the ellipsis first."""
+        self.columns.append((header, justify, max_width, shrink, order, cut))
+
+    def add_row(self, *cells: str | Text) -> None:
+        self.rows.append(cells)
+
+    def widths(self, room: int) -> list[int]:
+        """Each column's width; 0 for a fill column left out."""
+        widths = [len(column[0]) for column in self.columns]
+        for row in self.rows:
+            for i, cell in enumerate(row):
+                if i in self.fills:
+                    continue
+                width = cell.cell_len if isinstance(cell, Text) else cell_len(cell)
+                if width > widths[i]:
+                    widths[i] = width
+        for i, column in enumerate(self.columns):
+            if i in self.fills:
+                widths[i] = column[2] or widths[i]  # as wide as allowed: it shrinks first
+            elif column[2] is not None:
+                widths[i] = min(widths[i], max(column[2], len(column[0])))
+        overflow = 1 + sum(widths) + 2 * (len(widths) - 1) - room
+        # Fill columns give way first (narrower, then left out), then the others in order.
+        for i in self.fills:
+            cut = min(max(overflow, 0), widths[i] - self.columns[i][3])
+            widths[i] -= cut
+            overflow -= cut
+        for i in self.fills:
+            if overflow > 0:
+                overflow -= widths[i] + 2
+                widths[i] = 0
+        shrinkable = sorted(
+            (c[4], i) for i, c in enumerate(self.columns) if c[3] and i not in self.fills
+        )
+        for _order, i in shrinkable:
+            if overflow <= 0:
+                break
+            cut = min(overflow, max(0, widths[i] - self.columns[i][3]))
+            widths[i] -= cut
+            overflow -= cut
+        return widths
+
+    def render(self, console: Console) -> None:
+        """Print the table: one plain string per line and a list of style spans, turned
+        into a single ``Text`` (no ``Text`` per cell or per line)."""
+        widths = self.widths(console.width)
+        lines: list[str] = []
+        spans: list[Span] = []
+        offset = 0  # where the line being built starts in the whole text
+
+        def emit(cells: Sequence[object], style: str = "", head: bool = False) -> None:
+            nonlocal offset
+            pieces = [" "]
+            at = offset + 1
+            first_span = len(spans)
+            for i, cell in enumerate(cells):
+                if i in self.fills:
+                    if not widths[i]:
+                        continue
+                    draw, header = self.fills[i]
+                    cell = header(widths[i]) if head else draw(cell, widths[i])
+                if i:
+                    pieces.append("  ")
+                    at += 2
+                if not isinstance(cell, Text):
+                    cell = Text(cell) if cell_len(cell) > widths[i] else cell
+                if isinstance(cell, Text):
+                    if cell.cell_len > widths[i]:
+                        cell = _cut(cell, widths[i], self.columns[i][5])
+                    plain, cell_spans, base = cell.plain, cell.spans, cell.style
+                else:
+                    plain, cell_spans, base = cell, (), ""
+                gap = widths[i] - cell_len(plain)
+                right = self.columns[i][1] == "right"
+                if right:
+                    pieces.append(" " * gap)
+                    at += gap
+                start, at = at, at + len(plain)
+                pieces.append(plain)
+                for span_style in (base, style):
+                    if span_style and plain:
+                        spans.append(Span(start, at, span_style))
+                spans.extend(Span(start + sp.start, start + sp.end, sp.style) for sp in cell_spans)
+                if not right:
+                    pieces.append(" " * gap)
+                    at += gap
+            line = "".join(pieces).rstrip()
+            end = offset + len(line)
+            if at > end:  # trailing blanks cut: no span may reach past the line
+                spans[first_span:] = [
+                    Span(sp.start, min(sp.end, end), sp.style)
+                    for sp in spans[first_span:]
+                    if sp.start < end
+                ]
+            lines.append(line)
+            offset = end + 1
+
+        emit([header for header, *_ in self.columns], "bold", head=True)
+        shown = [w for i, w in enumerate(widths) if w or i not in self.fills]
+        rule = " " + "─" * (sum(shown) + 2 * (len(shown) - 1))
+        lines.append(rule)
+        offset += len(rule) + 1
+        for row in self.rows:
+            emit(row)
+        text = Text("\n".join(lines), spans=spans, no_wrap=True, overflow="crop")
+        console.print(text, soft_wrap=True)
+
+
+def _cut(text: Text, width: int, side: str) -> Text:
+    """``text`` cut to ``width`` cells with an ellipsis at the end (or, ``side="left"``,
+    at the start, keeping the end)."""
+    text = text.copy()
+    if side == "left" and width > 1:
+        keep = text.plain[-(width - 1) :]
+        while cell_len(keep) > width - 1:
+            keep = keep[1:]
+        cut = Text("…")
+        cut.append_text(text[len(text.plain) - len(keep) :])
+        return cut
+    text.truncate(width, overflow="ellipsis")
+    return text
 
 
 def fmt_num(value: float | None, digits: int = 4) -> str:
@@ -64,37 +227,23 @@ def render_inspect(report: dict, console: Console | None = None) -> None:
         f"{report['model_class']}  {report['target']}  ·  "
         f"{report['total_params']:,} parameters  ·  {report['device']}"
     )
-    table = Table(
-        title=title,
-        title_justify="left",
-        show_lines=False,
-        pad_edge=False,
-        header_style="bold",
-        box=box.SIMPLE_HEAD,
-        collapse_padding=True,
-    )
+    console.print(Text(title, style="italic"), soft_wrap=True)
+    table = LeanTable()
     wide = console.width >= 130
     medium = console.width >= 100
-    fixed = 68 + (10 if medium else 0) + (16 if wide else 0)
-    table.add_column(
-        "module / parameter",
-        no_wrap=True,
-        overflow="ellipsis",
-        max_width=max(16, console.width - fixed),
-    )
-    table.add_column("type / shape", no_wrap=True, overflow="ellipsis", max_width=14)
+    table.add_column("module / parameter", shrink=16, order=1)
+    table.add_column("type / shape", max_width=14, shrink=8, order=0)
     for column in ("params", "fan_in", "fan_out"):
-        table.add_column(column, justify="right", no_wrap=True, min_width=len(column))
+        table.add_column(column, justify="right")
     for column in ("mean", "std"):
-        table.add_column(column, justify="right", no_wrap=True, min_width=8)
+        table.add_column(column.rjust(8), justify="right")
     if wide:
-        table.add_column("min", justify="right", no_wrap=True, min_width=6)
-        table.add_column("max", justify="right", no_wrap=True, min_width=6)
+        table.add_column("min".rjust(6), justify="right")
+        table.add_column("max".rjust(6), justify="right")
     if medium:
-        table.add_column("hist", no_wrap=True, max_width=12)
-    table.add_column("flags", no_wrap=True)
+        table.add_column("hist", max_width=12)
+    table.add_column("flags")
     columns = len(table.columns)
-
     for module in report["modules"]:
         indent = "  " * module["depth"]
         name = module["path"].rsplit(".", 1)[-1] if module["path"] else "(root)"
@@ -134,7 +283,8 @@ def render_inspect(report: dict, console: Console | None = None) -> None:
                 cells.append(Text(sparkline(_shrink(hist, 12 if wide else 8)), style="green"))
             cells.append(_flag_text(param.get("flags", [])))
             table.add_row(*cells)
-    console.print(table)
+    console.print()
+    table.render(console)
     notes = [(p["name"], p["fan_note"]) for p in report["parameters"] if p.get("fan_note")]
     for name, note in notes:
         console.print(Text(f"fan* {name}: {note}", style="yellow"))
@@ -165,7 +315,7 @@ def render_plan(report: dict, console: Console | None = None, show_undecided: bo
             markup=False,
             highlight=False,
         )
-    table = Table(show_lines=False, pad_edge=False, header_style="bold", box=box.SIMPLE_HEAD)
+    table = LeanTable()
     for column, justify in (
         ("parameter", "left"),
         ("shape", "left"),
@@ -173,10 +323,14 @@ def render_plan(report: dict, console: Console | None = None, show_undecided: bo
         ("scheme", "left"),
         ("fan_in", "right"),
         ("fan_out", "right"),
-        ("expected std", "right"),
+        ("exp std", "right"),
         ("bound", "right"),
     ):
-        table.add_column(column, justify=justify, no_wrap=column != "scheme")
+        shrink, order = {"parameter": (16, 2), "scheme": (10, 0), "shape": (7, 1)}.get(
+            column, (0, 0)
+        )
+        cut = "left" if column == "parameter" else "right"
+        table.add_column(column, justify=justify, shrink=shrink, order=order, cut=cut)
     undecided = 0
     for param in report["parameters"]:
         if param["rule"] is None:
@@ -206,7 +360,8 @@ def render_plan(report: dict, console: Console | None = None, show_undecided: bo
             fmt_num(param.get("expected_std")),
             fmt_num(param.get("expected_bound")),
         )
-    console.print(table)
+    console.print()
+    table.render(console)
     if undecided and not show_undecided:
         console.print(
             Text(
@@ -245,22 +400,27 @@ def render_preview(result, comparison=None, console: Console | None = None) -> N
     if result.loss:
         console.print(Text(f"backward: {result.loss}", style="dim"))
     flagged = {flag.path: flag.kind for flag in result.flags}
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, header_style="bold", collapse_padding=True)
-    table.add_column("layer", no_wrap=True, overflow="ellipsis", max_width=30)
-    table.add_column("type", no_wrap=True, max_width=12)
+    table = LeanTable()
+    table.add_column("layer", max_width=30, shrink=12, order=1, cut="left")
+    table.add_column("type", max_width=12, shrink=6)
     if comparison is not None:
         table.add_column("current", justify="right")
     table.add_column("std" if comparison is None else "planned", justify="right")
     with_theory = any(layer.theory_std is not None for layer in result.layers if layer.leaf)
     if with_theory:
         table.add_column("theory", justify="right")
-    table.add_column("log10 std: -3 … 0 … +3", no_wrap=True)
+    table.add_fill_column(
+        lambda value, width: Text(log_bar(value[0], width), style=value[1]),
+        lambda width: LOG_HEADER if width >= len(LOG_HEADER) else "log10 std"[:width],
+        min_width=9,
+        max_width=24,
+    )
     if comparison is not None:
         table.add_column("ratio", justify="right")
     if result.loss:
         table.add_column("grad std", justify="right")
     table.add_column("zero", justify="right")
-    table.add_column("flag", no_wrap=True)
+    table.add_column("flag")
     for layer in result.layers:
         if not layer.leaf:
             continue
@@ -278,7 +438,7 @@ def render_preview(result, comparison=None, console: Console | None = None) -> N
         cells.append(fmt_num(layer.out_std, 3))
         if with_theory:
             cells.append(fmt_num(layer.theory_std, 3))
-        cells.append(Text(log_bar(layer.out_std), style=style or "green"))
+        cells.append((layer.out_std, style or "green"))
         if comparison is not None:
             try:
                 cells.append(fmt_num(comparison.ratio(layer.path, layer.call), 3))
@@ -289,7 +449,9 @@ def render_preview(result, comparison=None, console: Console | None = None) -> N
         cells.append(fmt_num(layer.zero_fraction, 2))
         cells.append(Text(flagged.get(layer.path, ""), style=style))
         table.add_row(*cells)
-    console.print(table)
+    console.print()
+    table.render(console)
+    console.print()
     if comparison is not None and comparison.note:
         console.print(Text(comparison.note, style="yellow"))
     for flag in result.flags:

@@ -288,3 +288,85 @@ def test_lsuv_writes_a_plan_that_reproduces_unit_variance(cli, tmp_path):
     assert all(abs(layer["out_std"] - 1.0) < 0.1 for layer in linears)
     again = cli("lsuv", f"{SAMPLES}/mlp.py:MLP", "--plan-out", out)
     assert again.code == 2 and "already exists" in again.err
+
+
+# --------------------------------------------------------------------------- tables
+
+
+def _render(table, width: int, color: bool = True) -> list[str]:
+    import io
+
+    from rich.console import Console
+
+    out = io.StringIO()
+    console = Console(
+        file=out, width=width, force_terminal=color, color_system="truecolor" if color else None
+    )
+    table.render(console)
+    return out.getvalue().splitlines()
+
+
+def test_lean_table_fits_the_width_cutting_the_shrinkable_columns_in_order():
+    from inittui.render import LeanTable
+
+    table = LeanTable()
+    table.add_column("parameter", shrink=16, order=2, cut="left")
+    table.add_column("scheme", shrink=10, order=0)
+    table.add_column("std", justify="right")
+    table.add_row(
+        "encoder.layers.11.attention.q_proj.weight", "kaiming_normal(a=0.0, mode=fan_in)", "0.02"
+    )
+    table.add_row("head.bias", "zeros", "0")
+    lines = _render(table, 50, color=False)
+    assert all(len(line) <= 50 for line in lines), lines
+    assert lines[0].split() == ["parameter", "scheme", "std"]
+    assert set(lines[1].strip()) == {"─"}
+    assert lines[2].startswith(" …") and "q_proj.weight" in lines[2]  # the end is kept
+    assert "kaiming_n…" in lines[2] and lines[2].endswith("0.02")
+    assert lines[3].startswith(" head.bias ") and lines[3].split() == ["head.bias", "zeros", "0"]
+    assert all(line == line.rstrip() for line in lines)
+
+
+def test_lean_table_fill_column_takes_the_room_left_or_is_left_out():
+    from rich.text import Text
+
+    from inittui.render import LeanTable
+
+    def table():
+        t = LeanTable()
+        t.add_column("layer", shrink=5, order=1)
+        t.add_fill_column(
+            lambda v, w: Text("#" * min(v, w), style="green"), lambda w: "bar"[:w], 4, 10
+        )
+        t.add_column("std", justify="right")
+        t.add_row("fc1", 7, Text("1.0", style="bold"))
+        t.add_row("a.very.long.layer.name", 30, "2.0")
+        return t
+
+    wide = _render(table(), 80, color=False)
+    assert wide[2].split() == ["fc1", "#######", "1.0"] and "#" * 10 in wide[3]
+    narrow = _render(table(), 20, color=False)  # the bar gives way first, then the names
+    assert all(len(line) <= 20 for line in narrow), narrow
+    assert "#" not in "".join(narrow) and narrow[0].split() == ["layer", "std"]
+    colored = _render(table(), 20)  # styles of cut and left-out cells stay inside the lines
+    assert len(colored) == len(narrow)
+
+
+def test_inspect_of_a_10k_module_model_fits_80_columns(cli, tmp_path, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "80")
+    model = tmp_path / "deep.py"
+    model.write_text(
+        "from torch import nn\n"
+        "class Deep(nn.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.blocks = nn.ModuleList(\n"
+        "            nn.Sequential(nn.Linear(2, 2), nn.LayerNorm(2)) for _ in range(3400)\n"
+        "        )\n"
+    )
+    result = cli("inspect", f"{model}:Deep")
+    assert result.code == 0, result.err
+    lines = result.out.splitlines()
+    assert len(lines) > 3 * 3400 + 2 * 2 * 3400
+    assert max(len(line) for line in lines[2:]) <= 80
+    assert lines[-1].split()[0] == ".bias"

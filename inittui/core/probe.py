@@ -542,10 +542,7 @@ class ProbeResult:
     seed: int = 0
 
     def layer(self, path: str, call: int = 0) -> LayerRecord:
-        for record in self.layers:
-            if record.path == path and record.call == call:
-                return record
-        raise KeyError((path, call))
+        return _lookup(self, self.layers, (path, call))
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -1266,6 +1263,22 @@ class LayerRatio:
         }
 
 
+def _lookup(owner: object, items: list, key: tuple[str, int]):
+    """``items`` (records with ``path`` and ``call``) by key, through an index kept on
+    ``owner`` (a search per lookup made a 10,000-layer report quadratic)."""
+    cached = owner.__dict__.get("_index")
+    if cached is None or cached[0] is not items or cached[1] != len(items):
+        index: dict[tuple[str, int], object] = {}
+        for item in items:
+            index.setdefault((item.path, item.call), item)
+        cached = (items, len(items), index)
+        owner.__dict__["_index"] = cached
+    try:
+        return cached[2][key]
+    except KeyError:
+        raise KeyError(key) from None
+
+
 @dataclass
 class Comparison:
     """The probe on the current weights and on the planned ones. ``in_place`` is True when
@@ -1279,10 +1292,7 @@ class Comparison:
     note: str | None = None
 
     def ratio(self, path: str, call: int = 0) -> float | None:
-        for item in self.ratios:
-            if item.path == path and item.call == call:
-                return item.ratio
-        raise KeyError((path, call))
+        return _lookup(self, self.ratios, (path, call)).ratio
 
     def to_dict(self) -> dict[str, Any]:
         return {

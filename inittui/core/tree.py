@@ -102,13 +102,28 @@ class ModelTree:
         return sum(p.numel for p in self.parameters)
 
     def param(self, name: str) -> ParamRecord:
-        for record in self.parameters:
-            if record.name == name or name in record.aliases:
-                return record
-        raise KeyError(name)
+        """The record of the parameter called ``name`` (or one of its tied aliases)."""
+        return self._index()[0][name]
 
     def params_of(self, module_path: str) -> list[ParamRecord]:
-        return [p for p in self.parameters if p.module == module_path]
+        return list(self._index()[1].get(module_path, ()))
+
+    def _index(self) -> tuple[dict[str, ParamRecord], dict[str, list[ParamRecord]]]:
+        """Look-ups by name and by module, built once (and again if ``parameters``
+        changes length): a search per call made reports on big models quadratic."""
+        cached = self.__dict__.get("_lookup")
+        if cached is None or cached[0] != len(self.parameters):
+            by_name: dict[str, ParamRecord] = {}
+            by_module: dict[str, list[ParamRecord]] = {}
+            for record in self.parameters:
+                by_name.setdefault(record.name, record)
+                by_module.setdefault(record.module, []).append(record)
+            for record in self.parameters:
+                for alias in record.aliases:
+                    by_name.setdefault(alias, record)
+            cached = (len(self.parameters), by_name, by_module)
+            self.__dict__["_lookup"] = cached
+        return cached[1], cached[2]
 
 
 def _dtype_name(dtype: torch.dtype) -> str:
@@ -130,6 +145,16 @@ def _split(name: str) -> tuple[str, str]:
     return module, local
 
 
+def _all_named_parameters(model: nn.Module) -> Iterable[tuple[str, nn.Parameter]]:
+    """``model.named_parameters(remove_duplicate=False)``, in its order, read from each
+    module's ``_parameters``: torch's version hashes every tensor (a Python call each),
+    a third of building a 10,000-module tree."""
+    for path, module in model.named_modules(remove_duplicate=False):
+        for local, param in module._parameters.items():
+            if param is not None:
+                yield (f"{path}.{local}" if path else local), param
+
+
 def build_tree(model: nn.Module) -> ModelTree:
     """Records for every module, unique parameter and buffer of ``model``."""
     modules_by_path = dict(model.named_modules())
@@ -137,7 +162,7 @@ def build_tree(model: nn.Module) -> ModelTree:
     first_name: dict[int, str] = {}
     records: dict[int, ParamRecord] = {}
     order: list[int] = []
-    for name, param in model.named_parameters(remove_duplicate=False):
+    for name, param in _all_named_parameters(model):
         key = id(param)
         if key in records:
             records[key].aliases.append(name)
@@ -173,25 +198,32 @@ def build_tree(model: nn.Module) -> ModelTree:
     for path, module in model.named_modules(remove_duplicate=False):
         module_aliases.setdefault(id(module), []).append(path)
 
+    # The parameters below each module, children first (one walk, not one per module).
+    subtree_ids: dict[int, set[int]] = {}
+    for module in reversed(list(modules_by_path.values())):
+        ids = {id(p) for p in module._parameters.values() if p is not None}
+        for child in module._modules.values():
+            if child is not None:
+                below = subtree_ids.get(id(child))
+                ids |= below if below is not None else {id(p) for p in child.parameters()}
+        subtree_ids[id(module)] = ids
+
     modules: list[ModuleRecord] = []
     for path, module in modules_by_path.items():
+        own_tensors = [p for p in module._parameters.values() if p is not None]
         own = [
             first_name[id(p)]
-            for _, p in module.named_parameters(recurse=False)
+            for p in own_tensors
             if id(p) in first_name and records[id(p)].module == path
         ]
-        subtree = {id(p) for p in module.parameters()}
-        children = [name for name, _ in module.named_children()]
+        subtree = subtree_ids[id(module)]
+        children = [name for name, child in module._modules.items() if child is not None]
         modules.append(
             ModuleRecord(
                 path=path,
                 type=type(module).__name__,
                 depth=0 if path == "" else path.count(".") + 1,
-                own_params=sum(
-                    records[id(p)].numel
-                    for _, p in module.named_parameters(recurse=False)
-                    if id(p) in records
-                ),
+                own_params=sum(records[id(p)].numel for p in own_tensors if id(p) in records),
                 num_params=sum(records[k].numel for k in subtree if k in records),
                 children=children,
                 param_names=own,

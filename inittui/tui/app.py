@@ -101,7 +101,8 @@ def freeze_heap() -> None:
 
     A 10,000-module model leaves over half a million long-lived objects (modules,
     parameters, tree nodes, statistics); each full collection walked all of them, 100-200 ms
-    in the middle of a keypress. Frozen, they are skipped (they live as long as the app)."""
+    in the middle of a keypress. Frozen, they are skipped (they live as long as the app;
+    ``InitApp.on_unmount`` hands them back to the collector)."""
     gc.freeze()
 
 
@@ -243,6 +244,9 @@ class InitApp(App[int]):
         self.assign_screen: AssignScreen | None = None  # kept between opens
 
     # -- layout -----------------------------------------------------------------------
+
+    def on_unmount(self) -> None:
+        gc.unfreeze()  # see freeze_heap
 
     def get_default_screen(self) -> Screen:
         return MainScreen(id="_default")
@@ -415,6 +419,7 @@ class InitApp(App[int]):
             checkpoint=self.checkpoint,
             seed=self.seed or 0,
         )
+        freeze_heap()  # the model lives as long as the app (see freeze_heap)
         tree = build_tree(loaded.model)
         plan = Plan(seed=self.seed or 0)
         plan_error = None
