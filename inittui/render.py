@@ -6,7 +6,9 @@ from collections.abc import Callable, Sequence
 
 from rich.cells import cell_len
 from rich.console import Console
-from rich.text import Span, Text
+from rich.segment import Segment
+from rich.style import Style
+from rich.text import Text
 
 SPARK = "▁▂▃▄▅▆▇█"
 LOG_HEADER = "log10 std: -3 … 0 … +3"
@@ -53,7 +55,8 @@ class LeanTable:
         ``..._l0`` of a parameter name) and puts the ellipsis first."""
         self.columns.append((header, justify, max_width, shrink, order, cut))
 
-    def add_row(self, *cells: str | Text) -> None:
+    def add_row(self, *cells: str | Text | tuple[str, str]) -> None:
+        """Cells: plain strings, ``(plain, style)`` pairs or ``Text`` (several styles)."""
         self.rows.append(cells)
 
     def widths(self, room: int) -> list[int]:
@@ -63,6 +66,8 @@ class LeanTable:
             for i, cell in enumerate(row):
                 if i in self.fills:
                     continue
+                if isinstance(cell, tuple):
+                    cell = cell[0]
                 width = cell.cell_len if isinstance(cell, Text) else cell_len(cell)
                 if width > widths[i]:
                     widths[i] = width
@@ -93,18 +98,24 @@ class LeanTable:
         return widths
 
     def render(self, console: Console) -> None:
-        """Print the table: one plain string per line and a list of style spans, turned
-        into a single ``Text`` (no ``Text`` per cell or per line)."""
+        """Print the table, as segments built here: no ``Text`` per cell or line for rich
+        to measure, wrap and split (the cost of a 20,000-row table)."""
         widths = self.widths(console.width)
-        lines: list[str] = []
-        spans: list[Span] = []
-        offset = 0  # where the line being built starts in the whole text
+        styles: dict[str, Style] = {}
+
+        def style_of(name: str) -> Style | None:
+            if not name:
+                return None
+            if name not in styles:
+                styles[name] = console.get_style(name)
+            return styles[name]
+
+        segments: list[Segment] = []
+        newline = Segment.line()
 
         def emit(cells: Sequence[object], style: str = "", head: bool = False) -> None:
-            nonlocal offset
-            pieces = [" "]
-            at = offset + 1
-            first_span = len(spans)
+            line: list[Segment] = [Segment(" ")]
+            extra = style_of(style)
             for i, cell in enumerate(cells):
                 if i in self.fills:
                     if not widths[i]:
@@ -112,50 +123,61 @@ class LeanTable:
                     draw, header = self.fills[i]
                     cell = header(widths[i]) if head else draw(cell, widths[i])
                 if i:
-                    pieces.append("  ")
-                    at += 2
-                if not isinstance(cell, Text):
-                    cell = Text(cell) if cell_len(cell) > widths[i] else cell
+                    line.append(Segment("  "))
+                if isinstance(cell, tuple):  # (plain, style)
+                    plain, base = cell
+                    cell = Text(plain, style=base) if cell_len(plain) > widths[i] else cell
+                elif not isinstance(cell, Text) and cell_len(cell) > widths[i]:  # type: ignore
+                    cell = Text(cell)  # type: ignore[arg-type]
+                if isinstance(cell, Text) and cell.cell_len > widths[i]:
+                    cell = _cut(cell, widths[i], self.columns[i][5])
                 if isinstance(cell, Text):
-                    if cell.cell_len > widths[i]:
-                        cell = _cut(cell, widths[i], self.columns[i][5])
-                    plain, cell_spans, base = cell.plain, cell.spans, cell.style
+                    pieces = [
+                        Segment(
+                            seg.text,
+                            (seg.style + extra) if extra and seg.style else seg.style or extra,
+                        )
+                        for seg in cell.render(console)
+                    ]
+                    used = cell.cell_len
+                elif isinstance(cell, tuple):
+                    base_style = style_of(cell[1])
+                    if extra:
+                        base_style = base_style + extra if base_style else extra
+                    pieces = [Segment(cell[0], base_style)]
+                    used = cell_len(cell[0])
                 else:
-                    plain, cell_spans, base = cell, (), ""
-                gap = widths[i] - cell_len(plain)
-                right = self.columns[i][1] == "right"
-                if right:
-                    pieces.append(" " * gap)
-                    at += gap
-                start, at = at, at + len(plain)
-                pieces.append(plain)
-                for span_style in (base, style):
-                    if span_style and plain:
-                        spans.append(Span(start, at, span_style))
-                spans.extend(Span(start + sp.start, start + sp.end, sp.style) for sp in cell_spans)
-                if not right:
-                    pieces.append(" " * gap)
-                    at += gap
-            line = "".join(pieces).rstrip()
-            end = offset + len(line)
-            if at > end:  # trailing blanks cut: no span may reach past the line
-                spans[first_span:] = [
-                    Span(sp.start, min(sp.end, end), sp.style)
-                    for sp in spans[first_span:]
-                    if sp.start < end
-                ]
-            lines.append(line)
-            offset = end + 1
+                    pieces = [Segment(cell, extra)]  # type: ignore[arg-type]
+                    used = cell_len(cell)  # type: ignore[arg-type]
+                gap = Segment(" " * (widths[i] - used))
+                if self.columns[i][1] == "right":
+                    line.append(gap)
+                    line.extend(pieces)
+                else:
+                    line.extend(pieces)
+                    line.append(gap)
+            while line and not line[-1].text.strip():  # no trailing blanks
+                line.pop()
+            segments.extend(line)
+            segments.append(newline)
 
         emit([header for header, *_ in self.columns], "bold", head=True)
         shown = [w for i, w in enumerate(widths) if w or i not in self.fills]
-        rule = " " + "─" * (sum(shown) + 2 * (len(shown) - 1))
-        lines.append(rule)
-        offset += len(rule) + 1
+        segments.append(Segment(" " + "─" * (sum(shown) + 2 * (len(shown) - 1))))
+        segments.append(newline)
         for row in self.rows:
             emit(row)
-        text = Text("\n".join(lines), spans=spans, no_wrap=True, overflow="crop")
-        console.print(text, soft_wrap=True)
+        console.print(_Segments(segments), soft_wrap=True)
+
+
+class _Segments:
+    """Prints ready-made segments as they are."""
+
+    def __init__(self, segments: list[Segment]) -> None:
+        self.segments = segments
+
+    def __rich_console__(self, console: Console, options: object) -> list[Segment]:
+        return self.segments
 
 
 def _cut(text: Text, width: int, side: str) -> Text:
@@ -247,20 +269,22 @@ def render_inspect(report: dict, console: Console | None = None) -> None:
     for module in report["modules"]:
         indent = "  " * module["depth"]
         name = module["path"].rsplit(".", 1)[-1] if module["path"] else "(root)"
-        label = Text(indent + name, style="bold")
+        label: str | Text | tuple[str, str] = (indent + name, "bold")
         if module.get("aliases"):
+            label = Text(indent + name, style="bold")
             label.append(f"  = {', '.join(module['aliases'])}", style="dim")
         table.add_row(
             label,
-            Text(module["type"], style="magenta"),
+            (module["type"], "magenta"),
             fmt_count(module["num_params"]),
             *[""] * (columns - 3),
         )
         for param in params_by_module.get(module["path"], []):
             stats = param["stats"] or {}
             local = param["name"].rsplit(".", 1)[-1]
-            label = Text(indent + "  ." + local)
+            label = indent + "  ." + local
             if param["aliases"]:
+                label = Text(label)
                 label.append(f" = {', '.join(param['aliases'])}", style="dim")
             shape = (
                 "uninitialized"
@@ -280,8 +304,9 @@ def render_inspect(report: dict, console: Console | None = None) -> None:
             if wide:
                 cells += [fmt_num(stats.get("min"), 3), fmt_num(stats.get("max"), 3)]
             if medium:
-                cells.append(Text(sparkline(_shrink(hist, 12 if wide else 8)), style="green"))
-            cells.append(_flag_text(param.get("flags", [])))
+                cells.append((sparkline(_shrink(hist, 12 if wide else 8)), "green"))
+            flags = param.get("flags", [])
+            cells.append(_flag_text(flags) if flags else "")
             table.add_row(*cells)
     console.print()
     table.render(console)
