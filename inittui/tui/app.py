@@ -784,7 +784,18 @@ class InitApp(App[int]):
             return
         screen = self.new_assign_screen(session, self.selected_path or "")
         self._load_screen_css(screen)
-        self._get_screen(screen)  # registers and mounts it, off the screen stack
+        _screen, mounted = self._get_screen(screen)  # registers and mounts it, off the stack
+
+        async def lay_out() -> None:
+            # Its first layout and drawing too (widgets sized, lists measured, lines
+            # cached), still off screen; its styles are current for this theme.
+            await mounted
+            if screen.is_attached and not screen.is_current:
+                screen._refresh_layout(self.size)
+                screen._compositor.render_full_update()
+                screen._styled_for = self.theme
+
+        self.call_later(lay_out)
 
     def drop_assign_screen(self) -> None:
         """Forget the kept assign dialog (the next open composes a new one)."""
