@@ -224,6 +224,27 @@ async def test_assign_dialog_is_reused_and_reopens_as_new():
         assert app.assign_screen is reused
 
 
+async def test_kept_assign_dialog_follows_a_theme_change():
+    app = InitApp(MLP)
+    async with app.run_test(size=SIZE) as pilot:
+        await idle(pilot)
+        screen = await open_assign(pilot, "layers.0")
+        dark = screen.query_one("#schemes").background_colors
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not isinstance(app.screen, AssignScreen))
+        app.theme = "textual-light"
+        await pilot.pause()
+        again = await open_assign(pilot, "layers.0")
+        assert again is screen
+        await pilot.pause()
+        kept = again.query_one("#schemes").background_colors
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not isinstance(app.screen, AssignScreen))
+        app.drop_assign_screen()
+        fresh = (await open_assign(pilot, "layers.0")).query_one("#schemes").background_colors
+        assert kept == fresh and kept != dark
+
+
 async def test_load_error_shows_message_and_quits():
     app = InitApp("no/such/file.py:Net")
     async with app.run_test(size=SIZE) as pilot:
