@@ -708,11 +708,9 @@ class InitApp(App[int]):
         if self.require_session() is None:
             return
         tree = self.tree_widget
-        tree.typing = True
-        tree.filter_text = tree.filter_query
         if not tree.has_focus:
             tree.focus()
-        self.show_filter()
+        tree.start_typing()  # tells filter_changed
 
     def show_filter(self) -> None:
         tree = self.tree_widget
@@ -786,16 +784,11 @@ class InitApp(App[int]):
         self._load_screen_css(screen)
         _screen, mounted = self._get_screen(screen)  # registers and mounts it, off the stack
 
-        async def lay_out() -> None:
-            # Its first layout and drawing too (widgets sized, lists measured, lines
-            # cached), still off screen; its styles are current for this theme.
+        async def draw() -> None:
             await mounted
-            if screen.is_attached and not screen.is_current:
-                screen._refresh_layout(self.size)
-                screen._compositor.render_full_update()
-                screen._styled_for = self.theme
+            screen.draw_off_screen()
 
-        self.call_later(lay_out)
+        self.call_later(draw)
 
     def drop_assign_screen(self) -> None:
         """Forget the kept assign dialog (the next open composes a new one)."""

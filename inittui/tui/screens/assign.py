@@ -116,6 +116,7 @@ class AssignScreen(PromptFrames, ModalScreen[Assigned | None]):
         self.session = session
         self.valid_args: dict[str, object] | None = None
         self._form_scheme: str | None = None
+        self._styled_for: str | None = None  # the theme its styles were last worked out for
         self._aim(path)
 
     def _aim(self, path: str) -> None:
@@ -240,12 +241,20 @@ class AssignScreen(PromptFrames, ModalScreen[Assigned | None]):
     def on_resize(self) -> None:
         self.fit_body()
 
+    def draw_off_screen(self) -> None:
+        """Lay out and draw the mounted dialog while another screen is shown (widgets
+        sized, lists measured, lines cached), so that its first showing only shows it."""
+        if self.is_attached and not self.is_current:
+            self._refresh_layout(self.app.size)
+            self._compositor.render_full_update()
+            self._styled_for = self.app.theme
+
     def _on_screen_resume(self, event: events.ScreenResume) -> None:
         # Shown again (see reopen): its widgets kept their styles, and every class reopen
         # changed restyled its own widget; restyling all forty costs a tenth of a keypress.
         # A new theme still restyles everything.
         theme = self.app.theme
-        if getattr(self, "_styled_for", None) == theme:
+        if self._styled_for == theme:
             event.refresh_styles = False
         self._styled_for = theme
         super()._on_screen_resume(event)

@@ -309,10 +309,7 @@ class ModuleTree(Tree[str]):
                 return False
             # Here, not through the app's binding: the keys typed right after ``/`` are
             # already queued to the tree, and must be read as text.
-            self.typing = True
-            self.filter_text = self.filter_query
-            if self.on_filter_text is not None:
-                self.on_filter_text(self.filter_text)
+            self.start_typing()
             return True
         text = self.filter_text
         if event.key == "enter":
@@ -332,6 +329,13 @@ class ModuleTree(Tree[str]):
         if self.on_filter_text is not None:
             self.on_filter_text(text)
         return True
+
+    def start_typing(self) -> None:
+        """Keys type into the filter from now on, starting from the filter in force."""
+        self.typing = True
+        self.filter_text = self.filter_query
+        if self.on_filter_text is not None:
+            self.on_filter_text(self.filter_text)
 
     async def _on_key(self, event: events.Key) -> None:
         if self.type_key(event):
