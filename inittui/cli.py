@@ -234,16 +234,18 @@ def build_tui_parser() -> argparse.ArgumentParser:
 
 def _load(args: argparse.Namespace):
     from inittui.core.loading import build_kwargs, load_model
+    from inittui.render import StderrProgress
 
     kwargs = build_kwargs(args.arg, args.kwargs)
-    loaded = load_model(
-        args.target,
-        kwargs,
-        device=args.device,
-        dtype=args.dtype,
-        checkpoint=args.load,
-        seed=args.seed or 0,
-    )
+    with StderrProgress("loading the model"):  # a pulsing bar: construction can take a while
+        loaded = load_model(
+            args.target,
+            kwargs,
+            device=args.device,
+            dtype=args.dtype,
+            checkpoint=args.load,
+            seed=args.seed or 0,
+        )
     # The model lives as long as the command: keep the garbage collector from walking its
     # modules and tensors again and again (a third of building a 10,000-module tree).
     gc.freeze()
