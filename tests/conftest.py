@@ -13,6 +13,11 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 MODELS = Path(__file__).resolve().parent / "models"
 SAMPLES = ROOT / "sample_models"
+# The keys DESIGN.md promises for each layer of ``preview --json``.
+PREVIEW_LAYER_KEYS = frozenset(
+    {"path", "type", "call", "leaf", "out_shape", "out_mean", "out_std", "zero_fraction",
+     "grad_std"}
+)  # fmt: skip
 
 
 class CliResult:

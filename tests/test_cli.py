@@ -6,7 +6,7 @@ import json
 
 import pytest
 import torch
-from conftest import MODELS, SAMPLES, run_cli_subprocess
+from conftest import MODELS, PREVIEW_LAYER_KEYS, SAMPLES, run_cli_subprocess
 from torch import nn
 
 ZOO = f"{MODELS}/zoo.py"
@@ -229,17 +229,7 @@ def test_preview_json_contract_and_plan_comparison(cli, tmp_path):
     assert {"device", "inputs", "layers", "flags"} <= set(doc)
     assert doc["inputs"] == [{"shape": [8, 64], "dtype": "float32"}]
     layer = doc["layers"][0]
-    assert {
-        "path",
-        "type",
-        "call",
-        "leaf",
-        "out_shape",
-        "out_mean",
-        "out_std",
-        "zero_fraction",
-        "grad_std",
-    } <= set(layer)
+    assert PREVIEW_LAYER_KEYS <= set(layer)
     assert layer["grad_std"] is None
     result = cli("preview", f"{SAMPLES}/mlp.py:MLP", "--plan", plan, "--backward", "--json")
     doc = result.json()

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import pytest
 import torch
-from conftest import SAMPLES
+from conftest import PREVIEW_LAYER_KEYS, SAMPLES
 from torch import nn
 
 from inittui.core.apply import apply_plan
@@ -407,17 +407,7 @@ def test_to_dict_contract_keys_and_strict_json():
     assert {"device", "inputs", "layers", "flags"} <= set(document)
     assert document["device"] == "cpu"
     assert document["inputs"] == [{"shape": [4, 16], "dtype": "float32"}]
-    contract = {
-        "path",
-        "type",
-        "call",
-        "leaf",
-        "out_shape",
-        "out_mean",
-        "out_std",
-        "zero_fraction",
-        "grad_std",
-    }
+    contract = PREVIEW_LAYER_KEYS
     for layer in document["layers"]:
         assert contract <= set(layer)
         assert layer["grad_std"] is None
