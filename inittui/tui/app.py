@@ -28,7 +28,6 @@ from textual.widgets import DataTable, ProgressBar, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from inittui.core.errors import CancelledError, InittuiError
-from inittui.tui.frames import PromptFrames
 from inittui.tui.screens.assign import Assigned, AssignScreen
 from inittui.tui.screens.dialogs import ConfirmScreen, DeviceScreen, HelpScreen, PathScreen
 from inittui.tui.screens.export import Exported, ExportProgress, ExportScreen
@@ -42,6 +41,7 @@ from inittui.tui.session import (
     run_preview,
     without_rules,
 )
+from inittui.tui.textual_private import PromptFrames, mount_off_screen
 from inittui.tui.widgets.describe import detail_text, header_text, node_label, node_marker
 from inittui.tui.widgets.filter_line import FilterLine
 from inittui.tui.widgets.keybar import KeyBar
@@ -781,8 +781,7 @@ class InitApp(App[int]):
         if session is None or self.assign_screen is not None or not self.is_running:
             return
         screen = self.new_assign_screen(session, self.selected_path or "")
-        self._load_screen_css(screen)
-        _screen, mounted = self._get_screen(screen)  # registers and mounts it, off the stack
+        mounted = mount_off_screen(self, screen)
 
         async def draw() -> None:
             await mounted

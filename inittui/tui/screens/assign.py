@@ -41,7 +41,6 @@ from inittui.core.schemes import (
     default_init,
     get_scheme,
 )
-from inittui.tui.frames import PromptFrames
 from inittui.tui.session import (
     Coverage,
     Session,
@@ -51,6 +50,7 @@ from inittui.tui.session import (
     why_not,
     with_assignment,
 )
+from inittui.tui.textual_private import PromptFrames, draw_off_screen
 from inittui.tui.widgets.text import error_text, num
 
 DEFAULT_SUMMARY = "PyTorch's own reset_parameters per module type (norm: weight 1, bias 0)"
@@ -245,8 +245,7 @@ class AssignScreen(PromptFrames, ModalScreen[Assigned | None]):
         """Lay out and draw the mounted dialog while another screen is shown (widgets
         sized, lists measured, lines cached), so that its first showing only shows it."""
         if self.is_attached and not self.is_current:
-            self._refresh_layout(self.app.size)
-            self._compositor.render_full_update()
+            draw_off_screen(self)
             self._styled_for = self.app.theme
 
     def _on_screen_resume(self, event: events.ScreenResume) -> None:

@@ -16,7 +16,7 @@ from textual.widgets import Button, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 from textual.worker import Worker, WorkerState
 
-from inittui.tui.frames import PromptFrames
+from inittui.tui.textual_private import PromptFrames
 from inittui.tui.widgets.text import error_text
 
 

@@ -30,9 +30,9 @@ from inittui.core.export import (
     write_text,
 )
 from inittui.core.plan import plan_to_toml
-from inittui.tui.frames import PromptFrames
 from inittui.tui.screens.dialogs import ConfirmScreen
 from inittui.tui.session import Session
+from inittui.tui.textual_private import PromptFrames
 from inittui.tui.widgets.text import error_text
 
 KINDS = {

@@ -19,6 +19,19 @@ from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
 from inittui.tui.session import ModelIndex
+from inittui.tui.textual_private import (
+    attach_child,
+    cursor_node,
+    forget_line_cache,
+    forget_nodes,
+    invalidate,
+    mark_changed,
+    new_node,
+    node_label,
+    put_cursor,
+    set_expanded,
+    store_label,
+)
 
 EXPAND_ALL_LIMIT = 200  # models with at most this many modules open fully expanded
 FILTER_LIMIT = 1000  # at most this many matches are shown
@@ -37,10 +50,10 @@ class ModuleNode(TreeNode[str]):
 
     @property
     def label(self) -> Text:  # type: ignore[override]
-        tree = self._tree
+        tree = self.tree
         if isinstance(tree, ModuleTree):
             tree._fresh_label(self)
-        return self._label
+        return node_label(self)
 
     @label.setter
     def label(self, new_label) -> None:  # type: ignore[no-untyped-def]
@@ -89,34 +102,32 @@ class ModuleTree(Tree[str]):
         data: str | None,
         expand: bool = False,
     ) -> TreeNode[str]:
-        node = ModuleNode(self, parent, self._new_id(), label, data, expanded=expand)
-        self._tree_nodes[node._id] = node
-        self._updates += 1
-        return node
+        return new_node(self, ModuleNode, parent, label, data, expanded=expand)
 
     def _fresh_label(self, node: TreeNode[str]) -> Text:
         """``node``'s label, worked out again if the plan or its expansion changed."""
-        key = (self._gen, node._expanded)
+        expanded = node.is_expanded
+        key = (self._gen, expanded)
         if getattr(node, "_lkey", None) != key:
             path = node.data or ""
-            node._label = self.process_label(self.label_for(path, node._expanded))
-            node._marker = self.marker_for(path, node._expanded)  # type: ignore[attr-defined]
+            store_label(node, self.process_label(self.label_for(path, expanded)))
+            node._marker = self.marker_for(path, expanded)  # type: ignore[attr-defined]
             node._lkey = key  # type: ignore[attr-defined]
-        return node._label
+        return node_label(node)
 
     def refresh_labels(self) -> None:
         """Every label and marker is worked out again (when next drawn or read)."""
         self._gen += 1
         self._fresh_label(self.root)
-        self._invalidate()
+        invalidate(self)
 
     @staticmethod
     def _depth(node: TreeNode[str]) -> int:
         depth = 0
-        parent = node._parent
+        parent = node.parent
         while parent is not None:
             depth += 1
-            parent = parent._parent
+            parent = parent.parent
         return depth
 
     def render_label(self, node: TreeNode[str], base_style: Style, style: Style) -> Text:
@@ -147,7 +158,7 @@ class ModuleTree(Tree[str]):
         width = getattr(self, "_build_width", None)
         if width is None:
             width = self.scrollable_content_region.width
-        key = (self._gen, node._expanded, width)
+        key = (self._gen, node.is_expanded, width)
         if getattr(node, "_wkey", None) == key:
             return node._width  # type: ignore[attr-defined]
         if getattr(node, "_lkey", None) != key[:2]:
@@ -200,9 +211,7 @@ class ModuleTree(Tree[str]):
         """A child of ``parent`` labelled lazily; added without refreshing the tree (the
         caller invalidates it once)."""
         node = self._add_node(parent, _BLANK, path)
-        node._expanded = False
-        node._allow_expand = allow_expand
-        parent._children.append(node)
+        attach_child(parent, node, allow_expand)
         return node
 
     def _populate(self, node: TreeNode[str]) -> None:
@@ -219,8 +228,8 @@ class ModuleTree(Tree[str]):
             has_children = bool(record and record.children) and canonical == child
             new = self._new_child(node, child, has_children)
             nodes.setdefault(child, new)
-        node._updates += 1
-        self._invalidate()
+        mark_changed(node)
+        invalidate(self)
 
     def on_tree_node_expanded(self, event: Tree.NodeExpanded[str]) -> None:
         self._populate(event.node)
@@ -269,19 +278,18 @@ class ModuleTree(Tree[str]):
         # is one: 10-20 ms for 10,000 lines, and a second layout). Lines depend on the nodes
         # and the size (a resize still rebuilds them); styles change only the drawn strips.
         super(Tree, self).notify_style_update()
-        self._line_cache.clear()
-        self._updates += 1
+        forget_line_cache(self)
         self.refresh()
 
     def watch_show_vertical_scrollbar(self, shown: bool) -> None:
         # The scrollbar takes a cell from the width the labels are cut to.
-        self._invalidate()
+        invalidate(self)
 
     def watch_cursor_line(self, previous_line: int, line: int) -> None:
-        before = self._cursor_node
+        before = cursor_node(self)
         super().watch_cursor_line(previous_line, line)
         # The same line can hold another node (a new filter put it there).
-        moved = previous_line != line or self._cursor_node is not before
+        moved = previous_line != line or cursor_node(self) is not before
         if moved and self.on_cursor is not None:
             self.on_cursor()
 
@@ -289,10 +297,8 @@ class ModuleTree(Tree[str]):
         """Move the cursor to ``node`` (the line numbers are rebuilt first)."""
         _ = self.last_line  # rebuilds the tree lines, so node.line is current
         self.move_cursor(node)
-        if self._cursor_node is not node:  # same line in a new tree: no cursor change seen
-            node._selected = True
-            self._cursor_node = node
-            self._refresh_node(node)
+        if cursor_node(self) is not node:  # same line in a new tree: no cursor change seen
+            put_cursor(self, node)
             self.post_message(self.NodeHighlighted(node))
             if self.on_cursor is not None:
                 self.on_cursor()
@@ -355,17 +361,13 @@ class ModuleTree(Tree[str]):
     # -- filtering --------------------------------------------------------------------
 
     def _swap_root(self, root: TreeNode[str]) -> None:
-        if self._cursor_node is not None:
-            self._cursor_node._selected = False
-        self._cursor_node = None
+        put_cursor(self, None)
         self.root = root
-        self._invalidate()
+        invalidate(self)
 
     def _drop_filtered(self) -> None:
         """Forget the nodes of the filtered tree shown now."""
-        tree_nodes = self._tree_nodes
-        for node in self.nodes.values():
-            tree_nodes.pop(node._id, None)
+        forget_nodes(self, self.nodes.values())
 
     def apply_filter(self, query: str) -> int:
         """Show the modules whose path or type contains ``query``, with their ancestors;
@@ -389,8 +391,8 @@ class ModuleTree(Tree[str]):
         self.filter_query = query
         self.filter_count = total
         old_root = self._saved[0]
-        root = self._add_node(None, old_root._label, "", expand=True)
-        root._allow_expand = old_root._allow_expand
+        root = self._add_node(None, node_label(old_root), "", expand=True)
+        root.allow_expand = old_root.allow_expand
         nodes: dict[str, TreeNode[str]] = {"": root}
         shown.discard("")
         parents = {path.rpartition(".")[0] for path in shown}
@@ -398,7 +400,7 @@ class ModuleTree(Tree[str]):
             parent = nodes.get(path.rpartition(".")[0], root)
             has_children = path in parents
             node = self._new_child(parent, path, has_children)
-            node._expanded = has_children
+            set_expanded(node, has_children)
             nodes[path] = node
         self.nodes = nodes
         self._populated = set()
@@ -424,10 +426,7 @@ class ModuleTree(Tree[str]):
             root, self.nodes, self._populated = saved
             expand_all = len(self.index.modules) <= EXPAND_ALL_LIMIT
             for node in self.nodes.values():
-                expanded = node is root or (expand_all and node._allow_expand)
-                if node._expanded != expanded:
-                    node._expanded = expanded
-                    node._updates += 1
+                set_expanded(node, node is root or (expand_all and node.allow_expand))
             self._swap_root(root)
             self.goto(root)
         self.reveal(keep)

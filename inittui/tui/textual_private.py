@@ -1,0 +1,223 @@
+"""Every use of Textual's private API, in one place.
+
+inittui uses Textual's public API everywhere it can. Where no public API does the job (a
+frame timer that does not over-skip, a tree that labels 10,000 nodes lazily, a dialog laid
+out before it is shown), the private attribute is used here and only here, through the
+small functions below; ``PRIVATE_HOOKS`` lists each one with the reason, and
+``tests/test_textual_private.py`` checks every hook against the installed Textual so an
+upgrade that renames or removes one fails loudly in CI rather than subtly on screen.
+Textual is pinned to an exact version in pyproject.toml.
+
+Frames
+    Textual's screen draws its changes on an update timer that is paused while nothing
+    changes. Its ``Timer`` keeps a fixed grid of ticks and, resumed after a pause, skips to
+    the grid point *after* the next one: a change made right after a frame waited 17-33 ms
+    for its own frame instead of at most 17. Most keys cause two or three frames (the
+    cursor, then the detail pane, then the scrollbars that follow its size), so that was
+    30-60 ms of every keypress spent waiting with nothing to do. :class:`FrameTimer` keeps
+    Textual's limit (one frame per ``UPDATE_PERIOD``) and nothing else: a frame comes
+    ``UPDATE_PERIOD`` after the previous one or at once, whichever is later;
+    :class:`PromptFrames` gives a screen that timer (``Screen._update_timer``).
+
+Trees
+    :class:`~inittui.tui.widgets.model_tree.ModuleTree` adds thousands of children in one
+    batch and swaps whole roots for a filter; Textual's public ``TreeNode.add`` refreshes
+    the tree per node (quadratic on 10,000 modules). The node-level helpers below add,
+    expand and forget nodes without a refresh; the caller invalidates once. (A tree that
+    owns its lines, as toolong's log view does, would need none of them.)
+
+Screens
+    The assign dialog is composed, laid out and drawn while the tree is shown, so its first
+    ``a`` only shows it (``App._get_screen``, ``App._load_screen_css``,
+    ``Screen._refresh_layout``, ``Screen._compositor``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual import _time
+from textual.app import App
+from textual.screen import UPDATE_PERIOD, Screen
+from textual.timer import EventTargetGone, Timer
+from textual.widgets import Tree
+from textual.widgets.tree import TreeNode
+
+
+@dataclass(frozen=True)
+class PrivateHook:
+    """One private Textual attribute inittui relies on."""
+
+    owner: type
+    name: str
+    callable: bool  # a method (True) or a data attribute / property (False)
+    why: str
+
+
+PRIVATE_HOOKS: tuple[PrivateHook, ...] = (
+    PrivateHook(Timer, "_run", True, "FrameTimer replaces the tick loop"),
+    PrivateHook(Timer, "_tick", True, "FrameTimer ticks through it"),
+    PrivateHook(Timer, "_start", True, "the frame timer is started like Textual's"),
+    PrivateHook(Screen, "_update_timer", False, "PromptFrames swaps the screen's timer"),
+    PrivateHook(Screen, "_on_timer_update", True, "the frame timer's callback"),
+    PrivateHook(Screen, "_refresh_layout", True, "a dialog laid out off screen"),
+    PrivateHook(App, "_get_screen", True, "a dialog mounted off the screen stack"),
+    PrivateHook(App, "_load_screen_css", True, "a dialog's CSS loaded before it is shown"),
+    PrivateHook(Tree, "_new_id", True, "nodes added in a batch"),
+    PrivateHook(Tree, "_invalidate", True, "one refresh after a batch"),
+    PrivateHook(Tree, "_build", True, "labels cut to the width while lines are built"),
+    PrivateHook(Tree, "_refresh_node", True, "the cursor node redrawn in a swapped tree"),
+    PrivateHook(Tree, "_on_key", True, "the tree reads a typed filter before bindings"),
+    PrivateHook(TreeNode, "_selected", False, "the cursor moved within a swapped tree"),
+)
+"""Every private attribute used by inittui. Instance attributes set in ``__init__``
+(``Tree._tree_nodes``, ``Tree._updates``, ``Tree._line_cache``, ``Tree._cursor_node``,
+``TreeNode._expanded``, ``_allow_expand``, ``_children``, ``_updates``, ``_label``, ``_id``,
+``Timer._interval``, ``_active``, ``Screen._timers``, ``Screen._compositor``) are listed
+in ``PRIVATE_INSTANCE_ATTRIBUTES`` and checked on live objects by the tests."""
+
+PRIVATE_INSTANCE_ATTRIBUTES: dict[type, tuple[str, ...]] = {
+    Tree: ("_tree_nodes", "_updates", "_line_cache", "_cursor_node"),
+    TreeNode: ("_expanded", "_allow_expand", "_children", "_updates", "_label", "_id"),
+    Timer: ("_interval", "_active"),
+    Screen: ("_timers", "_compositor"),
+}
+
+
+# --------------------------------------------------------------------------- frames
+
+
+class FrameTimer(Timer):
+    """A repeating timer that, while active, ticks at most once per interval and, when
+    resumed after a pause, ticks as soon as an interval has passed since its last tick."""
+
+    async def _run(self) -> None:
+        interval = self._interval
+        last = _time.get_time() - interval
+        while True:
+            await self._active.wait()
+            wait = last + interval - _time.get_time()
+            if wait > 0:
+                await _time.sleep(wait)
+                await self._active.wait()
+            last = _time.get_time()
+            try:
+                await self._tick(next_timer=last, count=0)
+            except EventTargetGone:
+                break
+
+
+class PromptFrames(Screen):
+    """A screen whose updates are drawn by a :class:`FrameTimer`."""
+
+    @property
+    def _update_timer(self) -> Timer:
+        timer = self.__dict__.get("_frame_timer")
+        if timer is None:
+            timer = FrameTimer(
+                self,
+                UPDATE_PERIOD,
+                name="screen_update",
+                callback=self._on_timer_update,
+                pause=True,
+            )
+            timer._start()
+            self._timers.add(timer)
+            self.__dict__["_frame_timer"] = timer
+        return timer
+
+
+# --------------------------------------------------------------------------- screens
+
+
+def mount_off_screen(app: App, screen: Screen):  # type: ignore[no-untyped-def]
+    """Load ``screen``'s CSS and mount it without showing it (it is installed, not pushed);
+    returns the awaitable that completes once it is mounted."""
+    app._load_screen_css(screen)
+    _screen, mounted = app._get_screen(screen)
+    return mounted
+
+
+def draw_off_screen(screen: Screen) -> None:
+    """Lay out and draw ``screen`` while another one is shown (widgets sized, lines cached),
+    so that showing it later only shows it."""
+    screen._refresh_layout(screen.app.size)
+    screen._compositor.render_full_update()
+
+
+# --------------------------------------------------------------------------- trees
+
+
+def new_node(tree: Tree, node_class: type[TreeNode], parent: TreeNode | None, label, data,
+             expanded: bool = False) -> TreeNode:  # type: ignore[no-untyped-def]
+    """A node of ``node_class`` registered with ``tree`` but not attached to a parent's
+    children and not drawn: the caller adds it (:func:`attach_child`) and invalidates the
+    tree once (:func:`invalidate`)."""
+    node = node_class(tree, parent, tree._new_id(), label, data, expanded=expanded)
+    tree._tree_nodes[node._id] = node
+    tree._updates += 1
+    return node
+
+
+def attach_child(parent: TreeNode, node: TreeNode, allow_expand: bool) -> None:
+    """Append ``node`` to ``parent``'s children, collapsed, without a refresh."""
+    node._expanded = False
+    node._allow_expand = allow_expand
+    parent._children.append(node)
+
+
+def set_expanded(node: TreeNode, expanded: bool) -> None:
+    """Expand or collapse ``node`` without events or a refresh (the caller invalidates)."""
+    if node._expanded != expanded:
+        node._expanded = expanded
+        node._updates += 1
+
+
+def mark_changed(node: TreeNode) -> None:
+    """``node``'s children changed: its lines are built again on the next invalidate."""
+    node._updates += 1
+
+
+def node_label(node: TreeNode):  # type: ignore[no-untyped-def]
+    """The label stored on ``node`` (``TreeNode.label`` may be overridden to compute it)."""
+    return node._label
+
+
+def store_label(node: TreeNode, label) -> None:  # type: ignore[no-untyped-def]
+    """Store ``label`` on ``node`` without a refresh (a lazily computed label)."""
+    node._label = label
+
+
+def forget_nodes(tree: Tree, nodes) -> None:  # type: ignore[no-untyped-def]
+    """Unregister ``nodes`` from ``tree`` (a filtered tree that is no longer shown)."""
+    registry = tree._tree_nodes
+    for node in nodes:
+        registry.pop(node._id, None)
+
+
+def invalidate(tree: Tree) -> None:
+    """Rebuild ``tree``'s lines on the next draw (after a batch of node changes)."""
+    tree._invalidate()
+
+
+def forget_line_cache(tree: Tree) -> None:
+    """Drop ``tree``'s rendered lines (styles changed) and redraw them."""
+    tree._line_cache.clear()
+    tree._updates += 1
+
+
+def cursor_node(tree: Tree) -> TreeNode | None:
+    """The node the cursor is on, as ``Tree`` holds it (also for a swapped root, where the
+    public ``cursor_node`` looks the line up in the new tree)."""
+    return tree._cursor_node
+
+
+def put_cursor(tree: Tree, node: TreeNode | None) -> None:
+    """Make ``node`` the cursor node without a cursor event (same line, new tree)."""
+    old = tree._cursor_node
+    if old is not None:
+        old._selected = False
+    tree._cursor_node = node
+    if node is not None:
+        node._selected = True
+        tree._refresh_node(node)
