@@ -12,6 +12,7 @@ from textual.widgets import Checkbox, Input, OptionList, RadioButton, Static
 
 from inittui.core.plan import Plan, Rule, plan_to_toml
 from inittui.tui.app import InitApp
+from inittui.tui.palette import palette_commands
 from inittui.tui.screens.assign import AssignScreen
 from inittui.tui.screens.dialogs import ConfirmScreen, DeviceScreen, HelpScreen, PathScreen
 from inittui.tui.screens.export import ExportScreen
@@ -691,7 +692,7 @@ async def test_command_palette_offers_actions_and_rules():
     async with app.run_test(size=SIZE) as pilot:
         await idle(pilot)
         await assign(pilot, "layers.0", "zeros")
-        names = [name for name, _, _ in app.palette_commands()]
+        names = [name for name, _, _ in palette_commands(app)]
         assert {"Assign", "Preview", "Export", "Undo", "Redo", "Device"} <= set(names)
         assert "Remove rule 1: layers.0 -> zeros()" in names
         await pilot.press("ctrl+p")
@@ -714,7 +715,7 @@ async def test_wide_layout(size):
 
 
 async def test_escape_cancels_long_work(monkeypatch):
-    import inittui.tui.app as app_module
+    import inittui.tui.jobs as jobs_module
     from inittui.core.errors import CancelledError
 
     def slow_preview(*args, **kwargs):
@@ -723,7 +724,7 @@ async def test_escape_cancels_long_work(monkeypatch):
             time.sleep(0.01)
         raise CancelledError("preview cancelled")
 
-    monkeypatch.setattr(app_module, "run_preview", slow_preview)
+    monkeypatch.setattr(jobs_module, "run_preview", slow_preview)
     app = InitApp(MLP)
     async with app.run_test(size=SIZE) as pilot:
         await idle(pilot)

@@ -4,52 +4,44 @@
 parameters (statistics, expected vs measured std) and the per-layer preview on the right.
 Every computation is a core call running in a worker thread; results come back as
 messages, and failures become a visible one-line error while the session stays alive.
+
+This module holds the layout and the key actions; the workers and their messages are in
+:mod:`inittui.tui.jobs` and :mod:`inittui.tui.messages`, export/save/open in
+:mod:`inittui.tui.plan_files`, the command palette in :mod:`inittui.tui.palette`.
 """
 
 from __future__ import annotations
 
-import copy
-import dataclasses
 import gc
 import threading
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from functools import partial
-from pathlib import Path
+from collections.abc import Iterable, Mapping, Sequence
 
 from rich.text import Text
-from textual import events, on, work
+from textual import events, on
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
-from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, ProgressBar, Static
-from textual.worker import Worker, WorkerState, get_current_worker
 
-from inittui.core.errors import CancelledError, InittuiError
+from inittui.tui.jobs import WORK_GROUPS, Jobs
+from inittui.tui.palette import InitCommands
+from inittui.tui.plan_files import PlanFiles
 from inittui.tui.screens.assign import Assigned, AssignScreen
-from inittui.tui.screens.dialogs import ConfirmScreen, DeviceScreen, HelpScreen, PathScreen
-from inittui.tui.screens.export import Exported, ExportProgress, ExportScreen
+from inittui.tui.screens.dialogs import ConfirmScreen, DeviceScreen, HelpScreen
 from inittui.tui.session import (
-    History,
-    ModelIndex,
     PlanState,
-    Preview,
     Session,
     rules_set_on,
-    run_preview,
     without_rules,
 )
 from inittui.tui.textual_private import PromptFrames, mount_off_screen
-from inittui.tui.widgets.describe import detail_text, header_text, node_label, node_marker
+from inittui.tui.widgets.describe import detail_text, header_text
 from inittui.tui.widgets.filter_line import FilterLine
 from inittui.tui.widgets.keybar import KeyBar
 from inittui.tui.widgets.model_tree import FILTER_LIMIT, ModuleTree
 from inittui.tui.widgets.preview import PreviewTable
-from inittui.tui.widgets.text import error_text
 
-DEFAULT_PLAN_FILE = "init_plan.toml"
 # What the key bar shows while a filter is typed: (key, shown as, what it does).
 FILTER_KEYS = (
     ("enter", "enter", "Keep filter"),
@@ -75,7 +67,6 @@ HELP_TEXT = {
     "Next pane": "Move the focus to the next pane",
     "Quit": "Quit (asks first when the plan has unsaved changes)",
 }
-WORK_GROUPS = ("stats", "planned", "preview", "resolve", "device")
 MAIN_SCREEN_ACTIONS = {
     "filter",
     "assign",
@@ -93,68 +84,6 @@ MAIN_SCREEN_ACTIONS = {
 }
 
 
-# --------------------------------------------------------------------------- messages
-
-
-def freeze_heap() -> None:
-    """Move every object alive now out of the garbage collector's reach.
-
-    A 10,000-module model leaves over half a million long-lived objects (modules,
-    parameters, tree nodes, statistics); each full collection walked all of them, 100-200 ms
-    in the middle of a keypress. Frozen, they are skipped (they live as long as the app;
-    ``InitApp.on_unmount`` hands them back to the collector)."""
-    gc.freeze()
-
-
-class ModelLoaded(Message):
-    def __init__(
-        self, loaded: object, tree: object, state: PlanState, plan_error: str | None
-    ) -> None:
-        super().__init__()
-        self.loaded, self.tree, self.state, self.plan_error = loaded, tree, state, plan_error
-
-
-class StatsReady(Message):
-    def __init__(self, stats: dict) -> None:
-        super().__init__()
-        self.stats = stats
-
-
-class PlannedStatsReady(Message):
-    def __init__(self, state: PlanState, stats: dict) -> None:
-        super().__init__()
-        self.state, self.stats = state, stats
-
-
-class PlanResolved(Message):
-    def __init__(self, state: PlanState) -> None:
-        super().__init__()
-        self.state = state
-
-
-class PreviewReady(Message):
-    def __init__(self, preview: Preview, state: PlanState) -> None:
-        super().__init__()
-        self.preview, self.state = preview, state
-
-
-class DeviceMoved(Message):
-    def __init__(self, loaded: object, tree: object) -> None:
-        super().__init__()
-        self.loaded, self.tree = loaded, tree
-
-
-class Progress(Message):
-    """Progress of a worker; a queued one is replaced by the next of the same job."""
-
-    def __init__(self, job: str, done: int, total: int) -> None:
-        super().__init__()
-        self.job, self.done, self.total = job, done, total
-
-    def can_replace(self, message: Message) -> bool:
-        return isinstance(message, Progress) and message.job == self.job
-
-
 # --------------------------------------------------------------------------- widgets
 
 
@@ -162,30 +91,10 @@ class MainScreen(PromptFrames):
     """The main screen (the app composes its widgets)."""
 
 
-class InitCommands(Provider):
-    """Every action of the app, and one command per plan rule to remove it."""
-
-    def _commands(self) -> list[tuple[str, str, Callable[[], object]]]:
-        app = self.app
-        assert isinstance(app, InitApp)
-        return app.palette_commands()
-
-    async def discover(self) -> Hits:
-        for name, help_text, callback in self._commands():
-            yield DiscoveryHit(name, callback, help=help_text)
-
-    async def search(self, query: str) -> Hits:
-        matcher = self.matcher(query)
-        for name, help_text, callback in self._commands():
-            score = matcher.match(name)
-            if score > 0:
-                yield Hit(score, matcher.highlight(name), callback, help=help_text)
-
-
 # --------------------------------------------------------------------------- the app
 
 
-class InitApp(App[int]):
+class InitApp(Jobs, PlanFiles, App[int]):
     """Inspect, plan, preview and export the weight initialization of a PyTorch model."""
 
     CSS_PATH = "app.tcss"
@@ -362,284 +271,13 @@ class InitApp(App[int]):
             )
         return self.session
 
-    def _cancelled(self, group: str) -> Callable[[], bool]:
-        event = self.cancel_events[group]
-        event.clear()
-        worker = get_current_worker()
-        return lambda: event.is_set() or worker.is_cancelled
-
-    def _progress(self, job: str) -> Callable[[int, int], None]:
-        return lambda done, total: self.post_message(Progress(job, done, total))
-
-    def start_job(self, group: str, label: str) -> None:
-        self.running[group] = label
-        self.set_status(f"{label}… (esc cancels)", "italic")
-
-    def finish_job(self, group: str) -> None:
-        self.running.pop(group, None)
-        if self.running:
-            label = next(reversed(self.running.values()))
-            self.set_status(f"{label}… (esc cancels)", "italic")
-        else:
-            self.query_one("#progress").display = False
-            self.set_status(self.idle_status())
-
-    def idle_status(self) -> Text:
-        if self.session is None:
-            return Text(self.load_error or "", style="bold red")
-        text = Text()
-        steps = len(self.session.resolved.steps)
-        text.append(f"{steps} parameter(s) planned", style="green" if steps else "dim")
-        warnings = [lint for lint in self.session.resolved.lints if lint.severity == "warning"]
-        if warnings:
-            text.append(f" · {len(warnings)} warning(s)", style="yellow")
-        if self.session.preview is not None:
-            flags = len(self.session.preview.flags)
-            text.append(f" · preview: {flags} flag(s)", style="red" if flags else "dim")
-            if self.session.preview_stale:
-                text.append(" (stale, p reruns)", style="yellow")
-        if self.backward:
-            text.append(" · backward on", style="magenta")
-        text.append("  ? keys", style="dim")
-        return text
-
     # -- loading ----------------------------------------------------------------------
-
-    @work(thread=True, exclusive=True, exit_on_error=False, group="load")
-    def load_model(self) -> None:
-        from inittui.core.loading import load_model
-        from inittui.core.plan import Plan, load_plan, resolve_plan
-        from inittui.core.tree import build_tree
-
-        loaded = load_model(
-            self.target,
-            self.model_kwargs,
-            device=self.device_name,
-            dtype=self.dtype,
-            checkpoint=self.checkpoint,
-            seed=self.seed or 0,
-        )
-        freeze_heap()  # the model lives as long as the app (see freeze_heap)
-        tree = build_tree(loaded.model)
-        plan = Plan(seed=self.seed or 0)
-        plan_error = None
-        resolved = None
-        if self.plan_path:
-            try:
-                plan = load_plan(self.plan_path)
-                if self.seed is not None:
-                    plan = plan.with_seed(self.seed)
-                resolved = resolve_plan(plan, loaded.model, tree)
-            except InittuiError as exc:
-                plan_error = str(exc)
-                plan = Plan(seed=self.seed or 0)
-        if resolved is None:
-            resolved = resolve_plan(plan, loaded.model, tree)
-        label = (
-            f"open {Path(self.plan_path).name}" if self.plan_path and not plan_error else "start"
-        )
-        self.post_message(ModelLoaded(loaded, tree, PlanState(plan, resolved, label), plan_error))
-
-    def on_model_loaded(self, message: ModelLoaded) -> None:
-        self.running.pop("load", None)
-        tree = message.tree
-        index = ModelIndex(tree)  # type: ignore[arg-type]
-        self.session = Session(message.loaded, tree, index, History(message.state))  # type: ignore
-        self.device_name = str(getattr(message.loaded, "device", self.device_name))
-        if message.plan_error:
-            self.notify(message.plan_error, title="plan not loaded", severity="error", timeout=10)
-            self.plan_path = None
-        self.saved_plan = (
-            message.state.plan if self.plan_path else dataclasses.replace(message.state.plan)
-        )
-        self.session.refresh_flags()
-        session = self.session
-        self.tree_widget.load(index, partial(node_label, session), partial(node_marker, session))
-        self.tree_widget.focus()
-        self.update_header()
-        self.update_detail()
-        self.set_status(self.idle_status())
-        self.compute_stats()
-        if message.state.resolved.steps:
-            self.compute_planned(message.state)
-        self.ready = True
-        freeze_heap()
-        self.call_after_refresh(self.prepare_assign_screen)
 
     # -- statistics -------------------------------------------------------------------
 
-    def compute_stats(self) -> None:
-        session = self.session
-        if session is None:
-            return
-        self.start_job("stats", "computing statistics")
-        self.stats_worker(session)
-
-    @work(thread=True, exclusive=True, exit_on_error=False, group="stats")
-    def stats_worker(self, session: Session) -> None:
-        from inittui.core.summary import model_stats
-
-        stats = model_stats(
-            session.tree, progress=self._progress("stats"), cancel=self._cancelled("stats")
-        )
-        self.post_message(StatsReady(stats))
-
-    def on_stats_ready(self, message: StatsReady) -> None:
-        if self.session is None:
-            return
-        self.session.stats = message.stats
-        self.finish_job("stats")
-        self.refresh_views()
-        freeze_heap()
-
-    def compute_planned(self, state: PlanState) -> None:
-        session = self.session
-        if session is None or state.planned_stats is not None:
-            return
-        if not state.resolved.steps or getattr(session.loaded, "on_meta", False):
-            state.planned_stats = {}
-            return
-        self.start_job("planned", "applying the plan to a copy")
-        self.planned_worker(session, state)
-
-    @work(thread=True, exclusive=True, exit_on_error=False, group="planned")
-    def planned_worker(self, session: Session, state: PlanState) -> None:
-        from inittui.core.apply import apply_plan
-        from inittui.core.stats import compute_stats
-
-        cancel = self._cancelled("planned")
-        model = copy.deepcopy(session.loaded.model)  # type: ignore[attr-defined]
-        apply_plan(model, state.resolved, progress=self._progress("planned"), cancel=cancel)
-        named = dict(model.named_parameters(remove_duplicate=False))
-        tensors = [
-            (step.param, named[step.param].detach())
-            for step in state.resolved.steps
-            if step.param in named
-        ]
-        stats = compute_stats(tensors, progress=self._progress("planned"), cancel=cancel)
-        self.post_message(PlannedStatsReady(state, stats))
-
-    def on_planned_stats_ready(self, message: PlannedStatsReady) -> None:
-        message.state.planned_stats = message.stats
-        self.finish_job("planned")
-        if self.session is not None and message.state is self.session.history.current:
-            self.refresh_views()
-
-    def on_progress(self, message: Progress) -> None:
-        if message.job not in self.running or message.total <= 0:
-            return
-        bar = self.query_one("#progress", ProgressBar)
-        bar.display = True
-        bar.update(total=message.total, progress=message.done)
-
-    def on_export_progress(self, message: ExportProgress) -> None:
-        bar = self.query_one("#progress", ProgressBar)
-        if message.total <= 0:
-            bar.display = bool(self.running)
-            self.set_status(self.idle_status())
-            return
-        bar.display = True
-        bar.update(total=message.total, progress=message.done)
-        self.set_status(f"{message.what}… (esc in the dialog cancels)", "italic")
-
     # -- plan changes -----------------------------------------------------------------
 
-    def commit(self, state: PlanState) -> None:
-        """Make ``state`` the current plan (a new entry on the undo stack)."""
-        if self.session is None:
-            return
-        self.session.history.push(state)
-        self.after_plan_change()
-
-    def after_plan_change(self) -> None:
-        session = self.session
-        if session is None:
-            return
-        if session.preview is not None:
-            session.preview_stale = True
-        self.refresh_views()
-        self.compute_planned(session.history.current)
-        if "planned" not in self.running:
-            self.set_status(self.idle_status())
-
-    def resolve_and_commit(self, plan: object, label: str) -> None:
-        self.start_job("resolve", "resolving the plan")
-        self.resolve_worker(plan, label)
-
-    @work(thread=True, exclusive=True, exit_on_error=False, group="resolve")
-    def resolve_worker(self, plan: object, label: str) -> None:
-        from inittui.core.plan import resolve_plan
-
-        session = self.session
-        assert session is not None
-        resolved = resolve_plan(plan, session.loaded.model, session.tree)  # type: ignore
-        self.post_message(PlanResolved(PlanState(plan, resolved, label)))  # type: ignore
-
-    def on_plan_resolved(self, message: PlanResolved) -> None:
-        self.finish_job("resolve")
-        self.commit(message.state)
-        self.notify(message.state.label, timeout=3)
-
     # -- worker failures --------------------------------------------------------------
-
-    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        worker = event.worker
-        group = worker.group
-        if event.state == WorkerState.CANCELLED and group in self.running:
-            replaced = any(
-                w is not worker and w.group == group and not w.is_finished for w in self.workers
-            )
-            if not replaced:  # cancelled with escape, not replaced by a newer run
-                self.finish_job(group)
-                self.set_status(Text(f"{group}: cancelled", style="yellow"))
-            return
-        if event.state != WorkerState.ERROR:
-            return
-        error = worker.error
-        cancelled = isinstance(error, CancelledError) or type(error).__name__ == "StatsCancelled"
-        text = error_text(error)
-        if group == "load":
-            self.show_load_error(text)
-            return
-        self.finish_job(group)
-        what = {
-            "stats": "statistics",
-            "planned": "planned statistics",
-            "preview": "preview",
-            "resolve": "plan change rejected",
-            "device": "device change",
-        }.get(group, group)
-        if cancelled:
-            self.set_status(Text(f"{what}: cancelled", style="yellow"))
-            self.notify(f"{what} cancelled", severity="warning", timeout=3)
-            return
-        self.set_status(Text(f"{what}: {text}", style="bold red"))
-        self.notify(text, title=what, severity="error", timeout=8)
-        if group == "preview":
-            self.query_one("#preview-info", Static).update(
-                Text(f"preview failed: {text}", style="bold red")
-            )
-
-    def show_load_error(self, text: str) -> None:
-        self.running.pop("load", None)
-        self.load_error = text
-        error = self.query_one("#load-error", Static)
-        error.update(
-            Text.assemble(
-                ("could not open the model\n\n", "bold"), (text, "bold red"), ("\n\nq quits", "dim")
-            )
-        )
-        error.display = True
-        self.tree_widget.display = False
-        self.query_one("#detail", Static).update(
-            Text("nothing to show: the model could not be loaded", style="dim")
-        )
-        self.query_one("#header", Static).update(
-            Text.assemble((f" {self.target}", "bold"), " · ", ("not loaded", "bold red"))
-        )
-        self.set_status(Text(f"error: {text}", style="bold red"))
-        self.notify(text, title="could not open the model", severity="error", timeout=10)
-        self.ready = True
 
     # -- tree and preview events ------------------------------------------------------
 
@@ -866,50 +504,6 @@ class InitApp(App[int]):
         )
         self.preview_worker(session, session.history.current, self.backward)
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="preview")
-    def preview_worker(self, session: Session, state: PlanState, backward: bool) -> None:
-        cancel = self._cancelled("preview")
-        preview = run_preview(
-            session.loaded,
-            state.resolved,
-            self.input_shapes,
-            self.input_dtype,
-            self.seed or 0,
-            backward,
-            cancel,
-            self._progress("preview"),
-        )
-        if cancel():
-            raise CancelledError("preview cancelled")
-        self.post_message(PreviewReady(preview, state))
-
-    def on_preview_ready(self, message: PreviewReady) -> None:
-        session = self.session
-        self.finish_job("preview")
-        if session is None:
-            return
-        session.preview = message.preview
-        session.preview_stale = message.state is not session.history.current
-        table = self.query_one("#preview", PreviewTable)
-        table.display = True
-        self.query_one("#preview-pane").add_class("-shown")
-        table.show(message.preview)
-        info = Text(no_wrap=True, overflow="ellipsis")
-        preview = message.preview
-        if preview.flags:
-            info.append(f"{len(preview.flags)} flag(s) · ", style="bold red")
-        info.append(f"{len(preview.rows)} layers", style="bold")
-        if not preview.planned:
-            info.append(" · no plan yet", style="dim")
-        if preview.description:
-            info.append(f" · {preview.description}", style="dim")
-        self.query_one("#preview-info", Static).update(info)
-        self.query_one("#preview-pane").border_title = f"preview on {preview.device} · " + (
-            "forward+backward" if preview.backward else "forward"
-        )
-        self.refresh_views()
-        self.set_status(self.idle_status())
-
     def action_toggle_backward(self) -> None:
         self.backward = not self.backward
         self.notify(f"backward pass {'on' if self.backward else 'off'}", timeout=2)
@@ -937,150 +531,7 @@ class InitApp(App[int]):
         self.start_job("device", f"moving the model to {device}")
         self.device_worker(session, device)
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="device")
-    def device_worker(self, session: Session, device: str) -> None:
-        from inittui.core.loading import parse_device
-        from inittui.core.tree import build_tree
-
-        target = parse_device(device)
-        loaded = session.loaded
-        try:
-            model = loaded.model.to(target)  # type: ignore[attr-defined]
-        except (RuntimeError, NotImplementedError) as exc:
-            raise InittuiError(
-                f"cannot move the model to {device}: {str(exc).splitlines()[0]}"
-            ) from exc
-        moved = dataclasses.replace(loaded, model=model, device=target)  # type: ignore
-        self.post_message(DeviceMoved(moved, build_tree(model)))
-
-    def on_device_moved(self, message: DeviceMoved) -> None:
-        session = self.session
-        self.finish_job("device")
-        if session is None:
-            return
-        session.loaded = message.loaded
-        session.tree = message.tree  # type: ignore[assignment]
-        session.index = ModelIndex(message.tree)  # type: ignore[arg-type]
-        self.device_name = str(getattr(message.loaded, "device", self.device_name))
-        if session.preview is not None:
-            session.preview_stale = True
-        keep = self.selected_path or ""
-        self.tree_widget.load(
-            session.index, partial(node_label, session), partial(node_marker, session)
-        )
-        self.tree_widget.reveal(keep)
-        self.refresh_views()
-        self.notify(f"model moved to {self.device_name}", timeout=3)
-        self.compute_stats()
-
     # -- actions: files ---------------------------------------------------------------
-
-    def action_export(self) -> None:
-        session = self.require_session()
-        if session is None:
-            return
-        self.push_screen(ExportScreen(session, self.target, self.plan_path), self.exported)
-
-    def exported(self, result: Exported | None) -> None:
-        if result is None:
-            return
-        self.notify("wrote " + ", ".join(result.paths), title="export", timeout=6)
-        self.set_status(Text("wrote " + ", ".join(result.paths), style="green"))
-
-    def action_save(self) -> None:
-        session = self.require_session()
-        if session is None:
-            return
-        if self.plan_path and self.save_confirmed:
-            self.write_plan(self.plan_path, force=True)
-            return
-
-        def check(path: str) -> tuple[str, bool]:
-            from inittui.core.export import check_destination
-
-            dest = check_destination(path, True, (".toml",), "plan")
-            return path, dest.exists()
-
-        self.push_screen(
-            PathScreen(
-                "Save the plan",
-                self.plan_path or DEFAULT_PLAN_FILE,
-                "Save",
-                check,
-                hint="a TOML plan file (version 1); written atomically",
-            ),
-            self.save_path_chosen,
-        )
-
-    def save_path_chosen(self, result: object) -> None:
-        if not result:
-            return
-        path, exists = result  # type: ignore[misc]
-        if exists:
-            self.push_screen(
-                ConfirmScreen(f"{path} already exists. Overwrite it?", yes="Overwrite"),
-                lambda yes: (
-                    self.write_plan(path, force=True)
-                    if yes
-                    else self.notify("plan not saved", severity="warning", timeout=3)
-                ),
-            )
-        else:
-            self.write_plan(path, force=False)
-
-    def write_plan(self, path: str, force: bool) -> bool:
-        from inittui.core.export import write_text
-        from inittui.core.plan import plan_to_toml
-
-        session = self.session
-        if session is None:
-            return False
-        try:
-            write_text(path, plan_to_toml(session.plan), force=force)
-        except InittuiError as exc:
-            self.notify(str(exc), title="plan not saved", severity="error", timeout=8)
-            return False
-        self.plan_path = path
-        self.save_confirmed = True
-        self.saved_plan = session.plan
-        self.update_header()
-        self.notify(f"saved the plan to {path}", timeout=3)
-        return True
-
-    def action_open_plan(self) -> None:
-        session = self.require_session()
-        if session is None:
-            return
-
-        def load(path: str) -> tuple[str, PlanState]:
-            from inittui.core.plan import load_plan, resolve_plan
-
-            plan = load_plan(path)
-            if self.seed is not None:
-                plan = plan.with_seed(self.seed)
-            resolved = resolve_plan(plan, session.loaded.model, session.tree)  # type: ignore
-            return path, PlanState(plan, resolved, f"opened {Path(path).name}")
-
-        self.push_screen(
-            PathScreen(
-                "Open a plan",
-                self.plan_path or DEFAULT_PLAN_FILE,
-                "Open",
-                load,
-                hint="a TOML plan; it replaces the current plan (u undoes)",
-            ),
-            self.plan_opened,
-        )
-
-    def plan_opened(self, result: object) -> None:
-        if not result or self.session is None:
-            return
-        path, state = result  # type: ignore[misc]
-        self.plan_path = path
-        self.save_confirmed = False
-        self.saved_plan = state.plan
-        self.commit(state)
-        self.notify(f"opened {path}: {len(state.plan.rules)} rule(s)", timeout=3)
 
     async def action_quit(self) -> None:
         """ctrl+q and the palette's Quit ask too when the plan is unsaved."""
@@ -1111,31 +562,6 @@ class InitApp(App[int]):
         )
 
     # -- command palette --------------------------------------------------------------
-
-    def palette_commands(self) -> list[tuple[str, str, Callable[[], object]]]:
-        commands: list[tuple[str, str, Callable[[], object]]] = []
-        for binding in self.BINDINGS:
-            if not isinstance(binding, Binding) or binding.id in ("focus-next",):
-                continue
-            key = self.get_key_display(binding)
-            help_text = HELP_TEXT.get(binding.description, binding.description)
-            commands.append(
-                (
-                    binding.description,
-                    f"{help_text} (key {key})",
-                    partial(self.run_action, binding.action),
-                )
-            )
-        if self.session is not None:
-            for i, rule in enumerate(self.session.plan.rules):
-                commands.append(
-                    (
-                        f"Remove rule {i + 1}: {rule.describe()}",
-                        "remove this rule from the plan (u undoes)",
-                        partial(self.remove_rule, i),
-                    )
-                )
-        return commands
 
 
 def run_app(

@@ -148,8 +148,14 @@ def draw_off_screen(screen: Screen) -> None:
 # --------------------------------------------------------------------------- trees
 
 
-def new_node(tree: Tree, node_class: type[TreeNode], parent: TreeNode | None, label, data,
-             expanded: bool = False) -> TreeNode:  # type: ignore[no-untyped-def]
+def new_node(
+    tree: Tree,
+    node_class: type[TreeNode],
+    parent: TreeNode | None,
+    label,
+    data,
+    expanded: bool = False,
+) -> TreeNode:  # type: ignore[no-untyped-def]
     """A node of ``node_class`` registered with ``tree`` but not attached to a parent's
     children and not drawn: the caller adds it (:func:`attach_child`) and invalidates the
     tree once (:func:`invalidate`)."""
