@@ -24,7 +24,9 @@ from textual import work
 from textual.widgets import ProgressBar, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from inittui.core.errors import CancelledError, InittuiError
+from inittui.core.errors import CancelledError
+from inittui.core.plan import Plan
+from inittui.core.workspace import move_model, open_model
 from inittui.tui.messages import (
     DeviceMoved,
     ModelLoaded,
@@ -118,45 +120,29 @@ class Jobs(_Base):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="load")
     def load_model(self) -> None:
-        from inittui.core.loading import load_model
-        from inittui.core.plan import Plan, load_plan, resolve_plan
-        from inittui.core.tree import build_tree
-
-        loaded = load_model(
+        opened = open_model(
             self.target,
             self.model_kwargs,
             device=self.device_name,
             dtype=self.dtype,
             checkpoint=self.checkpoint,
-            seed=self.seed or 0,
+            seed=self.seed,
+            plan_path=self.plan_path,
+            freeze_heap=True,  # the model lives as long as the app (see freeze_heap)
         )
-        freeze_heap()  # the model lives as long as the app (see freeze_heap)
-        tree = build_tree(loaded.model)
-        plan = Plan(seed=self.seed or 0)
-        plan_error = None
-        resolved = None
-        if self.plan_path:
-            try:
-                plan = load_plan(self.plan_path)
-                if self.seed is not None:
-                    plan = plan.with_seed(self.seed)
-                resolved = resolve_plan(plan, loaded.model, tree)
-            except InittuiError as exc:
-                plan_error = str(exc)
-                plan = Plan(seed=self.seed or 0)
-        if resolved is None:
-            resolved = resolve_plan(plan, loaded.model, tree)
+        plan_error = opened.plan_error
         label = (
             f"open {Path(self.plan_path).name}" if self.plan_path and not plan_error else "start"
         )
-        self.post_message(ModelLoaded(loaded, tree, PlanState(plan, resolved, label), plan_error))
+        state = PlanState(opened.plan, opened.resolved, label)
+        self.post_message(ModelLoaded(opened.loaded, opened.tree, state, plan_error))
 
     def on_model_loaded(self, message: ModelLoaded) -> None:
         self.running.pop("load", None)
         tree = message.tree
-        index = ModelIndex(tree)  # type: ignore[arg-type]
-        self.session = Session(message.loaded, tree, index, History(message.state))  # type: ignore
-        self.device_name = str(getattr(message.loaded, "device", self.device_name))
+        index = ModelIndex(tree)
+        self.session = Session(message.loaded, tree, index, History(message.state))
+        self.device_name = str(message.loaded.device)
         if message.plan_error:
             self.notify(message.plan_error, title="plan not loaded", severity="error", timeout=10)
             self.plan_path = None
@@ -205,7 +191,7 @@ class Jobs(_Base):
         session = self.session
         if session is None or state.planned_stats is not None:
             return
-        if not state.resolved.steps or getattr(session.loaded, "on_meta", False):
+        if not state.resolved.steps or session.loaded.on_meta:
             state.planned_stats = {}
             return
         self.start_job("planned", "applying the plan to a copy")
@@ -217,7 +203,7 @@ class Jobs(_Base):
         from inittui.core.stats import compute_stats
 
         cancel = self._cancelled("planned")
-        model = copy.deepcopy(session.loaded.model)  # type: ignore[attr-defined]
+        model = copy.deepcopy(session.loaded.model)
         apply_plan(model, state.resolved, progress=self._progress("planned"), cancel=cancel)
         named = dict(model.named_parameters(remove_duplicate=False))
         tensors = [
@@ -269,18 +255,18 @@ class Jobs(_Base):
         if "planned" not in self.running:
             self.set_status(self.idle_status())
 
-    def resolve_and_commit(self, plan: object, label: str) -> None:
+    def resolve_and_commit(self, plan: Plan, label: str) -> None:
         self.start_job("resolve", "resolving the plan")
         self.resolve_worker(plan, label)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="resolve")
-    def resolve_worker(self, plan: object, label: str) -> None:
+    def resolve_worker(self, plan: Plan, label: str) -> None:
         from inittui.core.plan import resolve_plan
 
         session = self.session
         assert session is not None
-        resolved = resolve_plan(plan, session.loaded.model, session.tree)  # type: ignore
-        self.post_message(PlanResolved(PlanState(plan, resolved, label)))  # type: ignore
+        resolved = resolve_plan(plan, session.loaded.model, session.tree)
+        self.post_message(PlanResolved(PlanState(plan, resolved, label)))
 
     def on_plan_resolved(self, message: PlanResolved) -> None:
         self.finish_job("resolve")
@@ -386,19 +372,7 @@ class Jobs(_Base):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="device")
     def device_worker(self, session: Session, device: str) -> None:
-        from inittui.core.loading import parse_device
-        from inittui.core.tree import build_tree
-
-        target = parse_device(device)
-        loaded = session.loaded
-        try:
-            model = loaded.model.to(target)  # type: ignore[attr-defined]
-        except (RuntimeError, NotImplementedError) as exc:
-            raise InittuiError(
-                f"cannot move the model to {device}: {str(exc).splitlines()[0]}"
-            ) from exc
-        moved = dataclasses.replace(loaded, model=model, device=target)  # type: ignore
-        self.post_message(DeviceMoved(moved, build_tree(model)))
+        self.post_message(DeviceMoved(*move_model(session.loaded, device)))
 
     def on_device_moved(self, message: DeviceMoved) -> None:
         session = self.session
@@ -406,9 +380,9 @@ class Jobs(_Base):
         if session is None:
             return
         session.loaded = message.loaded
-        session.tree = message.tree  # type: ignore[assignment]
-        session.index = ModelIndex(message.tree)  # type: ignore[arg-type]
-        self.device_name = str(getattr(message.loaded, "device", self.device_name))
+        session.tree = message.tree
+        session.index = ModelIndex(message.tree)
+        self.device_name = str(message.loaded.device)
         if session.preview is not None:
             session.preview_stale = True
         keep = self.selected_path or ""

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING
 from rich.text import Text
 
 from inittui.core.errors import InittuiError
+from inittui.core.plan import resolve_plan
+from inittui.core.workspace import read_plan
 from inittui.tui.screens.dialogs import ConfirmScreen, PathScreen
 from inittui.tui.screens.export import Exported, ExportScreen
 from inittui.tui.session import PlanState, Session
@@ -110,12 +112,8 @@ class PlanFiles(_Base):
             return
 
         def load(path: str) -> tuple[str, PlanState]:
-            from inittui.core.plan import load_plan, resolve_plan
-
-            plan = load_plan(path)
-            if self.seed is not None:
-                plan = plan.with_seed(self.seed)
-            resolved = resolve_plan(plan, session.loaded.model, session.tree)  # type: ignore
+            plan = read_plan(path, self.seed)
+            resolved = resolve_plan(plan, session.loaded.model, session.tree)
             return path, PlanState(plan, resolved, f"opened {Path(path).name}")
 
         self.push_screen(

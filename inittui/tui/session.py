@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from torch import nn
 
 from inittui.core.errors import InittuiError
+from inittui.core.loading import LoadedModel
 from inittui.core.plan import Plan, ResolvedPlan, Rule, module_matches
 from inittui.core.schemes import Expected, Scheme, SchemeError, dtype_problem
 from inittui.core.tree import ModelTree, ModuleRecord, ParamRecord
@@ -624,7 +625,7 @@ def _preview_from(
 class Session:
     """Everything the app knows about the open model and its plan."""
 
-    loaded: object  # inittui.core.loading.LoadedModel
+    loaded: LoadedModel
     tree: ModelTree
     index: ModelIndex
     history: History
@@ -648,7 +649,7 @@ class Session:
 
     @property
     def model_class(self) -> str:
-        return str(getattr(self.loaded, "model_class", ""))
+        return self.loaded.model_class
 
     def refresh_flags(self) -> None:
         self.flags = compute_flags(

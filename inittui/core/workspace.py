@@ -1,0 +1,97 @@
+"""The headless twin of the app's session-level actions: open a model with its plan, open
+another plan, move the model to another device.
+
+The TUI's workers and the CLI's commands call these (and the other core entry points:
+:func:`inittui.core.plan.resolve_plan`, :func:`inittui.core.summary.model_stats`, the
+preview in :mod:`inittui.core.probe`, :mod:`inittui.core.export`), so that what a user does
+in the app can be done, with the same result, in a script.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gc
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from inittui.core.errors import InittuiError
+from inittui.core.loading import LoadedModel, load_model, parse_device
+from inittui.core.plan import Plan, ResolvedPlan, load_plan, resolve_plan
+from inittui.core.tree import ModelTree, build_tree
+
+
+@dataclass(frozen=True)
+class OpenedModel:
+    """A built model, its tree, and its plan resolved against it. ``plan_error`` is the
+    reason a plan file given to :func:`open_model` was refused (the plan is then empty)."""
+
+    loaded: LoadedModel
+    tree: ModelTree
+    resolved: ResolvedPlan
+    plan_error: str | None = None
+
+    @property
+    def plan(self) -> Plan:
+        return self.resolved.plan
+
+
+def read_plan(path: str, seed: int | None = None) -> Plan:
+    """The plan file at ``path``; ``seed`` (when given) replaces the plan's seed."""
+    plan = load_plan(path)
+    return plan if seed is None else plan.with_seed(seed)
+
+
+def open_model(
+    target: str,
+    kwargs: Mapping[str, object] | None = None,
+    *,
+    device: str | None = "cpu",
+    dtype: str | None = None,
+    checkpoint: str | None = None,
+    seed: int | None = None,
+    plan_path: str | None = None,
+    keep_bad_plan: bool = True,
+    freeze_heap: bool = False,
+) -> OpenedModel:
+    """Build ``target`` (the global RNG seeded by ``seed``, default 0), walk its tree and
+    resolve the plan at ``plan_path`` (or an empty plan). A plan that cannot be read or
+    resolved raises, unless ``keep_bad_plan``: then the model opens with an empty plan and
+    ``plan_error`` says why (what the app wants: the model is still worth seeing).
+
+    ``freeze_heap`` moves every object alive after the build out of the garbage
+    collector's reach (``gc.freeze``): for a caller that keeps the model as long as it runs,
+    it saves the collector walking a big model's modules and tensors again and again (a
+    third of building a 10,000-module tree); ``gc.unfreeze`` hands them back."""
+    loaded = load_model(
+        target,
+        dict(kwargs or {}),
+        device=device,
+        dtype=dtype,
+        checkpoint=checkpoint,
+        seed=seed or 0,
+    )
+    if freeze_heap:
+        gc.freeze()
+    tree = build_tree(loaded.model)
+    empty = Plan(seed=seed or 0)
+    if plan_path:
+        try:
+            resolved = resolve_plan(read_plan(plan_path, seed), loaded.model, tree)
+            return OpenedModel(loaded, tree, resolved)
+        except InittuiError as exc:
+            if not keep_bad_plan:
+                raise
+            return OpenedModel(loaded, tree, resolve_plan(empty, loaded.model, tree), str(exc))
+    return OpenedModel(loaded, tree, resolve_plan(empty, loaded.model, tree))
+
+
+def move_model(loaded: LoadedModel, device: str) -> tuple[LoadedModel, ModelTree]:
+    """The model moved to ``device`` (``cpu``, ``cuda:1``, ``mps``...) and its new tree."""
+    target = parse_device(device)
+    try:
+        model = loaded.model.to(target)
+    except (RuntimeError, NotImplementedError) as exc:
+        raise InittuiError(
+            f"cannot move the model to {device}: {str(exc).splitlines()[0]}"
+        ) from exc
+    return dataclasses.replace(loaded, model=model, device=target), build_tree(model)
