@@ -24,6 +24,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from inittui.core.checkpoints import load_checkpoint
 from inittui.core.errors import InittuiError
 
 DTYPES: dict[str, torch.dtype] = {
@@ -388,7 +389,7 @@ def load_model(
             model = construct(obj, kwargs, label)
     # A model built under torch.device("meta") is already there; anything else moves.
     if model_device(model) != dev:
-        model = _move(model, dev)
+        model = move_to_device(model, dev)
     if dt is not None:
         model = model.to(dtype=dt)
     if checkpoint:
@@ -414,7 +415,8 @@ def model_device(model: nn.Module) -> torch.device:
     return torch.device("cpu")
 
 
-def _move(model: nn.Module, device: torch.device) -> nn.Module:
+def move_to_device(model: nn.Module, device: torch.device) -> nn.Module:
+    """``model.to(device)``, or an :class:`InittuiError` that says why not."""
     try:
         return model.to(device)
     except NotImplementedError as exc:  # "Cannot copy out of meta tensor"
@@ -426,141 +428,6 @@ def _move(model: nn.Module, device: torch.device) -> nn.Module:
         raise InittuiError(
             f"cannot move the model to {device}: {str(exc).splitlines()[0]}"
         ) from exc
-
-
-# --------------------------------------------------------------------------- checkpoints
-
-
-def read_checkpoint(path: str) -> dict[str, torch.Tensor]:
-    """Read a state_dict from .pt/.pth (weights_only) or .safetensors."""
-    file = Path(path).expanduser()
-    suffix = file.suffix.lower()
-    if suffix not in (".pt", ".pth", ".bin", ".ckpt", ".safetensors"):
-        raise InittuiError(
-            f"unknown checkpoint type {suffix or '(no extension)'!r} for {file.name}; "
-            "use .pt, .pth or .safetensors"
-        )
-    if not file.exists():
-        raise InittuiError(f"checkpoint {path!r} not found; check the path given to --load")
-    if file.is_dir():
-        raise InittuiError(
-            f"checkpoint {path!r} is a folder; give a .pt, .pth or .safetensors file"
-        )
-    if suffix == ".safetensors":
-        from safetensors import SafetensorError
-        from safetensors.torch import load_file
-
-        try:
-            return load_file(str(file), device="cpu")
-        except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
-            raise InittuiError(
-                f"cannot read {file.name} as safetensors ({str(exc).splitlines()[0]}); "
-                "the file is corrupt or not a safetensors file"
-            ) from exc
-    try:
-        loaded = torch.load(str(file), map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - torch raises many types for bad files
-        text = str(exc)
-        if "Unsupported global" in text:
-            global_name = text.split("GLOBAL", 1)[1].split()[0] if "GLOBAL" in text else "?"
-            raise InittuiError(
-                f"{file.name} holds pickled Python objects ({global_name}) that safe loading "
-                "refuses; re-save it with torch.save(model.state_dict(), path) or use "
-                ".safetensors"
-            ) from exc
-        if "WeightsUnpickler error" in text:
-            detail = text.split("WeightsUnpickler error:", 1)[1].strip().splitlines()[0]
-            raise InittuiError(
-                f"cannot read checkpoint {file.name} ({detail}); the file is corrupt or not a "
-                "torch checkpoint"
-            ) from exc
-        first = text.strip().splitlines()[0] if text.strip() else ""
-        first = first.split(". ", 1)[0]  # torch's zip errors go on for several sentences
-        raise InittuiError(
-            f"cannot read checkpoint {file.name}: {type(exc).__name__}"
-            f"{': ' + first if first else ''}; the file is corrupt or not a "
-            "torch checkpoint"
-        ) from exc
-    return _extract_state_dict(loaded, file.name)
-
-
-def _extract_state_dict(loaded: object, label: str) -> dict[str, torch.Tensor]:
-    if isinstance(loaded, Mapping):
-        for key in ("state_dict", "model_state_dict", "model", "module", "weights"):
-            inner = loaded.get(key)
-            if (
-                isinstance(inner, Mapping)
-                and inner
-                and all(isinstance(v, torch.Tensor) for v in inner.values())
-            ):
-                return dict(inner)
-        tensors = {k: v for k, v in loaded.items() if isinstance(v, torch.Tensor)}
-        if tensors and len(tensors) == len(loaded):
-            return tensors
-        if tensors:
-            return tensors
-    raise InittuiError(
-        f"{label} holds no state_dict (a mapping of names to tensors, or a dict with a "
-        "'state_dict' or 'model' entry); save one with torch.save(model.state_dict(), path)"
-    )
-
-
-def _brief(names: Sequence[str], limit: int = 5) -> str:
-    shown = ", ".join(names[:limit])
-    return shown + (f" (+{len(names) - limit} more)" if len(names) > limit else "")
-
-
-def load_checkpoint(model: nn.Module, path: str, on_meta: bool = False) -> None:
-    """Load weights into ``model``, reporting missing/unexpected keys and shape mismatches."""
-    state = read_checkpoint(path)
-    expected = model.state_dict(keep_vars=True)
-    # Strip a DistributedDataParallel "module." prefix when that makes the keys match.
-    if (
-        state
-        and all(k.startswith("module.") for k in state)
-        and not any(k.startswith("module.") for k in expected)
-    ):
-        state = {k[len("module.") :]: v for k, v in state.items()}
-    # Tied names: a checkpoint may store one tensor for several names (safetensors does).
-    groups: dict[int, list[str]] = {}
-    for name, tensor in expected.items():
-        groups.setdefault(id(tensor), []).append(name)
-    for names in groups.values():
-        present = [n for n in names if n in state]
-        if present:
-            for n in names:
-                state.setdefault(n, state[present[0]])
-    missing = [k for k in expected if k not in state]
-    unexpected = [k for k in state if k not in expected]
-    mismatched = [
-        f"{k} checkpoint {tuple(state[k].shape)} vs model {tuple(expected[k].shape)}"
-        for k in expected
-        if k in state
-        and not _is_uninitialized(expected[k])
-        and tuple(state[k].shape) != tuple(expected[k].shape)
-    ]
-    problems = []
-    if missing:
-        problems.append(f"missing keys: {_brief(missing)}")
-    if unexpected:
-        problems.append(f"unexpected keys: {_brief(unexpected)}")
-    if mismatched:
-        problems.append(f"shape mismatch: {_brief(mismatched, 3)}")
-    if problems:
-        raise InittuiError(
-            f"checkpoint {Path(path).name} does not match the model: {'; '.join(problems)}; "
-            "check --arg/--kwargs or the checkpoint"
-        )
-    try:
-        model.load_state_dict(state, strict=True, assign=on_meta)
-    except RuntimeError as exc:
-        raise InittuiError(
-            f"loading {Path(path).name} failed: {str(exc).strip().splitlines()[0]}"
-        ) from exc
-
-
-def _is_uninitialized(tensor: torch.Tensor) -> bool:
-    return isinstance(tensor, nn.parameter.UninitializedTensorMixin)
 
 
 def example_inputs_function(loaded: LoadedModel):

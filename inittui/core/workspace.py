@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from inittui.core.errors import InittuiError
-from inittui.core.loading import LoadedModel, load_model, parse_device
+from inittui.core.loading import LoadedModel, load_model, move_to_device, parse_device
 from inittui.core.plan import Plan, ResolvedPlan, load_plan, resolve_plan
 from inittui.core.tree import ModelTree, build_tree
 
@@ -88,10 +88,5 @@ def open_model(
 def move_model(loaded: LoadedModel, device: str) -> tuple[LoadedModel, ModelTree]:
     """The model moved to ``device`` (``cpu``, ``cuda:1``, ``mps``...) and its new tree."""
     target = parse_device(device)
-    try:
-        model = loaded.model.to(target)
-    except (RuntimeError, NotImplementedError) as exc:
-        raise InittuiError(
-            f"cannot move the model to {device}: {str(exc).splitlines()[0]}"
-        ) from exc
+    model = move_to_device(loaded.model, target)
     return dataclasses.replace(loaded, model=model, device=target), build_tree(model)
