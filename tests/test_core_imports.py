@@ -10,7 +10,7 @@ import inittui.core
 
 
 def test_core_modules_import_without_ui_libraries():
-    names = [f"inittui.core.{m.name}" for m in pkgutil.iter_modules(inittui.core.__path__)]
+    names = [m.name for m in pkgutil.walk_packages(inittui.core.__path__, "inittui.core.")]
     assert "inittui.core.loading" in names
     code = (
         "import importlib, sys\n"
