@@ -561,31 +561,9 @@ class InitApp(Jobs, PlanFiles, App[int]):
             answered,
         )
 
-    # -- command palette --------------------------------------------------------------
 
-
-def run_app(
-    target: str,
-    kwargs: Mapping[str, object] | None = None,
-    device: str | None = "cpu",
-    dtype: str | None = None,
-    checkpoint: str | None = None,
-    plan_path: str | None = None,
-    input_shapes: Sequence[str] | None = None,
-    input_dtype: str | None = None,
-    seed: int | None = None,
-) -> int:
-    """Open the TUI on ``target``; returns the exit status (0)."""
-    app = InitApp(
-        target,
-        kwargs=kwargs,
-        device=device,
-        dtype=dtype,
-        checkpoint=checkpoint,
-        plan_path=plan_path,
-        input_shapes=input_shapes,
-        input_dtype=input_dtype,
-        seed=seed,
-    )
-    result = app.run()
+def run_app(target: str, kwargs: Mapping[str, object] | None = None, **options: object) -> int:
+    """Open the TUI on ``target`` (``options`` as :class:`InitApp` takes them); returns the
+    exit status (0)."""
+    result = InitApp(target, kwargs, **options).run()  # type: ignore[arg-type]
     return 0 if result is None else int(result)
