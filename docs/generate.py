@@ -38,6 +38,9 @@ def _value(value: object) -> str:
     return f"`{value!r}`"
 
 
+_KINDS = {float: "a finite number", int: "an integer", str: "a string"}
+
+
 def scheme_table() -> str:
     """One row per scheme of the table: name, arguments, tensor dims, what it draws."""
     from inittui.core.schemes import SCHEMES
@@ -60,7 +63,9 @@ def scheme_args_table() -> str:
             if arg.choices:
                 allowed = ", ".join(f"`{choice}`" for choice in arg.choices)
             else:
-                allowed = arg.describe_range() or f"any {arg.kind.__name__}"
+                allowed = _KINDS[arg.kind]
+                if arg.describe_range():
+                    allowed += f" {arg.describe_range()}"
             lines.append(
                 f"| `{scheme.name}` | `{arg.name}` | {default} | {_cell(allowed)} "
                 f"| {_cell(arg.doc)} |"
