@@ -96,11 +96,9 @@ def emitted(tmp_path_factory) -> dict[str, list[dict]]:
         "inspect": [
             run_json("inspect", LSTM),
             run_json("inspect", f"{SAMPLES}/convnet.py:ConvNet"),
-            run_json("inspect", f"{SAMPLES}/tiny_gpt.py:TinyGPT", "--device", "meta"),
         ],
         "plan": [
             run_json("plan", LSTM, "--plan", EVERY_KEY_PLAN),
-            run_json("plan", f"{SAMPLES}/tiny_gpt.py:TinyGPT", "--plan", HE_PLAN_FILE),
         ],
         "preview": [
             preview_mlp,
