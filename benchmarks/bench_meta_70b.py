@@ -37,27 +37,9 @@ from inittui.core.plan import parse_plan, resolve_plan  # noqa: E402
 from inittui.core.summary import inspect_report  # noqa: E402
 from inittui.core.tree import build_tree  # noqa: E402
 
-PLAN = """version = 1
-seed = 0
-[[rule]]
-select = "**"
-scheme = "default"
-[[rule]]
-select = "type:Linear"
-scheme = "normal"
-std = 0.02
-[[rule]]
-select = "layers.*.mlp.down_proj"
-scheme = "normal"
-std = 0.02
-scale = 0.079
-[[rule]]
-select = "type:Embedding"
-scheme = "trunc_normal"
-std = 0.02
-a = -0.04
-b = 0.04
-"""
+# The plan the 70B tests use too (defaults, normal(0.02), scaled down_proj, trunc_normal
+# embeddings).
+PLAN = (ROOT / "tests" / "plans" / "llama.toml").read_text(encoding="utf-8")
 
 
 FIRST_CALL: dict[str, float] = {}

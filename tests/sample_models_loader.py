@@ -3,7 +3,7 @@
 import importlib.util
 
 import torch
-from conftest import SAMPLES
+from harness import SAMPLES
 
 
 def load_sample(file: str, name: str, seed: int = 0, **kwargs):

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import MODELS, run_cli_subprocess
+from harness import MODELS, run_cli_subprocess
+from pilot import idle, plain, wait_for
 from torch import nn
 
 ZOO = f"{MODELS}/zoo.py"
@@ -1077,25 +1078,6 @@ def test_check_failing_is_exit_1_not_an_error(cli, tmp_path):
 SIZE = (80, 24)
 
 
-async def _settle(pilot, condition, timeout: float = 30.0) -> None:
-    for _ in range(int(timeout / 0.02)):
-        if condition():
-            await pilot.pause()
-            return
-        await pilot.pause(0.02)
-    raise AssertionError("timed out waiting for the app")
-
-
-async def _idle(pilot) -> None:
-    app = pilot.app
-    await _settle(pilot, lambda: app.ready and not app.running)
-
-
-def _plain(widget) -> str:
-    content = widget.content
-    return content.plain if hasattr(content, "plain") else str(content)
-
-
 async def test_tui_bad_target_shows_the_error_and_stays_up():
     from textual.widgets import Static
 
@@ -1103,10 +1085,10 @@ async def test_tui_bad_target_shows_the_error_and_stays_up():
 
     app = InitApp(f"{ZOO}:Shraed")
     async with app.run_test(size=SIZE) as pilot:
-        await _settle(pilot, lambda: app.ready)
+        await wait_for(pilot, lambda: app.ready)
         error = app.query_one("#load-error", Static)
-        assert error.display and "did you mean 'Shared'?" in _plain(error)
-        assert "Traceback" not in _plain(error)
+        assert error.display and "did you mean 'Shared'?" in plain(error)
+        assert "Traceback" not in plain(error)
         for key in ("p", "e", "o", "s"):  # no model: warnings, not crashes
             await pilot.press(key)
             await pilot.pause()
@@ -1126,19 +1108,19 @@ async def test_tui_opening_a_bad_plan_shows_the_error_and_keeps_the_old_plan(tmp
     bad.write_bytes(plan('select = "type:Linear"\nscheme = "kaiming_normel"'))
     app = InitApp(MLP, plan_path=str(start))
     async with app.run_test(size=SIZE) as pilot:
-        await _idle(pilot)
+        await idle(pilot)
         old = app.session.plan
         await pilot.press("o")
-        await _settle(pilot, lambda: isinstance(app.screen, PathScreen))
+        await wait_for(pilot, lambda: isinstance(app.screen, PathScreen))
         app.screen.query_one("#path", Input).value = str(bad)
         await pilot.press("enter")
-        await _settle(
-            pilot, lambda: "kaiming_normel" in _plain(app.screen.query_one("#path-error"))
+        await wait_for(
+            pilot, lambda: "kaiming_normel" in plain(app.screen.query_one("#path-error"))
         )
-        error = _plain(app.screen.query_one("#path-error", Static))
+        error = plain(app.screen.query_one("#path-error", Static))
         assert "\n" not in error.strip() and "Traceback" not in error
         await pilot.press("escape")
-        await _settle(pilot, lambda: not isinstance(app.screen, PathScreen))
+        await wait_for(pilot, lambda: not isinstance(app.screen, PathScreen))
         assert app.session.plan == old and app.plan_path == str(start)
         assert app.is_running
 
@@ -1151,11 +1133,11 @@ async def test_tui_invalid_argument_in_the_assign_dialog_is_refused():
 
     app = InitApp(MLP)
     async with app.run_test(size=SIZE) as pilot:
-        await _idle(pilot)
+        await idle(pilot)
         assert app.tree_widget.reveal("0")
         await pilot.pause()
         await pilot.press("a")
-        await _settle(pilot, lambda: isinstance(app.screen, AssignScreen))
+        await wait_for(pilot, lambda: isinstance(app.screen, AssignScreen))
         screen = app.screen
         screen.choose("uniform")
         await pilot.pause()
@@ -1163,12 +1145,12 @@ async def test_tui_invalid_argument_in_the_assign_dialog_is_refused():
             field = next(w for w in screen.query(".arg") if w.name == name and w.display)
             field.value = value
         await pilot.pause()
-        assert "needs a <= b" in _plain(screen.query_one("#assign-error", Static))
+        assert "needs a <= b" in plain(screen.query_one("#assign-error", Static))
         screen.action_confirm()
         await pilot.pause()
         assert isinstance(app.screen, AssignScreen)
         await pilot.press("escape")
-        await _settle(pilot, lambda: not isinstance(app.screen, AssignScreen))
+        await wait_for(pilot, lambda: not isinstance(app.screen, AssignScreen))
         assert app.session.plan.rules == ()
 
 
@@ -1194,9 +1176,9 @@ async def test_tui_export_to_a_bad_path_shows_an_error_and_writes_nothing(
     before = sorted(tmp_path.rglob("*"))
     app = InitApp(MLP)
     async with app.run_test(size=SIZE) as pilot:
-        await _idle(pilot)
+        await idle(pilot)
         await pilot.press("e")
-        await _settle(pilot, lambda: isinstance(app.screen, ExportScreen))
+        await wait_for(pilot, lambda: isinstance(app.screen, ExportScreen))
         screen = app.screen
         for other in ("script", "checkpoint", "plan"):
             screen.query_one(f"#use-{other}", Checkbox).value = other == kind
@@ -1205,11 +1187,11 @@ async def test_tui_export_to_a_bad_path_shows_an_error_and_writes_nothing(
         await pilot.pause()
         await pilot.press("ctrl+s")
         error = screen.query_one("#export-error")
-        await _settle(pilot, lambda: fragment in _plain(error))
-        assert "\n" not in _plain(error).strip() and "Traceback" not in _plain(error)
+        await wait_for(pilot, lambda: fragment in plain(error))
+        assert "\n" not in plain(error).strip() and "Traceback" not in plain(error)
         assert isinstance(app.screen, ExportScreen) and app.is_running
         await pilot.press("escape")
-        await _settle(pilot, lambda: not isinstance(app.screen, ExportScreen))
+        await wait_for(pilot, lambda: not isinstance(app.screen, ExportScreen))
     assert sorted(tmp_path.rglob("*")) == before
 
 
@@ -1224,18 +1206,18 @@ async def test_tui_export_over_an_existing_file_asks_and_no_keeps_it(tmp_path):
     target.write_text("# mine\n")
     app = InitApp(MLP)
     async with app.run_test(size=SIZE) as pilot:
-        await _idle(pilot)
+        await idle(pilot)
         await pilot.press("e")
-        await _settle(pilot, lambda: isinstance(app.screen, ExportScreen))
+        await wait_for(pilot, lambda: isinstance(app.screen, ExportScreen))
         screen = app.screen
         for other in ("script", "checkpoint", "plan"):
             screen.query_one(f"#use-{other}", Checkbox).value = other == "script"
         screen.query_one("#path-script", Input).value = str(target)
         await pilot.pause()
         await pilot.press("ctrl+s")
-        await _settle(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
         await pilot.press("n")
-        await _settle(pilot, lambda: "already exist" in _plain(screen.query_one("#export-error")))
+        await wait_for(pilot, lambda: "already exist" in plain(screen.query_one("#export-error")))
     assert target.read_text() == "# mine\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["init.py"]
 
@@ -1262,15 +1244,15 @@ async def test_tui_plan_path_dialogs_refuse_bad_paths_in_one_line(key, name, fra
     before = {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*")}
     app = InitApp(MLP)
     async with app.run_test(size=SIZE) as pilot:
-        await _idle(pilot)
+        await idle(pilot)
         await pilot.press(key)
-        await _settle(pilot, lambda: isinstance(app.screen, PathScreen))
+        await wait_for(pilot, lambda: isinstance(app.screen, PathScreen))
         app.screen.query_one("#path", Input).value = str(tmp_path / name)
         await pilot.press("enter")
-        await _settle(pilot, lambda: fragment in _plain(app.screen.query_one("#path-error")))
-        error = _plain(app.screen.query_one("#path-error", Static))
+        await wait_for(pilot, lambda: fragment in plain(app.screen.query_one("#path-error")))
+        error = plain(app.screen.query_one("#path-error", Static))
         assert "\n" not in error.strip() and "Traceback" not in error
         await pilot.press("escape")
-        await _settle(pilot, lambda: not isinstance(app.screen, PathScreen))
+        await wait_for(pilot, lambda: not isinstance(app.screen, PathScreen))
         assert app.is_running and not app.session.plan.rules
     assert {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*")} == before

@@ -6,7 +6,7 @@ import json
 
 import pytest
 import torch
-from conftest import MODELS, PREVIEW_LAYER_KEYS, SAMPLES, run_cli_subprocess
+from harness import HE_PLAN, MODELS, PREVIEW_LAYER_KEYS, SAMPLES, run_cli_subprocess
 from torch import nn
 
 ZOO = f"{MODELS}/zoo.py"
@@ -205,19 +205,6 @@ def test_nan_parameters_are_counted_and_linted(cli, tmp_path):
     plan.write_text('version = 1\n[[rule]]\nselect = "0"\nparams = "bias"\nscheme = "zeros"\n')
     result = cli("plan", f"{model_file}:Net", "--load", path, "--plan", plan, "--json")
     assert any(lint["kind"] == "nonfinite" for lint in result.json()["lints"])
-
-
-HE_PLAN = """version = 1
-[[rule]]
-select = "type:Linear"
-params = "weight"
-scheme = "kaiming_normal"
-nonlinearity = "relu"
-[[rule]]
-select = "type:Linear"
-params = "bias"
-scheme = "zeros"
-"""
 
 
 def test_preview_json_contract_and_plan_comparison(cli, tmp_path):

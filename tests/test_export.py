@@ -10,7 +10,7 @@ import sys
 
 import pytest
 import torch
-from conftest import MODELS, SAMPLES
+from harness import MODELS, SAMPLES
 from hypothesis import HealthCheck, given, settings
 from safetensors.torch import load_file
 from strategies import module_trees, plans

@@ -372,6 +372,7 @@ def test_lazy_model_checkpoint_is_a_clean_error(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)
 @SLOW
 @given(case=grown_models(), data=st.data())
 def test_all_properties_many_examples(case, data, tmp_path_factory):
@@ -471,6 +472,7 @@ def test_found_trunc_normal_bounds_torch_cannot_sample_are_refused(args, message
         {"std": 1e300, "a": 0.0, "b": 5e-324},
     ],
 )
+@pytest.mark.timeout(30)  # torch's rejection sampler: a regression would loop, not fail
 def test_trunc_normal_bounds_torch_samples_quickly_are_accepted(args):
     values = SCHEMES["trunc_normal"].validate(args)
     SCHEMES["trunc_normal"].apply(torch.empty(64), values, torch.Generator().manual_seed(0))

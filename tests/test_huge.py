@@ -15,7 +15,7 @@ import threading
 
 import pytest
 import torch
-from conftest import MODELS, ROOT
+from harness import LLAMA_PLAN, MODELS, ROOT
 
 from inittui.core.apply import apply_plan
 from inittui.core.codegen import render_script
@@ -28,30 +28,7 @@ TARGET_SMALL = f"{MODELS}/llama.py:Llama"
 PEAK_RSS_LIMIT = 2 * 1024**3
 LLAMA_70B_PARAMS = 68_976_648_192  # 80 layers of dim 8192, GQA 8 KV heads, vocab 32000
 
-PLAN = """version = 1
-seed = 5
-[[rule]]
-select = "**"
-scheme = "default"
-[[rule]]
-select = "type:Linear"
-scheme = "normal"
-std = 0.02
-[[rule]]
-select = "layers.*.mlp.down_proj"
-scheme = "normal"
-std = 0.02
-scale = 0.079
-[[rule]]
-select = "layers.*.self_attn.[qk]_proj"
-scheme = "kaiming_normal"
-[[rule]]
-select = "type:Embedding"
-scheme = "trunc_normal"
-std = 0.02
-a = -0.04
-b = 0.04
-"""
+PLAN = LLAMA_PLAN  # tests/plans/llama.toml
 
 needs_wait4 = pytest.mark.skipif(not hasattr(os, "wait4"), reason="needs os.wait4 (POSIX)")
 
@@ -93,6 +70,8 @@ def run_measured(*args, timeout: float = 300) -> tuple[int, str, str, int]:
 
 
 @needs_wait4
+@pytest.mark.heavy
+@pytest.mark.timeout(240)  # four processes in turn: fail, never hang
 def test_70b_on_meta_inspect_plan_export_in_little_memory(tmp_path):
     plan = tmp_path / "plan.toml"
     plan.write_text(PLAN)

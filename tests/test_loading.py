@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import MODELS, SAMPLES
+from harness import MODELS, SAMPLES
 from safetensors.torch import save_file
 from torch import nn
 

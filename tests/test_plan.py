@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import MODELS, SAMPLES
+from harness import MODELS, SAMPLES
 from torch import nn
 
 from inittui.core.apply import apply_plan

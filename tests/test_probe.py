@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import pytest
 import torch
-from conftest import PREVIEW_LAYER_KEYS, SAMPLES
+from harness import PREVIEW_LAYER_KEYS, SAMPLES
 from torch import nn
 
 from inittui.core.apply import apply_plan

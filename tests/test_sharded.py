@@ -20,6 +20,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 from torch import nn
 
@@ -259,6 +260,8 @@ def _worker(rank: int, workdir: Path) -> None:
 # ----------------------------------------------------------------- the test
 
 
+@pytest.mark.heavy
+@pytest.mark.timeout(240)  # two processes and a rendezvous: fail, never hang
 def test_sharded_init_equals_unsharded_bit_for_bit(tmp_path):
     import pytest
 

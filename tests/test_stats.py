@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -599,5 +600,15 @@ def test_benchmark_quick_mode(capsys):
     spec.loader.exec_module(bench)
     ratio = bench.main(["--quick"])
     out = capsys.readouterr().out
-    assert "ratio fast/naive = " in out and "(target <= 0.33)" in out
-    assert ratio > 0
+    assert "(target <= 0.33)" in out
+    # The ratio it returns is the one it prints, and is fast/naive of the printed times.
+    assert f"ratio fast/naive = {ratio:.2f} " in out
+    naive_ms = float(re.search(r"naive loop\s*:\s*([\d.]+) ms", out).group(1))
+    fast_ms = float(re.search(r"compute_stats\s*:\s*([\d.]+) ms", out).group(1))
+    assert ratio == pytest.approx(fast_ms / naive_ms, rel=0.05, abs=0.005)
+    # It compared the figures of every tensor of the quick model.
+    tensors = len(list(bench.build_model(True).parameters()))
+    assert (
+        f"figures match within rel {bench.REL_TOL:g} / abs {bench.ABS_TOL:g} for all {tensors} tensors"
+        in out
+    )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import torch
-from conftest import MODELS, SAMPLES
+from harness import MODELS, SAMPLES
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from pilot import idle, plain, wait_for
 from textual.command import CommandPalette
 from textual.widgets import Checkbox, Input, OptionList, RadioButton, Static
 
@@ -22,27 +23,6 @@ ROOT = Path(__file__).resolve().parent.parent
 MLP = str(ROOT / "sample_models" / "mlp.py") + ":MLP"
 LSTM = str(ROOT / "sample_models" / "lstm_lm.py") + ":LSTMLanguageModel"
 SIZE = (80, 24)
-
-
-def plain(widget: Static) -> str:
-    content = widget.content
-    return content.plain if hasattr(content, "plain") else str(content)
-
-
-async def wait_for(pilot, condition, timeout: float = 30.0) -> None:
-    """Poll the app until ``condition()`` holds (workers report through messages)."""
-    steps = int(timeout / 0.02)
-    for _ in range(steps):
-        if condition():
-            await pilot.pause()
-            return
-        await pilot.pause(0.02)
-    raise AssertionError("timed out waiting for the app")
-
-
-async def idle(pilot) -> None:
-    app = pilot.app
-    await wait_for(pilot, lambda: app.ready and not app.running)
 
 
 async def open_assign(pilot, path: str) -> AssignScreen:

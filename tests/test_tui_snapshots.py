@@ -12,6 +12,7 @@ import re
 from pathlib import Path
 
 import pytest
+from pilot import idle, wait_for
 from textual.widgets import Input
 
 from inittui.core import codegen
@@ -41,17 +42,9 @@ def _fixed_environment(monkeypatch):
     monkeypatch.setattr(codegen, "_dt", _Clock)
 
 
-async def _wait(pilot, condition, timeout: float = 30.0) -> None:
-    for _ in range(int(timeout / 0.02)):
-        if condition():
-            return
-        await pilot.pause(0.02)
-    raise AssertionError("timed out")
-
-
 async def _settle(pilot) -> None:
     app = pilot.app
-    await _wait(pilot, lambda: app.ready and not app.running)
+    await idle(pilot)
     await pilot.pause()
     app.clear_notifications()
     for widget in app.screen.query(Input):
@@ -63,7 +56,7 @@ async def _assign(pilot, path: str, scheme: str, scope: str, params: str) -> Non
     app = pilot.app
     app.tree_widget.reveal(path)
     await pilot.press("a")
-    await _wait(pilot, lambda: isinstance(app.screen, AssignScreen))
+    await wait_for(pilot, lambda: isinstance(app.screen, AssignScreen))
     screen = app.screen
     screen.query_one(f"#scope-{scope}").value = True
     screen.query_one("#params", Input).value = params
@@ -71,7 +64,7 @@ async def _assign(pilot, path: str, scheme: str, scope: str, params: str) -> Non
     screen.choose(scheme)
     await pilot.pause()
     screen.action_confirm()
-    await _wait(pilot, lambda: not isinstance(app.screen, AssignScreen))
+    await wait_for(pilot, lambda: not isinstance(app.screen, AssignScreen))
     await _settle(pilot)
 
 
@@ -90,7 +83,7 @@ def test_assign_dialog(snap_compare, size):
     async def run_before(pilot):
         await _settle(pilot)
         await pilot.press("j", "j", "a")
-        await _wait(pilot, lambda: isinstance(pilot.app.screen, AssignScreen))
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, AssignScreen))
         screen = pilot.app.screen
         screen.query_one("#params", Input).value = "weight"
         await pilot.pause()
@@ -118,7 +111,7 @@ def test_lstm_assign_dialog(snap_compare):
         await _settle(pilot)
         pilot.app.tree_widget.reveal("lstm")
         await pilot.press("a")
-        await _wait(pilot, lambda: isinstance(pilot.app.screen, AssignScreen))
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, AssignScreen))
         screen = pilot.app.screen
         screen.query_one("#params", Input).value = "weight_hh*"
         await pilot.pause()
@@ -133,7 +126,7 @@ def test_export_dialog(snap_compare):
         await _settle(pilot)
         await _assign(pilot, "layers.0", "kaiming_normal", "type", "weight")
         await pilot.press("e")
-        await _wait(pilot, lambda: isinstance(pilot.app.screen, ExportScreen))
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, ExportScreen))
         await _settle(pilot)
 
     assert snap_compare(InitApp(MLP), terminal_size=(80, 24), run_before=run_before)

@@ -71,6 +71,8 @@ def terminal():
         subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
 
 
+@pytest.mark.heavy
+@pytest.mark.timeout(150)
 def test_real_terminal_session(terminal):
     screen = terminal.wait_for("parameter(s) planned")
     assert "sample_models/mlp.py:MLP · 33.9K params · cpu" in screen

@@ -1,4 +1,5 @@
-"""The model summary behind ``inittui inspect``: the DESIGN.md ``inspect --json`` schema."""
+"""The reports behind ``inittui inspect`` and ``inittui plan``: their ``--json`` documents
+(docs/json.md describes every key; tests/test_docs.py keeps the two in agreement)."""
 
 from __future__ import annotations
 
@@ -50,7 +51,7 @@ def inspect_report(
     stats: dict[str, TensorStats | None] | None = None,
     depth: int | None = None,
 ) -> dict:
-    """The ``inspect --json`` document (DESIGN.md contract, plus a few extra keys)."""
+    """The ``inspect --json`` document (docs/json.md)."""
     tree = tree or build_tree(loaded.model)
     if stats is None:
         stats = model_stats(tree)

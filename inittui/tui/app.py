@@ -19,12 +19,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from rich.text import Text
 from textual import events, on
 from textual.app import App, ComposeResult, SystemCommand
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable, ProgressBar, Static
 
 from inittui.tui.jobs import WORK_GROUPS, Jobs
+from inittui.tui.keys import FILTER_KEYS, main_bindings
+from inittui.tui.keys import help_sections as key_help_sections
 from inittui.tui.palette import InitCommands
 from inittui.tui.plan_files import PlanFiles
 from inittui.tui.screens.assign import Assigned, AssignScreen
@@ -42,31 +43,6 @@ from inittui.tui.widgets.keybar import KeyBar
 from inittui.tui.widgets.model_tree import FILTER_LIMIT, ModuleTree
 from inittui.tui.widgets.preview import PreviewTable
 
-# What the key bar shows while a filter is typed: (key, shown as, what it does).
-FILTER_KEYS = (
-    ("enter", "enter", "Keep filter"),
-    ("escape", "esc", "Clear filter"),
-    ("backspace", "⌫", "Delete"),
-    ("ctrl+u", "^u", "Clear text"),
-    ("down", "↑↓", "Move"),
-)
-HELP_TEXT = {
-    "Help": "Help: this list of keys",
-    "Filter": "Filter the tree by name or type (esc clears)",
-    "Assign": "Assign a scheme to the selected node (this node, subtree or type)",
-    "Clear": "Clear the rules set on the selected node itself",
-    "Preview": "Run the preview: per-layer output std, current vs planned",
-    "Backward": "Toggle the backward pass (gradient std) in the preview",
-    "Device": "Choose the device the model and the preview run on",
-    "Export": "Export the init script, a checkpoint and/or the plan",
-    "Save": "Save the plan (TOML; asks for a path the first time)",
-    "Open": "Open a plan file (replaces the current plan; u undoes)",
-    "Undo": "Undo the last plan change",
-    "Redo": "Redo",
-    "Cancel / clear": "Cancel running work (statistics, preview) or clear the filter",
-    "Next pane": "Move the focus to the next pane",
-    "Quit": "Quit (asks first when the plan has unsaved changes)",
-}
 MAIN_SCREEN_ACTIONS = {
     "filter",
     "assign",
@@ -102,23 +78,7 @@ class InitApp(Jobs, PlanFiles, App[int]):
     COMMANDS = App.COMMANDS | {InitCommands}
     ENABLE_COMMAND_PALETTE = True
 
-    BINDINGS = [
-        Binding("question_mark", "help", "Help", id="help"),
-        Binding("slash", "filter", "Filter", id="filter"),
-        Binding("a", "assign", "Assign", id="assign"),
-        Binding("x", "clear_node", "Clear", id="clear", show=False),
-        Binding("p", "preview", "Preview", id="preview"),
-        Binding("b", "toggle_backward", "Backward", id="backward", show=False),
-        Binding("d", "device", "Device", id="device", show=False),
-        Binding("e", "export", "Export", id="export"),
-        Binding("s", "save", "Save", id="save"),
-        Binding("o", "open_plan", "Open", id="open", show=False),
-        Binding("u", "undo", "Undo", id="undo"),
-        Binding("U", "redo", "Redo", id="redo", show=False),
-        Binding("escape", "escape", "Cancel / clear", id="cancel", show=False),
-        Binding("tab", "app.focus_next", "Next pane", id="focus-next", show=False),
-        Binding("q", "quit_app", "Quit", id="quit"),
-    ]
+    BINDINGS = main_bindings()  # every key: inittui/tui/keys.py
 
     def __init__(
         self,
@@ -303,43 +263,7 @@ class InitApp(Jobs, PlanFiles, App[int]):
         self.push_screen(HelpScreen(self.help_sections()))
 
     def help_sections(self) -> list[tuple[str, list[tuple[str, str]]]]:
-        def keys(bindings: Iterable[object]) -> list[tuple[str, str]]:
-            out = []
-            for binding in bindings:
-                if isinstance(binding, Binding):
-                    out.append((self.get_key_display(binding), binding.description))
-            return out
-
-        main = [
-            (key, HELP_TEXT.get(description, description))
-            for key, description in keys(self.BINDINGS)
-        ]
-        main.append(("ctrl+p", "Command palette (every action)"))
-        tree = [
-            ("↑ ↓ j k", "Move"),
-            ("enter / space", "Expand or collapse"),
-            ("→ l / ← h", "Expand / collapse or go to parent"),
-            ("shift+↑ ↓", "Previous / next sibling"),
-        ]
-        filtering = [
-            ("/", "Type a filter (name, path or type); the tree keeps the focus"),
-            *((shown, what) for _key, shown, what in FILTER_KEYS),
-        ]
-        dialogs = [
-            ("Assign", "tab moves between fields; enter assigns; esc cancels"),
-            ("Export", "enter exports; ctrl+y copies the script; esc cancels"),
-            ("Confirm", "y yes; n / esc no"),
-        ]
-        return [
-            ("Main", main),
-            ("Module tree", tree),
-            ("Filter", filtering),
-            (
-                "Preview table",
-                [("↑ ↓ j k", "Move; the tree follows"), ("enter", "Go to the module in the tree")],
-            ),
-            ("Dialogs", dialogs),
-        ]
+        return key_help_sections(self.get_key_display)
 
     def action_filter(self) -> None:
         """Type a filter: the tree keeps the focus and turns keys into filter text."""

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING
 from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
+from inittui.tui.keys import HELP_TEXT
+
 if TYPE_CHECKING:
     from inittui.tui.app import InitApp
 
@@ -17,7 +19,6 @@ Command = tuple[str, str, Callable[[], object]]
 
 def palette_commands(app: InitApp) -> list[Command]:
     """The palette's commands: ``(name, help, callback)``."""
-    from inittui.tui.app import HELP_TEXT
 
     commands: list[Command] = []
     for binding in app.BINDINGS:

@@ -152,7 +152,7 @@ class DeviceScreen(PromptFrames, ModalScreen[str | None]):
 
 
 class HelpScreen(PromptFrames, ModalScreen[None]):
-    """Every key of the app, from the bindings themselves."""
+    """Every key of the app: the sections of ``inittui.tui.keys.help_sections``."""
 
     BINDINGS = [Binding("escape,q,question_mark", "close", "Close", id="help.close")]
 

@@ -4,7 +4,8 @@ A one-line replacement for Textual's ``Footer``. ``Footer`` recomposes a widget 
 whenever the bindings change (every focus change, every dialog), which costs two or three
 frames; on a 10,000-module model that alone pushed ``/`` and ``enter`` past 100 ms. Here
 the bindings become one ``Text`` rendered in the same frame as the change that caused it.
-Clicking a key presses it, as with ``Footer``.
+Clicking a key presses it, as with ``Footer``. The bindings (and the keys shown while a
+filter is typed) come from ``inittui.tui.keys``, as do the help screen and the README table.
 """
 
 from __future__ import annotations

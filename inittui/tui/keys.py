@@ -1,0 +1,212 @@
+"""Every key of the app, in one table: the main screen's bindings, the filter keys, and the
+keys of the tree, the preview table and the dialogs.
+
+The main screen's ``BINDINGS`` are built here (:func:`main_bindings`), so the key bar (which
+shows the bindings), the help screen (:func:`help_sections`), the command palette
+(:data:`HELP_TEXT`) and the README's key table (:func:`markdown_table`) all read the same
+rows. After changing a row, regenerate the README table::
+
+    python -m inittui.tui.keys --markdown     # prints the table
+    python docs/generate.py                   # writes it into README.md
+
+(``tests/test_docs.py`` fails while the README's table differs from the generated one.)
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from textual.app import App
+from textual.binding import Binding
+
+
+@dataclass(frozen=True)
+class MainKey:
+    """One binding of the main screen.
+
+    ``label`` is what the key bar and the command palette show; ``help`` is the sentence
+    the help screen, the palette and the README show; ``show`` puts it in the key bar."""
+
+    key: str
+    action: str
+    label: str
+    help: str
+    id: str
+    show: bool = True
+
+    def binding(self) -> Binding:
+        return Binding(self.key, self.action, self.label, id=self.id, show=self.show)
+
+
+MAIN_KEYS: tuple[MainKey, ...] = (
+    MainKey("question_mark", "help", "Help", "Help: this list of keys", "help"),
+    MainKey("slash", "filter", "Filter", "Filter the tree by name or type (esc clears)", "filter"),
+    MainKey(
+        "a",
+        "assign",
+        "Assign",
+        "Assign a scheme to the selected node (this node, subtree or type)",
+        "assign",
+    ),
+    MainKey(
+        "x",
+        "clear_node",
+        "Clear",
+        "Clear the rules set on the selected node itself",
+        "clear",
+        show=False,
+    ),
+    MainKey(
+        "p",
+        "preview",
+        "Preview",
+        "Run the preview: per-layer output std, current vs planned",
+        "preview",
+    ),  # fmt: skip
+    MainKey(
+        "b",
+        "toggle_backward",
+        "Backward",
+        "Toggle the backward pass (gradient std) in the preview",
+        "backward",
+        show=False,
+    ),
+    MainKey(
+        "d",
+        "device",
+        "Device",
+        "Choose the device the model and the preview run on",
+        "device",
+        show=False,
+    ),
+    MainKey(
+        "e", "export", "Export", "Export the init script, a checkpoint and/or the plan", "export"
+    ),
+    MainKey("s", "save", "Save", "Save the plan (TOML; asks for a path the first time)", "save"),
+    MainKey(
+        "o",
+        "open_plan",
+        "Open",
+        "Open a plan file (replaces the current plan; u undoes)",
+        "open",
+        show=False,
+    ),
+    MainKey("u", "undo", "Undo", "Undo the last plan change", "undo"),
+    MainKey("U", "redo", "Redo", "Redo", "redo", show=False),
+    MainKey(
+        "escape",
+        "escape",
+        "Cancel / clear",
+        "Cancel running work (statistics, preview) or clear the filter",
+        "cancel",
+        show=False,
+    ),
+    MainKey(
+        "tab",
+        "app.focus_next",
+        "Next pane",
+        "Move the focus to the next pane",
+        "focus-next",
+        show=False,
+    ),  # fmt: skip
+    MainKey("q", "quit_app", "Quit", "Quit (asks first when the plan has unsaved changes)", "quit"),
+)
+# The command palette's key (Textual's own binding), listed with the main keys.
+PALETTE_KEY = ("ctrl+p", "Command palette (every action)")
+# What the key bar shows while a filter is typed: (key, shown as, what it does).
+FILTER_KEYS: tuple[tuple[str, str, str], ...] = (
+    ("enter", "enter", "Keep filter"),
+    ("escape", "esc", "Clear filter"),
+    ("backspace", "⌫", "Delete"),
+    ("ctrl+u", "^u", "Clear text"),
+    ("down", "↑↓", "Move"),
+)
+FILTER_START = ("/", "Type a filter (name, path or type); the tree keeps the focus")
+TREE_KEYS: tuple[tuple[str, str], ...] = (
+    ("↑ ↓ j k", "Move"),
+    ("enter / space", "Expand or collapse"),
+    ("→ l / ← h", "Expand / collapse or go to parent"),
+    ("shift+↑ ↓", "Previous / next sibling"),
+)
+PREVIEW_KEYS: tuple[tuple[str, str], ...] = (
+    ("↑ ↓ j k", "Move; the tree follows"),
+    ("enter", "Go to the module in the tree"),
+)
+DIALOG_KEYS: tuple[tuple[str, str], ...] = (
+    ("Assign", "tab moves between fields; enter assigns; esc cancels"),
+    ("Export", "enter exports; ctrl+y copies the script; esc cancels"),
+    ("Confirm", "y yes; n / esc no"),
+)
+# The palette and the help screen describe a binding by its label.
+HELP_TEXT: dict[str, str] = {key.label: key.help for key in MAIN_KEYS}
+
+Sections = list[tuple[str, list[tuple[str, str]]]]
+
+
+def main_bindings() -> list[Binding]:
+    """The main screen's ``BINDINGS``."""
+    return [key.binding() for key in MAIN_KEYS]
+
+
+@functools.cache
+def _plain_app() -> App:
+    return App()
+
+
+def key_display(binding: Binding) -> str:
+    """How Textual shows a binding's key (``?`` for ``question_mark``, ``esc``) outside a
+    running app; inside, the app's own ``get_key_display`` is passed instead."""
+    return _plain_app().get_key_display(binding)
+
+
+def help_sections(display: Callable[[Binding], str] = key_display) -> Sections:
+    """The help screen: ``(section title, [(key, what it does), ...])``."""
+    main = [(display(key.binding()), key.help) for key in MAIN_KEYS]
+    main.append(PALETTE_KEY)
+    filtering = [FILTER_START, *((shown, what) for _key, shown, what in FILTER_KEYS)]
+    return [
+        ("Main", main),
+        ("Module tree", list(TREE_KEYS)),
+        ("Filter", filtering),
+        ("Preview table", list(PREVIEW_KEYS)),
+        ("Dialogs", list(DIALOG_KEYS)),
+    ]
+
+
+def markdown_table() -> str:
+    """The README's key table: every section of the help screen, in order."""
+    lines = ["| key | action |", "|---|---|"]
+    for title, rows in help_sections():
+        lines.append(f"| **{title}** | |")
+        for key, what in rows:
+            cell = key if title == "Dialogs" else f"`{key}`"
+            escaped = what.replace("|", "\\|")
+            lines.append(f"| {cell} | {escaped} |")
+    return "\n".join(lines) + "\n"
+
+
+README_BEGIN = "<!-- generated: keys (inittui/tui/keys.py; python docs/generate.py) -->\n"
+README_END = "<!-- end: keys -->\n"
+
+
+def readme_with_table(readme: str) -> str:
+    """``readme`` with the text between the key-table markers replaced by the table."""
+    start = readme.index(README_BEGIN) + len(README_BEGIN)
+    end = readme.index(README_END, start)
+    return readme[:start] + markdown_table() + readme[end:]
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if args != ["--markdown"]:
+        print("usage: python -m inittui.tui.keys --markdown", file=sys.stderr)
+        return 2
+    sys.stdout.write(markdown_table())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
