@@ -363,7 +363,8 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
 
 
 def _probe_run(args: argparse.Namespace):
-    """Load, build inputs, probe current weights (and planned ones with --plan)."""
+    """Load, build inputs, probe current weights (and planned ones with --plan): a
+    :class:`inittui.core.probe.PreviewRun`."""
     from inittui.core.probe import Thresholds, run_preview
 
     if args.batch is not None and args.batch < 1:
@@ -391,28 +392,17 @@ def _probe_run(args: argparse.Namespace):
             progress=progress,
             allow_in_place=True,  # a command's model is its own: too big to copy, apply in place
         )
-    return run.result, run.comparison
-
-
-def _preview_document(result, comparison) -> dict:
-    document = result.to_dict()
-    if comparison is not None:
-        document["plan_applied"] = True
-        document["current"] = comparison.current.to_dict()
-        document["ratios"] = [item.to_dict() for item in comparison.ratios]
-        document["in_place"] = comparison.in_place
-        document["note"] = comparison.note
-    return document
+    return run
 
 
 def _cmd_preview(args: argparse.Namespace) -> int:
-    result, comparison = _probe_run(args)
+    run = _probe_run(args)
     if args.json:
-        _print_json(_preview_document(result, comparison))
+        _print_json(run.to_dict())
     else:
         from inittui.render import render_preview
 
-        render_preview(result, comparison)
+        render_preview(run.result, run.comparison)
     return 0
 
 
@@ -420,8 +410,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
     from inittui.core.probe import check_max_ratio, check_preview
 
     check_max_ratio(args.max_ratio)
-    result, _ = _probe_run(args)
-    verdict = check_preview(result, args.max_ratio)
+    verdict = check_preview(_probe_run(args).result, args.max_ratio)
     for line in verdict.lines():
         print(line)
     return 0 if verdict.passed else 1

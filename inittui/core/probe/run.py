@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from inittui.core.errors import InittuiError
 from inittui.core.loading import LoadedModel
@@ -36,6 +37,18 @@ class PreviewRun:
     @property
     def current(self) -> ProbeResult:
         return self.result if self.comparison is None else self.comparison.current
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``preview --json`` document: the probe's own, plus the current weights'
+        probe, the ratios and whether the plan went in place when a plan was compared."""
+        document = self.result.to_dict()
+        if self.comparison is not None:
+            document["plan_applied"] = True
+            document["current"] = self.comparison.current.to_dict()
+            document["ratios"] = [item.to_dict() for item in self.comparison.ratios]
+            document["in_place"] = self.comparison.in_place
+            document["note"] = self.comparison.note
+        return document
 
 
 def run_preview(
