@@ -363,99 +363,57 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
 
 
 def _probe_run(args: argparse.Namespace):
-    """Load, build inputs, probe current weights (and planned ones with --plan)."""
-    from inittui.core.probe import Thresholds, compare, make_inputs, probe
+    """Load, build inputs, probe current weights (and planned ones with --plan): a
+    :class:`inittui.core.probe.PreviewRun`."""
+    from inittui.core.probe import Thresholds, run_preview
 
     if args.batch is not None and args.batch < 1:
         raise _user_error("--batch must be 1 or more")
     thresholds = Thresholds(vanishing=args.vanishing, exploding=args.exploding)
-    seed = args.seed or 0
     if args.plan:
         loaded, _tree, resolved = _resolve(args)
     else:
         loaded, resolved = _load(args), None
     if loaded.on_meta:
         raise _user_error("the preview needs values: use --device cpu, cuda or mps, not meta")
-    inputs = make_inputs(loaded, args.input_shape, args.input_dtype, args.batch, seed)
     from inittui.render import StderrProgress
 
     with StderrProgress("preview") as progress:
-        if resolved is None:
-            result = probe(
-                loaded.model,
-                inputs,
-                backward=args.backward,
-                thresholds=thresholds,
-                train_mode=args.train,
-                seed=seed,
-                progress=progress,
-            )
-            return result, None
-        comparison = compare(
-            loaded.model,
+        run = run_preview(
+            loaded,
             resolved,
-            inputs,
+            input_shapes=args.input_shape,
+            input_dtype=args.input_dtype,
+            batch=args.batch,
+            seed=args.seed or 0,
             backward=args.backward,
             thresholds=thresholds,
             train_mode=args.train,
-            seed=seed,
             progress=progress,
+            allow_in_place=True,  # a command's model is its own: too big to copy, apply in place
         )
-    return comparison.planned, comparison
-
-
-def _preview_document(result, comparison) -> dict:
-    document = result.to_dict()
-    if comparison is not None:
-        document["plan_applied"] = True
-        document["current"] = comparison.current.to_dict()
-        document["ratios"] = [item.to_dict() for item in comparison.ratios]
-        document["in_place"] = comparison.in_place
-        document["note"] = comparison.note
-    return document
+    return run
 
 
 def _cmd_preview(args: argparse.Namespace) -> int:
-    result, comparison = _probe_run(args)
+    run = _probe_run(args)
     if args.json:
-        _print_json(_preview_document(result, comparison))
+        _print_json(run.to_dict())
     else:
         from inittui.render import render_preview
 
-        render_preview(result, comparison)
+        render_preview(run.result, run.comparison)
     return 0
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
-    import math
+    from inittui.core.probe import check_max_ratio, check_preview
 
-    if not args.max_ratio > 1 or not math.isfinite(args.max_ratio):
-        raise _user_error("--max-ratio must be a number above 1, e.g. --max-ratio 10")
-    result, _ = _probe_run(args)
-    problems = [f"{flag.kind} at {flag.path}: {flag.detail}" for flag in result.flags]
-    base = result.input_std
-    if base:
-        for layer in result.layers:
-            if not layer.leaf or layer.out_std is None:
-                continue
-            ratio = layer.out_std / base
-            if not (1 / args.max_ratio <= ratio <= args.max_ratio):
-                problems.append(
-                    f"{layer.path} ({layer.type}): output std {layer.out_std:.4g} "
-                    f"is {ratio:.3g}x the input's (allowed 1/{args.max_ratio:g}.."
-                    f"{args.max_ratio:g})"
-                )
-    leaves = sum(1 for layer in result.layers if layer.leaf)
-    if problems:
-        for line in problems:
-            print(f"fail: {line}")
-        print(f"check failed: {len(problems)} problem(s) in {leaves} layers")
-        return 1
-    print(
-        f"check passed: {leaves} layers within {args.max_ratio:g}x of the input std "
-        f"({result.input_std_source or 'input'}), no flags"
-    )
-    return 0
+    check_max_ratio(args.max_ratio)
+    verdict = check_preview(_probe_run(args).result, args.max_ratio)
+    for line in verdict.lines():
+        print(line)
+    return 0 if verdict.passed else 1
 
 
 def _cmd_lsuv(args: argparse.Namespace) -> int:

@@ -16,6 +16,9 @@ from inittui.core.errors import CancelledError, InittuiError
 from inittui.core.loading import load_model
 from inittui.core.plan import Plan, Rule, resolve_plan
 from inittui.core.probe import (
+    Flag,
+    LayerRecord,
+    ProbeResult,
     Thresholds,
     compare,
     describe_inputs,
@@ -547,3 +550,154 @@ def test_theory_follows_in_place_activations_and_flatten():
     for record in leaves:
         assert record.theory_std == pytest.approx(record.out_std, rel=0.2), record.path
     assert no_hooks(model)
+
+
+# --------------------------------------------------------------------------- preview and check
+
+
+PREVIEW_PLAN = """seed = 3
+
+[[rule]]
+select = "type:Linear"
+params = "weight"
+scheme = "kaiming_normal"
+nonlinearity = "relu"
+
+[[rule]]
+select = "type:Conv2d"
+params = "weight"
+scheme = "xavier_uniform"
+"""
+
+
+@pytest.mark.parametrize("target", [MLP_TARGET, f"{SAMPLES}/convnet.py:ConvNet"])
+async def test_tui_preview_and_cli_preview_json_give_the_same_numbers(target, cli, tmp_path):
+    """The TUI's preview table and ``inittui preview --plan --json`` run one core path:
+    per layer call, the same current and planned std (and gradient std) for one seed."""
+    from inittui.tui.app import InitApp
+
+    plan = tmp_path / "plan.toml"
+    plan.write_text(PREVIEW_PLAN)
+    document = cli("preview", target, "--plan", plan, "--seed", "3", "--backward", "--json")
+    assert document.code == 0, document.err
+    document = document.json()
+    planned = {(r["path"], r["call"]): r for r in document["layers"]}
+    current = {(r["path"], r["call"]): r for r in document["current"]["layers"] if r["leaf"]}
+
+    app = InitApp(target, plan_path=str(plan), seed=3)
+    async with app.run_test(size=(100, 30)) as pilot:
+        for _ in range(3000):  # until the model is loaded, then until the preview is in
+            await pilot.pause(0.02)
+            if app.session is not None and not app.running:
+                break
+        app.backward = True
+        await pilot.press("p")
+        for _ in range(3000):
+            await pilot.pause(0.02)
+            if app.session.preview is not None and not app.running:
+                break
+        preview = app.session.preview
+    assert preview is not None and preview.planned and preview.backward
+    assert [(row.path, row.call) for row in preview.rows] == list(current)
+    for row in preview.rows:
+        key = (row.path, row.call)
+        assert row.now_std == pytest.approx(current[key]["out_std"], rel=1e-9)
+        assert row.plan_std == pytest.approx(planned[key]["out_std"], rel=1e-9)
+        assert row.now_grad == pytest.approx(current[key]["grad_std"], rel=1e-9)
+        assert row.plan_grad == pytest.approx(planned[key]["grad_std"], rel=1e-9)
+    assert any(row.plan_std != row.now_std for row in preview.rows)  # the plan did something
+    shown = sorted((f.which, f.path, f.kind) for f in preview.flags)
+    expected = [("now", f["path"], f["kind"]) for f in document["current"]["flags"]]
+    expected += [("planned", f["path"], f["kind"]) for f in document["flags"]]
+    assert shown == sorted(expected)
+
+
+def test_tui_preview_refuses_to_apply_in_place(monkeypatch):
+    """A model too large to copy: the CLI applies the plan to it, the TUI refuses and the
+    user's model keeps its weights."""
+    import inittui.core.probe.comparison as comparison_module
+    from inittui.core.probe import run_preview
+    from inittui.tui.session import run_preview as tui_run_preview
+
+    loaded = load_model(MLP_TARGET, {"depth": 3})
+    original = {k: v.clone() for k, v in loaded.model.state_dict().items()}
+    resolved = resolve_plan(Plan(rules=KAIMING, seed=1), loaded.model, build_tree(loaded.model))
+    monkeypatch.setattr(comparison_module, "default_copy_limit", lambda device=None: 0)
+    with pytest.raises(InittuiError, match="not enough memory to copy the model for the planned"):
+        tui_run_preview(loaded, resolved, None, None, 0, False)
+    with pytest.raises(InittuiError, match="inittui preview --plan"):
+        run_preview(loaded, resolved)  # the core's default: never in place
+    for key, value in loaded.model.state_dict().items():
+        assert torch.equal(value, original[key])
+    run = run_preview(loaded, resolved, allow_in_place=True)
+    assert run.comparison is not None and run.comparison.in_place
+    assert not torch.equal(loaded.model.layers[0].weight, original["layers.0.weight"])
+
+
+def test_preview_rows_pair_current_and_planned_per_call():
+    from inittui.core.probe import preview_rows, run_preview
+
+    loaded = load_model(MLP_TARGET, {"depth": 4})
+    zeros = (Rule("layers.2", "zeros", "weight"),)  # the output vanishes from layers.2 on
+    resolved = resolve_plan(Plan(rules=zeros, seed=1), loaded.model, build_tree(loaded.model))
+    run = run_preview(loaded, resolved, seed=2)
+    assert run.comparison is not None and run.current is run.comparison.current
+    assert run.inputs_source == "example_inputs" and run.inputs_description.endswith(
+        "from example_inputs"
+    )
+    rows = preview_rows(run)
+    leaves = [layer for layer in run.current.layers if layer.leaf]
+    assert rows.planned and len(rows.rows) == len(leaves)
+    for row, layer in zip(rows.rows, leaves, strict=True):
+        assert (row.path, row.call, row.now_std) == (layer.path, layer.call, layer.out_std)
+        assert row.plan_std == run.result.layer(layer.path, layer.call).out_std
+    assert {f.which for f in rows.flags} <= {"now", "planned"}
+    planned_flags = [(f.path, f.kind) for f in rows.flags if f.which == "planned"]
+    assert planned_flags == [("layers.2", "vanishing")]
+    assert rows.rows[[r.path for r in rows.rows].index("layers.2")].flags[-1].which == "planned"
+
+    alone = preview_rows(run_preview(loaded, None, seed=2))
+    assert not alone.planned and not [f for f in alone.flags if f.which == "planned"]
+    assert all(row.plan_std == row.now_std for row in alone.rows)
+    assert [row.now_std for row in alone.rows] == [row.now_std for row in rows.rows]
+
+
+def _result(input_std: float, stds: list[float], flags=()) -> ProbeResult:
+    layers = [LayerRecord(f"l{i}", "Linear", 0, True, out_std=s) for i, s in enumerate(stds)]
+    layers.append(LayerRecord("", "Sequential", 0, False, out_std=1000.0))  # not a leaf
+    return ProbeResult("cpu", [], layers, list(flags), input_std=input_std, input_std_source="x")
+
+
+def test_check_preview_passes_within_the_ratio_both_ways():
+    from inittui.core.probe import check_preview
+
+    verdict = check_preview(_result(2.0, [2.0, 0.5, 8.0]), max_ratio=4)
+    assert verdict.passed and verdict.problems == [] and verdict.leaves == 3
+    assert verdict.lines() == ["check passed: 3 layers within 4x of the input std (x), no flags"]
+
+
+def test_check_preview_fails_beyond_the_ratio_and_on_flags():
+    from inittui.core.probe import check_preview
+
+    flag = Flag("l0", "nan", "output holds NaN/Inf")
+    verdict = check_preview(_result(2.0, [2.0, 0.49, 8.1], [flag]), max_ratio=4)
+    assert not verdict.passed and verdict.leaves == 3
+    assert verdict.problems[0] == "nan at l0: output holds NaN/Inf"
+    assert [p.split(" ")[0] for p in verdict.problems[1:]] == ["l1", "l2"]
+    assert "is 0.245x the input's (allowed 1/4..4)" in verdict.problems[1]
+    assert verdict.lines()[-1] == "check failed: 3 problem(s) in 3 layers"
+    assert verdict.lines()[0] == "fail: nan at l0: output holds NaN/Inf"
+
+
+def test_check_preview_without_an_input_std_checks_flags_only():
+    from inittui.core.probe import check_preview
+
+    assert check_preview(_result(0.0, [1e6]), max_ratio=2).passed
+
+
+@pytest.mark.parametrize("bad", [1.0, 0.5, float("inf"), float("nan")])
+def test_check_preview_refuses_a_max_ratio_not_above_one(bad):
+    from inittui.core.probe import check_preview
+
+    with pytest.raises(InittuiError, match="--max-ratio must be a number above 1"):
+        check_preview(_result(1.0, [1.0]), max_ratio=bad)

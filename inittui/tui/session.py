@@ -7,18 +7,17 @@ can run it in threads and the tests can call it directly.
 
 from __future__ import annotations
 
-import copy
 import fnmatch
 import functools
-import inspect
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from torch import nn
 
-from inittui.core.errors import InittuiError
 from inittui.core.loading import LoadedModel
 from inittui.core.plan import Plan, ResolvedPlan, Rule, module_matches
+from inittui.core.probe import Preview, PreviewRow, preview_rows
+from inittui.core.probe import run_preview as core_run_preview
 from inittui.core.schemes import Expected, Scheme, SchemeError, dtype_problem
 from inittui.core.tree import ModelTree, ModuleRecord, ParamRecord
 
@@ -459,55 +458,8 @@ def expected_for(
 # --------------------------------------------------------------------------- preview
 
 
-@dataclass(frozen=True)
-class PreviewFlag:
-    path: str
-    kind: str
-    detail: str
-    which: str  # "now" or "planned"
-
-
-@dataclass
-class PreviewRow:
-    path: str
-    type: str
-    call: int
-    now_std: float | None
-    plan_std: float | None
-    now_grad: float | None = None
-    plan_grad: float | None = None
-    flags: list[PreviewFlag] = field(default_factory=list)
-
-    @property
-    def ratio(self) -> float | None:
-        if self.now_std and self.plan_std is not None:
-            return self.plan_std / self.now_std
-        return None
-
-
-@dataclass
-class Preview:
-    rows: list[PreviewRow]
-    flags: list[PreviewFlag]
-    description: str
-    backward: bool
-    device: str
-    planned: bool  # whether the plan decides anything (else planned == now)
-
-
-def _call(function: Callable, *args: object, **kwargs: object) -> object:
-    """Call ``function`` with the keyword arguments it accepts."""
-    try:
-        accepted = inspect.signature(function).parameters
-    except (TypeError, ValueError):
-        return function(*args, **kwargs)
-    if not any(p.kind == p.VAR_KEYWORD for p in accepted.values()):
-        kwargs = {k: v for k, v in kwargs.items() if k in accepted}
-    return function(*args, **kwargs)
-
-
 def run_preview(
-    loaded: object,
+    loaded: LoadedModel,
     resolved: ResolvedPlan,
     input_shapes: Sequence[str] | None,
     input_dtype: str | None,
@@ -516,106 +468,21 @@ def run_preview(
     cancel: Callable[[], bool] | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> Preview:
-    """Forward (and backward) probe of the current weights and of the plan's, via
-    :mod:`inittui.core.probe`. The plan is applied to a deep copy: the user's model is
-    never modified (a model too large to copy gets an error, not an in-place apply)."""
-    try:
-        from inittui.core import probe as probe_module
-    except ImportError as exc:
-        raise InittuiError(
-            f"the preview is not available in this build (inittui.core.probe: {exc})"
-        ) from None
-    model = loaded.model  # type: ignore[attr-defined]
-    inputs = _call(
-        probe_module.make_inputs,
+    """The preview's rows: :func:`inittui.core.probe.run_preview` with the plan compared
+    when it decides anything. The user's model is never modified (a model too large to
+    copy gets an error, not an in-place apply)."""
+    run = core_run_preview(
         loaded,
-        input_shapes=list(input_shapes or []) or None,
+        resolved if resolved.steps else None,
+        input_shapes=input_shapes,
         input_dtype=input_dtype,
         seed=seed,
-    )
-    describe = getattr(probe_module, "describe_inputs", None)
-    description = describe(inputs) if describe is not None else ""
-    source = getattr(inputs, "source", None)
-    if source and source not in description:
-        description = f"{description} from {source}"
-    planned_differs = bool(resolved.steps)
-    current = _call(
-        probe_module.probe,
-        model,
-        inputs,
         backward=backward,
-        cancel=cancel,
         progress=progress,
-        seed=seed,
+        cancel=cancel,
+        allow_in_place=False,
     )
-    planned = current
-    if planned_differs:
-        from inittui.core.apply import apply_plan
-
-        try:
-            model_copy = copy.deepcopy(model)
-        except MemoryError:
-            raise InittuiError(
-                "not enough memory to copy the model for the planned preview; the current "
-                "weights were probed, use 'inittui preview --plan' for the planned ones"
-            ) from None
-        apply_plan(model_copy, resolved, cancel=cancel)
-        planned = _call(
-            probe_module.probe,
-            model_copy,
-            inputs,
-            backward=backward,
-            cancel=cancel,
-            progress=progress,
-            seed=seed,
-        )
-    return _preview_from(
-        current,
-        planned,
-        str(description),
-        backward,
-        str(getattr(loaded, "device", "")),
-        planned_differs,
-    )
-
-
-def _preview_from(
-    current: object,
-    planned: object,
-    description: str,
-    backward: bool,
-    device: str,
-    planned_differs: bool,
-) -> Preview:
-    def layers(result: object) -> list:
-        return list(getattr(result, "layers", []) or [])
-
-    now_layers = layers(current)
-    leaves = [layer for layer in now_layers if getattr(layer, "leaf", True)] or now_layers
-    planned_by_key = {(layer.path, getattr(layer, "call", 0)): layer for layer in layers(planned)}
-    flags: list[PreviewFlag] = []
-    for which, result in (("now", current), ("planned", planned)):
-        if which == "planned" and not planned_differs:
-            break
-        for flag in getattr(result, "flags", []) or []:
-            flags.append(PreviewFlag(flag.path, flag.kind, str(getattr(flag, "detail", "")), which))
-    rows = []
-    for layer in leaves:
-        key = (layer.path, getattr(layer, "call", 0))
-        other = planned_by_key.get(key)
-        rows.append(
-            PreviewRow(
-                path=layer.path,
-                type=getattr(layer, "type", ""),
-                call=key[1],
-                now_std=getattr(layer, "out_std", None),
-                plan_std=getattr(other, "out_std", None) if other is not None else None,
-                now_grad=getattr(layer, "grad_std", None),
-                plan_grad=getattr(other, "grad_std", None) if other is not None else None,
-                flags=[f for f in flags if f.path == layer.path],
-            )
-        )
-    return Preview(rows, flags, description, backward, device, planned_differs)
+    return preview_rows(run)
 
 
 # --------------------------------------------------------------------------- session

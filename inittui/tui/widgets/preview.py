@@ -6,7 +6,7 @@ from rich.text import Text
 from textual.binding import Binding
 from textual.widgets import DataTable
 
-from inittui.tui.session import Preview, PreviewRow
+from inittui.core.probe import Preview, PreviewRow
 from inittui.tui.widgets.text import log_bar, short
 
 NOW_STYLE = "blue"

@@ -1,0 +1,208 @@
+"""What a probe measured: per-call layer records, flags and their thresholds.
+
+Also the small value helpers the probe modules share (a NaN/Inf-free number for JSON, a
+dtype's short name, an exception as one line). Only ``torch`` and the standard library.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from inittui.core.errors import InittuiError
+
+ProgressFn = Callable[[int, int], None]
+CancelFn = Callable[[], bool]
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Flag limits relative to the input std: a leaf output std below ``vanishing`` x or
+    above ``exploding`` x the input's is flagged (once, where it starts)."""
+
+    vanishing: float = 0.1
+    exploding: float = 10.0
+
+    def __post_init__(self) -> None:
+        if not (0 < self.vanishing < self.exploding) or not math.isfinite(self.exploding):
+            raise InittuiError(
+                f"thresholds must satisfy 0 < vanishing < exploding, got vanishing="
+                f"{self.vanishing:g}, exploding={self.exploding:g}; e.g. --vanishing 0.1 "
+                "--exploding 10"
+            )
+
+
+@dataclass
+class InputInfo:
+    shape: list[int]
+    dtype: str
+
+
+@dataclass
+class LayerRecord:
+    """One module call. Statistics are of the module's main output (``main_output`` names
+    the element of a tuple/dict/dataclass output that was measured; ``None`` when the output
+    is itself a tensor). ``input_link`` is ``"input"`` when the call's first positional
+    argument was the model's first floating input, ``"previous"`` when it was the previous
+    leaf's output unchanged, else ``None`` (used by :func:`theory_std`)."""
+
+    path: str
+    type: str
+    call: int
+    leaf: bool
+    out_shape: list[int] | None = None
+    out_mean: float | None = None
+    out_std: float | None = None
+    zero_fraction: float | None = None
+    abs_max: float | None = None
+    main_output: str | None = None
+    grad_std: float | None = None
+    theory_std: float | None = None
+    nonfinite: bool = False
+    input_link: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "type": self.type,
+            "call": self.call,
+            "leaf": self.leaf,
+            "out_shape": self.out_shape,
+            "out_mean": _finite(self.out_mean),
+            "out_std": _finite(self.out_std),
+            "zero_fraction": _finite(self.zero_fraction),
+            "grad_std": _finite(self.grad_std),
+            "abs_max": _finite(self.abs_max),
+            "main_output": self.main_output,
+            "theory_std": _finite(self.theory_std),
+        }
+
+
+@dataclass
+class Flag:
+    path: str
+    kind: str  # vanishing, exploding, nan
+    detail: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": self.path, "kind": self.kind, "detail": self.detail}
+
+
+@dataclass
+class ProbeResult:
+    """What :func:`probe` measured. ``to_dict`` is the ``preview --json`` document."""
+
+    device: str
+    inputs: list[InputInfo]
+    layers: list[LayerRecord]
+    flags: list[Flag]
+    input_std: float | None = None
+    input_mean: float | None = None
+    input_std_source: str = ""
+    inputs_source: str | None = None
+    loss: str | None = None
+    param_grad_std: dict[str, float] | None = None
+    train_mode: bool = False
+    seed: int = 0
+
+    def layer(self, path: str, call: int = 0) -> LayerRecord:
+        return _lookup(self, self.layers, (path, call))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "device": self.device,
+            "inputs": [{"shape": list(i.shape), "dtype": i.dtype} for i in self.inputs],
+            "layers": [record.to_dict() for record in self.layers],
+            "flags": [flag.to_dict() for flag in self.flags],
+            "inputs_source": self.inputs_source,
+            "input_std": _finite(self.input_std),
+            "input_std_source": self.input_std_source,
+            "mode": "train" if self.train_mode else "eval",
+            "seed": self.seed,
+            "loss": self.loss,
+            "param_grad_std": None
+            if self.param_grad_std is None
+            else {k: _finite(v) for k, v in self.param_grad_std.items()},
+        }
+
+
+def find_flags(
+    layers: Sequence[LayerRecord], input_std: float | None, thresholds: Thresholds
+) -> list[Flag]:
+    """The first onset of each kind: ``nan`` (first non-finite output, any layer),
+    ``vanishing``/``exploding`` (first leaf whose output std is below/above the threshold
+    times ``input_std``)."""
+    flags: list[Flag] = []
+    bad = [r for r in layers if r.nonfinite]
+    if bad:
+        first = bad[0]
+        flags.append(
+            Flag(
+                first.path,
+                "nan",
+                f"output holds NaN/Inf at {first.path or '(root)'} ({first.type}); it starts "
+                f"here ({len(bad)} of {len(layers)} layer outputs are non-finite)",
+            )
+        )
+    if input_std is None or not math.isfinite(input_std) or input_std <= 0:
+        return flags
+    found: dict[str, LayerRecord] = {}
+    for record in layers:
+        std = record.out_std
+        if not record.leaf or std is None or not math.isfinite(std):
+            continue
+        ratio = std / input_std
+        if "vanishing" not in found and ratio < thresholds.vanishing:
+            found["vanishing"] = record
+        if "exploding" not in found and ratio > thresholds.exploding:
+            found["exploding"] = record
+    for kind in ("vanishing", "exploding"):
+        if kind in found:
+            record = found[kind]
+            assert record.out_std is not None
+            ratio = record.out_std / input_std
+            flags.append(
+                Flag(
+                    record.path,
+                    kind,
+                    f"output std {record.out_std:.2g} is {ratio:.2g}x the input's at "
+                    f"{record.path or '(root)'} ({record.type}); it starts here",
+                )
+            )
+    return flags
+
+
+def _lookup(owner: object, items: list, key: tuple[str, int]):
+    """``items`` (records with ``path`` and ``call``) by key, through an index kept on
+    ``owner`` (a search per lookup made a 10,000-layer report quadratic)."""
+    cached = owner.__dict__.get("_index")
+    if cached is None or cached[0] is not items or cached[1] != len(items):
+        index: dict[tuple[str, int], object] = {}
+        for item in items:
+            index.setdefault((item.path, item.call), item)
+        cached = (items, len(items), index)
+        owner.__dict__["_index"] = cached
+    try:
+        return cached[2][key]
+    except KeyError:
+        raise KeyError(key) from None
+
+
+def _finite(value: float | None) -> float | None:
+    if value is None or not math.isfinite(value):
+        return None
+    return float(value)
+
+
+def _dtype_name(dtype: torch.dtype) -> str:
+    return str(dtype).removeprefix("torch.")
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    first = text.splitlines()[0] if text else ""
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__

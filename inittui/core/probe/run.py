@@ -1,0 +1,223 @@
+"""The preview and the check as one headless action each, for the CLI and the TUI alike.
+
+:func:`run_preview` builds the inputs, probes the current weights and, given a resolved
+plan, the planned ones (:func:`compare`); :func:`preview_rows` pairs the two per layer
+call for a table; :func:`check_preview` turns a probe into the ``inittui check`` verdict.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from inittui.core.errors import InittuiError
+from inittui.core.loading import LoadedModel
+from inittui.core.plan import ResolvedPlan
+from inittui.core.probe.comparison import Comparison, compare
+from inittui.core.probe.inputs import describe_inputs, make_inputs
+from inittui.core.probe.record import probe
+from inittui.core.probe.results import CancelFn, ProbeResult, ProgressFn, Thresholds
+
+
+@dataclass(frozen=True)
+class PreviewRun:
+    """One preview: its inputs (``"(8, 64) float32 from example_inputs"`` and the source
+    alone), what was measured and where. ``result`` is the planned probe when a plan was
+    compared (``comparison`` then holds both), else the current one."""
+
+    inputs_description: str
+    inputs_source: str | None
+    result: ProbeResult
+    comparison: Comparison | None
+    device: str
+    backward: bool
+
+    @property
+    def current(self) -> ProbeResult:
+        return self.result if self.comparison is None else self.comparison.current
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``preview --json`` document: the probe's own, plus the current weights'
+        probe, the ratios and whether the plan went in place when a plan was compared."""
+        document = self.result.to_dict()
+        if self.comparison is not None:
+            document["plan_applied"] = True
+            document["current"] = self.comparison.current.to_dict()
+            document["ratios"] = [item.to_dict() for item in self.comparison.ratios]
+            document["in_place"] = self.comparison.in_place
+            document["note"] = self.comparison.note
+        return document
+
+
+def run_preview(
+    loaded: LoadedModel,
+    resolved: ResolvedPlan | None,
+    *,
+    input_shapes: Sequence[str] | None = None,
+    input_dtype: str | None = None,
+    batch: int | None = None,
+    seed: int = 0,
+    backward: bool = False,
+    thresholds: Thresholds | None = None,
+    train_mode: bool = False,
+    progress: ProgressFn | None = None,
+    cancel: CancelFn | None = None,
+    allow_in_place: bool = False,
+) -> PreviewRun:
+    """Probe ``loaded.model`` on inputs from :func:`make_inputs`; with ``resolved``, also
+    the planned weights (:func:`compare`). Unless ``allow_in_place``, a model that cannot
+    be copied is an :class:`InittuiError` and the model is never modified; with it, the
+    plan is applied to the model itself (``comparison.in_place`` says so)."""
+    inputs = make_inputs(loaded, input_shapes or None, input_dtype, batch, seed)
+    options = dict(
+        backward=backward,
+        thresholds=thresholds,
+        train_mode=train_mode,
+        seed=seed,
+        progress=progress,
+        cancel=cancel,
+    )
+    comparison = None
+    if resolved is None:
+        result = probe(loaded.model, inputs, **options)
+    else:
+        comparison = compare(
+            loaded.model, resolved, inputs, allow_in_place=allow_in_place, **options
+        )
+        result = comparison.planned
+    return PreviewRun(
+        inputs_description=describe_inputs(inputs),
+        inputs_source=inputs.source,
+        result=result,
+        comparison=comparison,
+        device=str(loaded.device),
+        backward=backward,
+    )
+
+
+# --------------------------------------------------------------------------- table rows
+
+
+@dataclass(frozen=True)
+class PreviewFlag:
+    path: str
+    kind: str
+    detail: str
+    which: str  # "now" or "planned"
+
+
+@dataclass
+class PreviewRow:
+    """One leaf call: its output std (and gradient std) now and with the plan."""
+
+    path: str
+    type: str
+    call: int
+    now_std: float | None
+    plan_std: float | None
+    now_grad: float | None = None
+    plan_grad: float | None = None
+    flags: list[PreviewFlag] = field(default_factory=list)
+
+    @property
+    def ratio(self) -> float | None:
+        if self.now_std and self.plan_std is not None:
+            return self.plan_std / self.now_std
+        return None
+
+
+@dataclass
+class Preview:
+    rows: list[PreviewRow]
+    flags: list[PreviewFlag]
+    description: str
+    backward: bool
+    device: str
+    planned: bool  # whether the plan decides anything (else planned == now)
+
+
+def preview_rows(run: PreviewRun) -> Preview:
+    """One row per leaf call of the current probe (every call when no call is a leaf),
+    paired with the planned probe's call of the same ``(path, call)``; flags tagged
+    ``now`` and, when a plan was compared, ``planned``."""
+    current, planned = run.current, run.result
+    compared = run.comparison is not None
+    leaves = [layer for layer in current.layers if layer.leaf] or list(current.layers)
+    planned_by_key = {(layer.path, layer.call): layer for layer in planned.layers}
+    flags = [PreviewFlag(f.path, f.kind, f.detail, "now") for f in current.flags]
+    if compared:
+        flags += [PreviewFlag(f.path, f.kind, f.detail, "planned") for f in planned.flags]
+    rows = []
+    for layer in leaves:
+        other = planned_by_key.get((layer.path, layer.call))
+        rows.append(
+            PreviewRow(
+                path=layer.path,
+                type=layer.type,
+                call=layer.call,
+                now_std=layer.out_std,
+                plan_std=other.out_std if other is not None else None,
+                now_grad=layer.grad_std,
+                plan_grad=other.grad_std if other is not None else None,
+                flags=[f for f in flags if f.path == layer.path],
+            )
+        )
+    return Preview(rows, flags, run.inputs_description, run.backward, run.device, compared)
+
+
+# --------------------------------------------------------------------------- check
+
+
+@dataclass(frozen=True)
+class CheckVerdict:
+    """``inittui check``: the problems found (flags first, then every leaf whose output std
+    is beyond ``max_ratio`` x the input's either way), over ``leaves`` leaf calls."""
+
+    problems: list[str]
+    leaves: int
+    max_ratio: float
+    input_std_source: str
+
+    @property
+    def passed(self) -> bool:
+        return not self.problems
+
+    def lines(self) -> list[str]:
+        """What ``inittui check`` prints, one line each."""
+        if self.problems:
+            return [f"fail: {line}" for line in self.problems] + [
+                f"check failed: {len(self.problems)} problem(s) in {self.leaves} layers"
+            ]
+        return [
+            f"check passed: {self.leaves} layers within {self.max_ratio:g}x of the input std "
+            f"({self.input_std_source or 'input'}), no flags"
+        ]
+
+
+def check_max_ratio(max_ratio: float) -> None:
+    """Refuse a ``--max-ratio`` that is not a finite number above 1."""
+    if not max_ratio > 1 or not math.isfinite(max_ratio):
+        raise InittuiError("--max-ratio must be a number above 1, e.g. --max-ratio 10")
+
+
+def check_preview(result: ProbeResult, max_ratio: float) -> CheckVerdict:
+    """The verdict on ``result``: its flags, and each leaf output std outside
+    ``[input std / max_ratio, input std * max_ratio]``."""
+    check_max_ratio(max_ratio)
+    problems = [f"{flag.kind} at {flag.path}: {flag.detail}" for flag in result.flags]
+    base = result.input_std
+    if base:
+        for layer in result.layers:
+            if not layer.leaf or layer.out_std is None:
+                continue
+            ratio = layer.out_std / base
+            if not (1 / max_ratio <= ratio <= max_ratio):
+                problems.append(
+                    f"{layer.path} ({layer.type}): output std {layer.out_std:.4g} "
+                    f"is {ratio:.3g}x the input's (allowed 1/{max_ratio:g}.."
+                    f"{max_ratio:g})"
+                )
+    leaves = sum(1 for layer in result.layers if layer.leaf)
+    return CheckVerdict(problems, leaves, max_ratio, result.input_std_source)
