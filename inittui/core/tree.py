@@ -158,10 +158,21 @@ def _all_named_parameters(model: nn.Module) -> Iterable[tuple[str, nn.Parameter]
 def build_tree(model: nn.Module) -> ModelTree:
     """Records for every module, unique parameter and buffer of ``model``."""
     modules_by_path = dict(model.named_modules())
-    # Every name of every parameter, including tied duplicates.
-    first_name: dict[int, str] = {}
+    records = _param_records(model, modules_by_path)
+    return ModelTree(
+        modules=_module_records(model, modules_by_path, records),
+        parameters=list(records.values()),
+        buffers=_buffer_records(model, modules_by_path),
+        module_objects=modules_by_path,
+    )
+
+
+def _param_records(
+    model: nn.Module, modules_by_path: dict[str, nn.Module]
+) -> dict[int, ParamRecord]:
+    """One record per unique parameter tensor (keyed by ``id``), in
+    ``named_parameters()`` order, under its first name; later names are its aliases."""
     records: dict[int, ParamRecord] = {}
-    order: list[int] = []
     for name, param in _all_named_parameters(model):
         key = id(param)
         if key in records:
@@ -189,10 +200,13 @@ def build_tree(model: nn.Module) -> ModelTree:
             fan_note=fan_note(owner, local),
             tensor=param,
         )
-        first_name[key] = name
-        order.append(key)
-    parameters = [records[k] for k in order]
+    return records
 
+
+def _module_records(
+    model: nn.Module, modules_by_path: dict[str, nn.Module], records: dict[int, ParamRecord]
+) -> list[ModuleRecord]:
+    """One record per module (first path), with its own and subtree parameter counts."""
     # Module aliases: a module object reachable under several paths.
     module_aliases: dict[int, list[str]] = {}
     for path, module in model.named_modules(remove_duplicate=False):
@@ -212,11 +226,10 @@ def build_tree(model: nn.Module) -> ModelTree:
     for path, module in modules_by_path.items():
         own_tensors = [p for p in module._parameters.values() if p is not None]
         own = [
-            first_name[id(p)]
+            records[id(p)].name
             for p in own_tensors
-            if id(p) in first_name and records[id(p)].module == path
+            if id(p) in records and records[id(p)].module == path
         ]
-        subtree = subtree_ids[id(module)]
         children = [name for name, child in module._modules.items() if child is not None]
         modules.append(
             ModuleRecord(
@@ -224,32 +237,34 @@ def build_tree(model: nn.Module) -> ModelTree:
                 type=type(module).__name__,
                 depth=0 if path == "" else path.count(".") + 1,
                 own_params=sum(records[id(p)].numel for p in own_tensors if id(p) in records),
-                num_params=sum(records[k].numel for k in subtree if k in records),
+                num_params=sum(records[k].numel for k in subtree_ids[id(module)] if k in records),
                 children=children,
                 param_names=own,
                 aliases=[a for a in module_aliases.get(id(module), []) if a != path],
                 leaf=not children,
             )
         )
+    return modules
 
-    buffers = [
-        BufferRecord(
-            name=name,
-            module=_split(name)[0],
-            shape=_shape(buf),
-            dtype=_dtype_name(buf.dtype),
-            device=str(buf.device),
-            numel=0 if _shape(buf) is None else int(buf.numel()),
-            persistent=_split(name)[1]
-            not in getattr(
-                modules_by_path.get(_split(name)[0], model), "_non_persistent_buffers_set", ()
-            ),
+
+def _buffer_records(model: nn.Module, modules_by_path: dict[str, nn.Module]) -> list[BufferRecord]:
+    records = []
+    for name, buf in model.named_buffers():
+        module_path, local = _split(name)
+        owner = modules_by_path.get(module_path, model)
+        shape = _shape(buf)
+        records.append(
+            BufferRecord(
+                name=name,
+                module=module_path,
+                shape=shape,
+                dtype=_dtype_name(buf.dtype),
+                device=str(buf.device),
+                numel=0 if shape is None else int(buf.numel()),
+                persistent=local not in getattr(owner, "_non_persistent_buffers_set", ()),
+            )
         )
-        for name, buf in model.named_buffers()
-    ]
-    return ModelTree(
-        modules=modules, parameters=parameters, buffers=buffers, module_objects=modules_by_path
-    )
+    return records
 
 
 def param_tensors(tree: ModelTree) -> Iterable[tuple[str, torch.Tensor]]:
