@@ -21,7 +21,13 @@ from inittui.core.plan.select import (
     scheme_shape,
     unique_shapes,
 )
-from inittui.core.plan.toml import load_plan, parse_plan, plan_from_dict, plan_to_toml, rule_from_dict
+from inittui.core.plan.toml import (
+    load_plan,
+    parse_plan,
+    plan_from_dict,
+    plan_to_toml,
+    rule_from_dict,
+)
 
 __all__ = [
     "CONTRACT_KEYS",

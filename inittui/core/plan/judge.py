@@ -21,6 +21,7 @@ from inittui.core.plan.lints import Lint
 from inittui.core.plan.model import Rule, check_extension, rule_label
 from inittui.core.plan.resolve import (
     InitStep,
+    StepRefused,
     make_step,
     matching_names,
     module_paths_of,
@@ -47,8 +48,9 @@ class RuleVerdict:
     """Whether resolving the rule succeeds on these parameters, and if so what each gets."""
 
     ok: bool
-    reason: str | None
+    reason: str | None  # word for word what resolve_plan raises
     params: tuple[ParamVerdict, ...] = ()
+    why: str | None = None  # the scheme's own reason, without the rule's label
 
     def step_for(self, name: str) -> InitStep | None:
         """The representative step of parameter ``name`` (its own expected statistics)."""
@@ -75,18 +77,18 @@ def judge_rule(
             if getattr(rule, key) is not None:
                 check_extension(rule_label(index, rule), key, getattr(rule, key))
     except InittuiError as exc:
-        return RuleVerdict(False, str(exc))
+        return RuleVerdict(False, str(exc), why=str(exc))
     module_paths = module_paths_of(model) if params is None else None
     chosen = _selected(rule, model, tree, params, module_paths)
     verdicts = []
-    for (record, via), members in representatives(rule, model, chosen).items():
+    for record, via, members in representatives(rule, model, chosen):
         if rule.scheme == "keep":
             verdicts.append(ParamVerdict(record, tuple(members), None))
             continue
         try:
             made = make_step(record, rule, index, via, model, seed)
-        except InittuiError as exc:
-            return RuleVerdict(False, str(exc))
+        except StepRefused as exc:
+            return RuleVerdict(False, str(exc), why=exc.why)
         if isinstance(made, Lint):
             verdicts.append(ParamVerdict(record, tuple(members), None, made))
         else:
@@ -115,14 +117,14 @@ def _selected(
 
 def representatives(
     rule: Rule, model: nn.Module, chosen: Sequence[tuple[ParamRecord, str]]
-) -> dict[tuple[ParamRecord, str], list[str]]:
-    """Group parameters the rule treats alike; the first of each group represents it."""
+) -> list[tuple[ParamRecord, str, list[str]]]:
+    """Group parameters the rule treats alike: ``(record, via, member names)`` per group,
+    the first parameter of each group representing it."""
     try:
         per_module = get_scheme(rule.scheme).per_module
     except SchemeError:
         per_module = False
-    groups: dict[tuple, tuple[ParamRecord, str]] = {}
-    members: dict[tuple[ParamRecord, str], list[str]] = {}
+    groups: dict[tuple, tuple[ParamRecord, str, list[str]]] = {}
     for record, via in chosen:
         module_path, _, local = via.rpartition(".")
         module = model.get_submodule(module_path)
@@ -136,9 +138,9 @@ def representatives(
         )
         if per_module:
             key += (_default_key(rule, module, local),)
-        first = groups.setdefault(key, (record, via))
-        members.setdefault(first, []).append(record.name)
-    return members
+        group = groups.setdefault(key, (record, via, []))
+        group[2].append(record.name)
+    return list(groups.values())
 
 
 def _default_key(rule: Rule, module: nn.Module, local: str) -> object:

@@ -28,9 +28,12 @@ class Lint:
     severity: str = "warning"  # "warning" or "info"
 
 
-
 def plan_lints(
-    steps: Sequence[InitStep], tree: ModelTree, model: nn.Module, decided: dict[str, int], plan: Plan
+    steps: Sequence[InitStep],
+    tree: ModelTree,
+    model: nn.Module,
+    decided: dict[str, int],
+    plan: Plan,
 ) -> list[Lint]:
     lints: list[Lint] = []
     for step in steps:

@@ -118,7 +118,6 @@ def check_extension(label: str, key: str, value: object) -> object:
     raise AssertionError(key)
 
 
-
 def check_rule_numbers(plan: Plan) -> None:
     """A :class:`Rule` built in code is not validated yet: check its forget_bias/scale."""
     for index, rule in enumerate(plan.rules):

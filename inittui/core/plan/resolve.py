@@ -186,6 +186,16 @@ def _tied_conflict(
 # -- the step builder ----------------------------------------------------------------------
 
 
+class StepRefused(InittuiError):
+    """A rule that cannot apply to a parameter: ``"<rule label>: <detail>"``; ``why`` is
+    the scheme's own reason (the assign dialog shows it beside the scheme)."""
+
+    def __init__(self, label: str, detail: str, why: str) -> None:
+        super().__init__(f"{label}: {detail}")
+        self.detail = detail
+        self.why = why
+
+
 def make_step(
     record: ParamRecord, rule: Rule, index: int, via: str, model: nn.Module, plan_seed: int
 ) -> InitStep | Lint:
@@ -211,9 +221,11 @@ def make_step(
     block_shape = shape if blocks is None else (blocks[0][1] - blocks[0][0], *shape[1:])
     reason = scheme.applicability(block_shape, args, name=record.name)
     if reason:
-        raise InittuiError(
-            f"{label}: cannot apply to {record.name}: {reason}; narrow the rule's select/params "
-            "or pick another scheme"
+        raise StepRefused(
+            label,
+            f"cannot apply to {record.name}: {reason}; narrow the rule's select/params "
+            "or pick another scheme",
+            reason,
         )
     forget_block = _forget_block(rule, module, local, shape, record, label)
     padding_idx = _padding_idx(model, via, record)
@@ -244,10 +256,11 @@ def make_step(
 
 def _materialized_shape(record: ParamRecord, label: str) -> tuple[int, ...]:
     if record.shape is None:
-        raise InittuiError(
-            f"{label}: {record.name} is uninitialized (lazy module); run a forward pass "
+        detail = (
+            f"{record.name} is uninitialized (lazy module); run a forward pass "
             "first or give --input-shape so its shape is known"
         )
+        raise StepRefused(label, detail, detail)
     return tuple(record.shape)
 
 
@@ -259,7 +272,7 @@ def _concrete_row(
     try:
         return get_scheme(rule.scheme).resolve(module, local, rule.args)
     except SchemeError as exc:
-        raise InittuiError(f"{label}: {exc}") from None
+        raise StepRefused(label, str(exc), str(exc)) from None
 
 
 def _gate_blocks(
@@ -270,10 +283,11 @@ def _gate_blocks(
         return None
     gates = gate_count(module, local)
     if gates is None:
-        raise InittuiError(
-            f"{label}: per_gate applies to RNN/LSTM/GRU weight_ih/weight_hh/bias "
+        detail = (
+            f"per_gate applies to RNN/LSTM/GRU weight_ih/weight_hh/bias "
             f"parameters, not {record.name} ({type(module).__name__})"
         )
+        raise StepRefused(label, detail, detail)
     assert record.shape is not None
     size = record.shape[0] // gates
     return tuple((g * size, (g + 1) * size) for g in range(gates))
@@ -293,10 +307,11 @@ def _forget_block(
     if not isinstance(module, (nn.LSTM, nn.LSTMCell)) or not local.startswith(
         ("bias_ih", "bias_hh")
     ):
-        raise InittuiError(
-            f"{label}: forget_bias applies to LSTM/LSTMCell bias_ih/bias_hh parameters, "
+        detail = (
+            f"forget_bias applies to LSTM/LSTMCell bias_ih/bias_hh parameters, "
             f"not {record.name} ({type(module).__name__}); GRU has no forget gate"
         )
+        raise StepRefused(label, detail, detail)
     hidden = shape[0] // 4
     value = rule.forget_bias if local.startswith("bias_ih") else 0.0
     return (hidden, 2 * hidden, value)
@@ -330,7 +345,7 @@ def _check_dtype(
             extra.append((f"forget_bias={rule.forget_bias!r}", rule.forget_bias, rule.forget_bias))
         problem = scheme.fit_problem(block_shape, args, record.dtype, extra)
     if problem:
-        raise InittuiError(f"{label}: cannot apply to {record.name}: {problem}")
+        raise StepRefused(label, f"cannot apply to {record.name}: {problem}", problem)
 
 
 def step_expected(

@@ -76,7 +76,6 @@ def module_matches(select: str, paths: Sequence[str], module: nn.Module) -> bool
     return any(pattern.match(path) for path in paths)
 
 
-
 def gate_count(module: nn.Module, local_name: str) -> int | None:
     """Gate blocks stacked in a recurrent parameter (LSTM 4, GRU 3, RNN 1); None for any
     other parameter."""

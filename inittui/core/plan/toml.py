@@ -118,4 +118,3 @@ def plan_to_toml(plan: Plan) -> str:
         "rule": [rule.to_toml_dict() for rule in plan.rules],
     }
     return tomli_w.dumps(document)
-

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from inittui.core.errors import InittuiError
 
+
 class SchemeError(InittuiError, ValueError):
     """A bad scheme name, argument or target shape; the message names the key and the
     allowed values. ``key`` is the offending argument name, when there is one."""
@@ -64,7 +65,9 @@ class Arg:
             return f"{'<' if self.exclusive_maximum else '<='} {fmt_num(hi)}"
         return None
 
-
+    def sample(self) -> object:
+        """The default, or for a required argument its :attr:`example`."""
+        return self.example if self.required else self.default
 
 
 # -- formatting and checking helpers --------------------------------------------------
@@ -137,7 +140,6 @@ def check_value(scheme: str, arg: Arg, value: object) -> object:
     return value
 
 
-
 # -- the arguments -------------------------------------------------------------------
 
 NONLINEARITIES: tuple[str, ...] = (
@@ -179,5 +181,3 @@ KAIMING_ARGS = (
         doc="the nonlinearity after this layer, for torch.nn.init.calculate_gain",
     ),
 )
-
-

@@ -12,6 +12,7 @@ from inittui.core.schemes.row import Scheme
 from inittui.core.schemes.stats import fans
 from inittui.core.schemes.table import SCHEMES
 
+
 def _rule(name: str, args: Mapping[str, object] | None = None) -> tuple[str, dict]:
     return name, SCHEMES[name].validate(args or {})
 

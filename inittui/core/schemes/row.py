@@ -157,9 +157,7 @@ class Scheme:
         torch's function handles them (mostly a no-op).
         """
         dims = tuple(int(s) for s in shape)
-        where = (
-            f"{name} has shape {shape_text(dims)}" if name else f"got shape {shape_text(dims)}"
-        )
+        where = f"{name} has shape {shape_text(dims)}" if name else f"got shape {shape_text(dims)}"
         ndim = len(dims)
         too_few = ndim < self.min_dims
         too_many = self.max_dims is not None and ndim > self.max_dims
@@ -180,9 +178,7 @@ class Scheme:
 
     # -- dtypes -----------------------------------------------------------------------
 
-    def dtype_problem(
-        self, args: Mapping[str, object], dtype: str, name: str = ""
-    ) -> str | None:
+    def dtype_problem(self, args: Mapping[str, object], dtype: str, name: str = "") -> str | None:
         """Why this row cannot fill a tensor of ``dtype`` (a torch dtype name such as
         ``int64``), else None: random schemes need floating point (complex for most);
         ``constant`` needs a value the integer or bool dtype holds exactly."""
@@ -324,4 +320,3 @@ class Scheme:
 @functools.lru_cache(maxsize=4096)
 def _compiled(statement: str) -> CodeType:
     return compile(statement, "<inittui scheme>", "exec")
-

@@ -12,6 +12,7 @@ from torch import nn
 
 from inittui.core.schemes.args import fmt_num
 
+
 @dataclass(frozen=True)
 class Expected:
     """What the values of a tensor look like after a scheme ran on it.
@@ -30,9 +31,6 @@ class Expected:
     formula: str
     low: float | None = None
     high: float | None = None
-
-
-
 
 
 def fans(shape: Sequence[int]) -> tuple[int, int] | None:
@@ -80,7 +78,9 @@ def uniform_stats(dims: tuple[int, ...], v: dict) -> Expected:
 
 def normal_stats(dims: tuple[int, ...], v: dict) -> Expected:
     mean, std = v["mean"], v["std"]
-    return Expected(mean, std, None, f"N(mean, std^2): mean = {fmt_num(mean)}, std = {fmt_num(std)}")
+    return Expected(
+        mean, std, None, f"N(mean, std^2): mean = {fmt_num(mean)}, std = {fmt_num(std)}"
+    )
 
 
 def _phi(x: float) -> float:
@@ -247,7 +247,10 @@ def lecun_normal_stats(dims: tuple[int, ...], v: dict) -> Expected:
     fan_in, _ = _fans_of(dims)
     std = 1.0 / math.sqrt(fan_in)
     return Expected(
-        0.0, std, None, f"N(0, std^2) with std = 1 / sqrt(fan_in) = 1/sqrt({fan_in}) = {fmt_num(std)}"
+        0.0,
+        std,
+        None,
+        f"N(0, std^2) with std = 1 / sqrt(fan_in) = 1/sqrt({fan_in}) = {fmt_num(std)}",
     )
 
 
@@ -310,7 +313,7 @@ class TruncGeometry:
 
 
 def trunc_normal_args_check(v: dict) -> str | None:
-    mean, std, a, b = v["mean"], v["std"], v["a"], v["b"]
+    std, a, b = v["std"], v["a"], v["b"]
     if a >= b:
         return f"needs a < b (absolute bounds), got a={a!r}, b={b!r}"
     # torch.nn.init.trunc_normal_ (torch 2.13) draws N(mean, std^2) and redraws values
@@ -416,7 +419,9 @@ def scaled(expected: Expected, scale: float | None) -> Expected:
     )
 
 
-def with_rows_filled(expected: Expected, rows: int, start: int, stop: int, value: float) -> Expected:
+def with_rows_filled(
+    expected: Expected, rows: int, start: int, stop: int, value: float
+) -> Expected:
     """The statistics over the whole tensor once rows ``start:stop`` of its ``rows`` are
     set to ``value`` (an LSTM bias's forget block): a mixture of the scheme's values
     (fraction 1 - f) and the constant (fraction f = (stop - start) / rows)."""
