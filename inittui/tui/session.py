@@ -312,9 +312,7 @@ class Coverage(Sequence):
     """The parameters a rule reaches, with the facts the assign dialog shows about them,
     each computed once (a subtree of a big model covers tens of thousands)."""
 
-    def __init__(
-        self, index: ModelIndex, params: tuple[ParamRecord, ...], glob: str = "*"
-    ) -> None:
+    def __init__(self, index: ModelIndex, params: tuple[ParamRecord, ...], glob: str = "*") -> None:
         self.index = index
         self.params = params
         self.glob = glob  # the rule's params glob that reaches them
