@@ -270,7 +270,7 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     from inittui.core.summary import model_stats, plan_report
 
     loaded, tree, resolved = _resolve(args)
-    resolved.lints.extend(nonfinite_lints(model_stats(tree)))
+    resolved = resolved.with_lints(nonfinite_lints(model_stats(tree)))
     report = plan_report(loaded, tree, resolved)
     if args.json:
         _print_json(report)

@@ -303,3 +303,18 @@ def test_readme_recipes_norm_default_and_zero_init_last_bn():
             expected = 0.0 if name.endswith("bn2") else 1.0
             assert torch.all(module.weight == expected), name
             assert torch.all(module.bias == 0), name
+
+
+def test_resolved_plan_is_frozen_and_with_lints_returns_a_new_one():
+    import dataclasses
+
+    from inittui.core.plan import Lint
+
+    model = nn.Sequential(nn.Linear(3, 2))
+    resolved = resolve(model, rules('select = "**"\nscheme = "zeros"'))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        resolved.steps = ()  # type: ignore[misc]
+    extra = Lint("nonfinite", "0.weight", "0.weight holds 1 NaN and 0 Inf values")
+    more = resolved.with_lints([extra])
+    assert more.lints == (*resolved.lints, extra) and extra not in resolved.lints
+    assert more.step_for("0.weight") is resolved.step_for("0.weight")

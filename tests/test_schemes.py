@@ -719,3 +719,37 @@ def test_constant_refuses_values_an_integer_dtype_would_change(dtype, val, fragm
     problem = dtype_problem("constant", {"val": val}, dtype, "count")
     assert problem is not None and fragment in problem
     assert dtype_problem("constant", {"val": 3}, "int64", "count") is None
+
+
+def test_every_row_owns_its_facts():
+    """Fan-based rows are exactly the ones whose std needs fans; sample args are valid;
+    ``default`` is a row that resolves per module and takes no arguments."""
+    from inittui.core.schemes import DEFAULT, ROWS
+
+    for row in ROWS.values():
+        row.validate(row.sample_args())
+        assert row.dtypes in ("any", "float", "real")
+    fan_based = {name for name, row in SCHEMES.items() if row.fan_based}
+    assert fan_based == {
+        "xavier_uniform",
+        "xavier_normal",
+        "kaiming_uniform",
+        "kaiming_normal",
+        "lecun_normal",
+    }
+    assert get_scheme("default") is DEFAULT and DEFAULT.per_module
+    scheme, args = DEFAULT.resolve(torch.nn.Linear(16, 4), "bias", {})
+    assert scheme.name == "uniform" and args == {"a": -0.25, "b": 0.25}
+    with pytest.raises(SchemeError, match="takes no arguments"):
+        DEFAULT.validate({"std": 1.0})
+
+
+def test_rows_filled_mixture_matches_the_values():
+    from inittui.core.schemes.stats import with_rows_filled
+
+    expected = SCHEMES["uniform"].expected((400,), {"a": -1.0, "b": 1.0})
+    mixed = with_rows_filled(expected, 400, 100, 200, 3.0)
+    values = torch.cat([torch.linspace(-1, 1, 300_000), torch.full((100_000,), 3.0)])
+    assert mixed.mean == pytest.approx(values.mean().item(), abs=1e-4)
+    assert mixed.std == pytest.approx(values.std(unbiased=False).item(), rel=1e-4)
+    assert mixed.high == 3.0 and "rows 100:200" in mixed.formula

@@ -7,7 +7,6 @@ can run it in threads and the tests can call it directly.
 
 from __future__ import annotations
 
-import fnmatch
 import functools
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -15,10 +14,18 @@ from dataclasses import dataclass, field
 from torch import nn
 
 from inittui.core.loading import LoadedModel
-from inittui.core.plan import Plan, ResolvedPlan, Rule, module_matches
+from inittui.core.plan import (
+    Plan,
+    ResolvedPlan,
+    Rule,
+    RuleVerdict,
+    covered_params,
+    gates_of,
+    judge_rule,
+    unique_shapes,
+)
 from inittui.core.probe import Preview, PreviewRow, preview_rows
 from inittui.core.probe import run_preview as core_run_preview
-from inittui.core.schemes import Expected, Scheme, SchemeError, dtype_problem
 from inittui.core.tree import ModelTree, ModuleRecord, ParamRecord
 
 # --------------------------------------------------------------------------- the tree
@@ -52,7 +59,9 @@ class ModelIndex:
         """What a rule ``select``/``params`` reaches (:func:`covered_params`), remembered."""
         key = ("covered", select, params_glob)
         if key not in self.memo:
-            self.memo[key] = Coverage(self, tuple(covered_params(self, select, params_glob)))
+            self.memo[key] = Coverage(
+                self, tuple(covered_params(self, select, params_glob)), params_glob
+            )
         return self.memo[key]  # type: ignore[return-value]
 
     def child_paths(self, path: str) -> list[str]:
@@ -285,14 +294,30 @@ class History:
 # --------------------------------------------------------------------------- assign scope
 
 
+def rule_key(rule: Rule) -> tuple:
+    """A hashable key of everything in ``rule`` (its args are a dict)."""
+    args = tuple(sorted((k, repr(v)) for k, v in rule.args.items()))
+    return (
+        rule.select,
+        rule.params,
+        rule.scheme,
+        args,
+        rule.per_gate,
+        rule.forget_bias,
+        rule.scale,
+    )
+
+
 class Coverage(Sequence):
     """The parameters a rule reaches, with the facts the assign dialog shows about them,
     each computed once (a subtree of a big model covers tens of thousands)."""
 
-    def __init__(self, index: ModelIndex, params: tuple[ParamRecord, ...]) -> None:
+    def __init__(self, index: ModelIndex, params: tuple[ParamRecord, ...], glob: str = "*") -> None:
         self.index = index
         self.params = params
+        self.glob = glob  # the rule's params glob that reaches them
         self._shapes: dict[bool, list[tuple[ParamRecord, tuple[int, ...]]]] = {}
+        self._verdicts: dict[tuple, RuleVerdict] = {}
 
     def __len__(self) -> int:
         return len(self.params)
@@ -308,6 +333,13 @@ class Coverage(Sequence):
         if per_gate not in self._shapes:
             self._shapes[per_gate] = unique_shapes(self.index, self.params, per_gate)
         return self._shapes[per_gate]
+
+    def judge(self, rule: Rule, model: nn.Module, index: int = 0) -> RuleVerdict:
+        """:func:`judge_rule` of ``rule`` on these parameters, remembered per rule."""
+        key = (rule_key(rule), index)
+        if key not in self._verdicts:
+            self._verdicts[key] = judge_rule(rule, model, self.index.tree, self.params, index=index)
+        return self._verdicts[key]
 
     @functools.cached_property
     def modules(self) -> list[nn.Module]:
@@ -353,106 +385,6 @@ class Coverage(Sequence):
             if p.local_name.startswith(("bias_ih", "bias_hh"))
             and isinstance(objects.get(p.module), (nn.LSTM, nn.LSTMCell))
         )
-
-
-def _candidates(index: ModelIndex, select: str) -> Iterable[ModuleRecord]:
-    """Modules that can match ``select``: for an exact path or a ``path.**`` subtree only
-    that part of the tree (so a 10,000-module model answers at once), else every module."""
-    if select.startswith("type:") or any(c in select for c in "*?["):
-        base = select[:-3] if select.endswith(".**") else None
-        if base is not None and not any(c in base for c in "*?["):
-            prefix = base + "."
-            return [
-                m
-                for m in index.tree.modules
-                if m.path == base
-                or m.path.startswith(prefix)
-                or any(a == base or a.startswith(prefix) for a in m.aliases)
-            ]
-        return index.tree.modules
-    record = index.modules.get(index.resolve_path(select))
-    return [] if record is None else [record]
-
-
-def covered_params(index: ModelIndex, select: str, params_glob: str) -> list[ParamRecord]:
-    """The parameters a rule ``select``/``params`` would reach (the core's matching)."""
-    out: list[ParamRecord] = []
-    for record in _candidates(index, select):
-        module = index.tree.module_objects.get(record.path)
-        if module is None or not module_matches(select, [record.path, *record.aliases], module):
-            continue
-        for name in record.param_names:
-            param = index.params.get(name)
-            if param is not None and fnmatch.fnmatchcase(param.local_name, params_glob or "*"):
-                out.append(param)
-    return out
-
-
-def gates_of(index: ModelIndex, param: ParamRecord) -> int | None:
-    """Gate blocks of a recurrent weight/bias (LSTM 4, GRU 3, RNN 1), else None."""
-    from inittui.core.plan import gate_count
-
-    module = index.tree.module_objects.get(param.module)
-    return None if module is None else gate_count(module, param.local_name)
-
-
-def scheme_shape(index: ModelIndex, param: ParamRecord, per_gate: bool) -> tuple[int, ...] | None:
-    if param.shape is None:
-        return None
-    gates = gates_of(index, param) if per_gate else None
-    if gates and param.shape:
-        return (param.shape[0] // gates, *param.shape[1:])
-    return tuple(param.shape)
-
-
-def unique_shapes(
-    index: ModelIndex, params: Sequence[ParamRecord], per_gate: bool = False
-) -> list[tuple[ParamRecord, tuple[int, ...]]]:
-    """One representative parameter per distinct shape (and dtype) the scheme would see."""
-    seen: dict[tuple[tuple[int, ...], str], ParamRecord] = {}
-    for param in params:
-        shape = scheme_shape(index, param, per_gate)
-        if shape is not None and (shape, param.dtype) not in seen:
-            seen[shape, param.dtype] = param
-    return [(param, shape) for (shape, _dtype), param in seen.items()]
-
-
-def why_not(
-    scheme: Scheme, shapes: Sequence[tuple[ParamRecord, tuple[int, ...]]], args: dict | None = None
-) -> str | None:
-    """None when ``scheme`` can initialize every shape, else the first reason."""
-    for param, shape in shapes:
-        try:
-            reason = scheme.applicability(shape, args, name=param.name)
-        except SchemeError as exc:
-            return str(exc)
-        if reason:
-            return reason
-    for param in {p.dtype: p for p, _shape in shapes}.values():
-        reason = dtype_problem(scheme.name, args or scheme.defaults(), param.dtype, param.name)
-        if reason:
-            return reason
-    return None
-
-
-def expected_for(
-    scheme: Scheme,
-    shapes: Sequence[tuple[ParamRecord, tuple[int, ...]]],
-    args: dict,
-    scale: float | None = None,
-) -> list[tuple[ParamRecord, Expected]]:
-    out = []
-    for param, shape in shapes:
-        expected = scheme.expected(shape, args)
-        if scale is not None:
-            expected = Expected(
-                None if expected.mean is None else expected.mean * scale,
-                None if expected.std is None else expected.std * abs(scale),
-                None if expected.bound is None else expected.bound * abs(scale),
-                expected.formula,
-            )
-        out.append((param, expected))
-    return out
 
 
 # --------------------------------------------------------------------------- preview

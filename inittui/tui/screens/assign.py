@@ -28,39 +28,22 @@ from textual.widgets import (
 )
 from textual.widgets.option_list import Option
 from textual.worker import Worker, WorkerState
-from torch import nn
 
 from inittui.core.errors import InittuiError
-from inittui.core.plan import Plan, ResolvedPlan, Rule, resolve_plan
-from inittui.core.schemes import (
-    REQUIRED,
-    SCHEMES,
-    Arg,
-    Scheme,
-    SchemeError,
-    default_init,
-    get_scheme,
-)
+from inittui.core.plan import ParamVerdict, Plan, ResolvedPlan, Rule, RuleVerdict, resolve_plan
+from inittui.core.schemes import REQUIRED, ROWS, Arg, Scheme, SchemeError, get_scheme
 from inittui.tui.session import (
     Coverage,
     Session,
-    expected_for,
     rules_set_on,
     subtree_select,
-    why_not,
     with_assignment,
 )
 from inittui.tui.textual_private import PromptFrames, draw_off_screen
 from inittui.tui.widgets.text import error_text, num
 
-DEFAULT_SUMMARY = "PyTorch's own reset_parameters per module type (norm: weight 1, bias 0)"
 SCOPES = ("node", "subtree", "type")
-_NORMS = (
-    nn.modules.batchnorm._NormBase,
-    nn.LayerNorm,
-    nn.GroupNorm,
-    *((nn.RMSNorm,) if hasattr(nn, "RMSNorm") else ()),
-)
+FIRST_ROW = next(iter(ROWS))  # what a node without a rule of its own starts on
 
 
 @dataclass(frozen=True)
@@ -125,7 +108,7 @@ class AssignScreen(PromptFrames, ModalScreen[Assigned | None]):
         self.path = path
         self.record = session.index.modules[session.index.resolve_path(path)]
         self.module = session.tree.module_objects.get(self.record.path)
-        self.scheme_name = "default"
+        self.scheme_name = FIRST_ROW
         self.scope = "node" if self.record.param_names else "subtree"
         self.prefill: dict[str, object] = {}
         existing = rules_set_on(session.plan, path)
@@ -267,7 +250,7 @@ class AssignScreen(PromptFrames, ModalScreen[Assigned | None]):
 
     def _body_height(self, recurrent: bool) -> int:
         rows = self.app.size.height - 15 - (2 if recurrent else 0)
-        return max(4, min(len(SCHEMES) + 1, rows))
+        return max(4, min(len(ROWS), rows))
 
     # -- scope and scheme list --------------------------------------------------------
 
@@ -286,24 +269,33 @@ class AssignScreen(PromptFrames, ModalScreen[Assigned | None]):
         return self.session.index.covered(self.select, glob)
 
     def _scope_options(self, covered: Coverage, per_gate: bool) -> list[Option]:
-        """The scheme list for ``covered`` (✗ where a scheme does not apply); sets
-        ``reasons``, ``covered_now`` and ``shapes_now``."""
-        shapes = covered.shapes(per_gate)
-        options: list[Option] = [Option(Text("default", style="bold"), id="default")]
-        self.reasons: dict[str, str | None] = {"default": None}
-        for scheme in SCHEMES.values():
-            reason = why_not(scheme, shapes)
-            self.reasons[scheme.name] = reason
-            if reason is None:
-                options.append(Option(Text(scheme.name), id=scheme.name))
+        """The scheme list for ``covered`` (✗ where a row does not apply, as the resolver
+        judges it with the row's sample arguments); sets ``reasons`` and ``covered_now``."""
+        options: list[Option] = []
+        self.reasons: dict[str, str | None] = {}
+        for row in ROWS.values():
+            verdict = self._try_row(covered, row, per_gate)
+            self.reasons[row.name] = verdict.why
+            style = "bold" if row.per_module else ""
+            if verdict.ok:
+                options.append(Option(Text(row.name, style=style), id=row.name))
             else:
-                options.append(Option(Text(f"✗ {scheme.name}", style="dim"), id=scheme.name))
+                options.append(Option(Text(f"✗ {row.name}", style="dim"), id=row.name))
         self.covered_now = covered
-        self.shapes_now = shapes
         return options
 
+    def _try_row(self, covered: Coverage, row: Scheme, per_gate: bool) -> RuleVerdict:
+        """The verdict on ``row`` with its sample arguments for ``covered``."""
+        rule = Rule(
+            self.select, row.name, params=covered.glob, args=row.sample_args(), per_gate=per_gate
+        )
+        return covered.judge(rule, self._model())
+
+    def _model(self):  # noqa: ANN202 - the session's torch model
+        return self.session.loaded.model  # type: ignore[attr-defined]
+
     def _highlight_scheme(self) -> None:
-        names = ["default", *SCHEMES]
+        names = list(ROWS)
         if self.scheme_name in names:
             self.query_one("#schemes", OptionList).highlighted = names.index(self.scheme_name)
 
@@ -347,7 +339,7 @@ class AssignScreen(PromptFrames, ModalScreen[Assigned | None]):
 
     def choose(self, name: str) -> None:
         """Highlight scheme ``name`` (as the keyboard would)."""
-        names = ["default", *SCHEMES]
+        names = list(ROWS)
         self.query_one("#schemes", OptionList).highlighted = names.index(name)
         self.scheme_name = name
         self.prefill = {}
@@ -355,15 +347,15 @@ class AssignScreen(PromptFrames, ModalScreen[Assigned | None]):
 
     # -- argument form ----------------------------------------------------------------
 
-    def _scheme(self) -> Scheme | None:
-        return None if self.scheme_name == "default" else get_scheme(self.scheme_name)
+    def _scheme(self) -> Scheme:
+        return get_scheme(self.scheme_name)
 
     def _summary_text(self) -> Text:
         scheme = self._scheme()
         reason = self.reasons.get(self.scheme_name)
         text = Text()
         text.append(self.scheme_name, style="bold green" if reason is None else "bold red")
-        text.append(": " + (DEFAULT_SUMMARY if scheme is None else scheme.summary))
+        text.append(": " + scheme.summary)
         if reason:
             text.append(f"\ndoes not apply: {reason}", style="red")
         notes = self._notes()
@@ -373,7 +365,7 @@ class AssignScreen(PromptFrames, ModalScreen[Assigned | None]):
 
     def _arg_form(self) -> Widget:
         scheme = self._scheme()
-        rows = [self._arg_row(arg) for arg in (() if scheme is None else scheme.args)]
+        rows = [self._arg_row(arg) for arg in scheme.args]
         return Vertical(*rows, id=f"form-{self.scheme_name}", classes="arg-form")
 
     def refresh_form(self) -> None:
@@ -394,10 +386,10 @@ class AssignScreen(PromptFrames, ModalScreen[Assigned | None]):
         """``; set params to weight`` when the scheme applies to the weights alone."""
         scheme = self._scheme()
         glob = self.query_one("#params", Input).value.strip() or "*"
-        if scheme is None or glob == "weight":
+        if scheme.per_module or glob == "weight":
             return ""
         weights = self.covered("weight")
-        if weights and why_not(scheme, weights.shapes()) is None:
+        if weights and self._try_row(weights, scheme, False).ok:
             return "; set params to weight (and give the biases their own rule)"
         return ""
 
@@ -407,8 +399,10 @@ class AssignScreen(PromptFrames, ModalScreen[Assigned | None]):
         notes = []
         if covered is not None and covered.padded_embedding:
             notes.append("Embedding: the padding row is kept at zero after any scheme.")
-        if self.scheme_name == "default" and any(issubclass(t, _NORMS) for t in types):
-            notes.append("Norm layers: default gives weight 1, bias 0.")
+        scope_note = self._scheme().scope_note
+        note = None if scope_note is None else scope_note(types)
+        if note:
+            notes.append(note)
         if not covered:
             notes.append("This scope covers no parameters.")
         elif covered.type_count > 1 or len(covered) > 2:
@@ -440,10 +434,10 @@ class AssignScreen(PromptFrames, ModalScreen[Assigned | None]):
         """Set the fields of a mounted argument form to the prefill (its own scheme) or the
         defaults."""
         name = (form.id or "").removeprefix("form-")
-        scheme = None if name == "default" else get_scheme(name)
+        scheme = get_scheme(name)
         values = self.prefill if name == self.scheme_name else {}
         fields = {w.name: w for w in form.query(".arg")}
-        for arg in () if scheme is None else scheme.args:
+        for arg in scheme.args:
             field = fields.get(arg.name)
             value = values.get(arg.name, arg.default)
             if isinstance(field, Select):
@@ -458,7 +452,7 @@ class AssignScreen(PromptFrames, ModalScreen[Assigned | None]):
         raw: dict[str, object] = {}
         forms = self.query(f"#form-{self.scheme_name}")
         fields = {w.name: w for w in forms.first().query(".arg")} if forms else {}
-        for arg in () if scheme is None else scheme.args:
+        for arg in scheme.args:
             widget = fields.get(arg.name)
             if widget is None:
                 continue
@@ -486,7 +480,7 @@ class AssignScreen(PromptFrames, ModalScreen[Assigned | None]):
         reason = self.reasons.get(self.scheme_name)
         if reason:
             raise InittuiError(f"{self.scheme_name} does not apply here{self._suggestion()}")
-        args = {} if scheme is None else scheme.validate(self.raw_args())
+        args = scheme.validate(self.raw_args())
         recurrent = self.query_one("#recurrent-row").display
         per_gate = bool(recurrent and self.query_one("#per-gate", Checkbox).value)
         forget = (
@@ -533,50 +527,35 @@ class AssignScreen(PromptFrames, ModalScreen[Assigned | None]):
             expected_line.update("")
             self.valid_args = None
             return False
+        verdict = self.judge(rule)
+        if not verdict.ok:
+            error.update(Text(str(verdict.reason), style="bold red"))
+            expected_line.update("")
+            self.valid_args = None
+            return False
         self.valid_args = dict(rule.args)
         error.update("")
-        expected_line.update(self._expected_text(rule))
+        expected_line.update(self._expected_text(verdict))
         return True
 
-    def _expected_text(self, rule: Rule) -> Text:
+    def judge(self, rule: Rule) -> RuleVerdict:
+        """What resolving the plan with ``rule`` added would say about the parameters it
+        covers (the resolver's own step builder, remembered per rule)."""
+        index = len(with_assignment(self.session.plan, rule).rules) - 1
+        return self.covered_now.judge(rule, self._model(), index)
+
+    def _expected_text(self, verdict: RuleVerdict) -> Text:
         text = Text()
         text.append("expected ", style="bold")
-        shapes = self.covered_now.shapes(rule.per_gate)
-        parts: list[str] = []
-        if rule.scheme == "default":
-            for param, _shape in shapes[:4]:
-                module = self.session.tree.module_objects.get(param.module)
-                found = None if module is None else default_init(module, param.local_name)
-                if found is None:
-                    parts.append(f"{param.local_name}: no PyTorch default (left unchanged)")
-                    continue
-                name, args = found
-                expected = get_scheme(name).expected(param.shape or (), args)
-                parts.append(
-                    f"{param.local_name} {_shape_text(param.shape or ())}: {name}"
-                    + (f" std {num(expected.std)}" if expected.std is not None else "")
-                )
-        else:
-            scheme = get_scheme(rule.scheme)
-            try:
-                pairs = expected_for(scheme, shapes[:4], dict(rule.args), rule.scale)
-            except SchemeError as exc:
-                return Text(str(exc), style="red")
-            for (param, shape), (_, expected) in zip(shapes[:4], pairs, strict=True):
-                blocks = ""
-                if param.shape and tuple(param.shape) != shape:
-                    blocks = f"{param.shape[0] // shape[0]}×"
-                piece = f"{param.local_name} {blocks}{_shape_text(shape)}:"
-                if expected.std is not None:
-                    piece += f" std {num(expected.std)}"
-                if expected.bound is not None:
-                    piece += f" bound {num(expected.bound)}"
-                if expected.std is None and expected.bound is None:
-                    piece += " unchanged"
-                parts.append(piece)
-        if len(shapes) > 4:
-            parts.append(f"+{len(shapes) - 4} more shapes")
-        text.append(" · ".join(parts) if parts else "nothing (no parameters in scope)")
+        parts: dict[str, str] = {}  # what is shown (without the name) -> the piece
+        for param_verdict in verdict.params:
+            shown, name = _expected_piece(param_verdict)
+            parts.setdefault(shown, name + shown)
+        pieces = list(parts.values())
+        shown = pieces[:4]
+        if len(pieces) > 4:
+            shown.append(f"+{len(pieces) - 4} more shapes")
+        text.append(" · ".join(shown) if shown else "nothing (no parameters in scope)")
         return text
 
     # -- confirm ----------------------------------------------------------------------
@@ -616,3 +595,29 @@ class AssignScreen(PromptFrames, ModalScreen[Assigned | None]):
     def action_cancel(self) -> None:
         self.workers.cancel_group(self, "assign-check")
         self.dismiss(None)
+
+
+def _expected_piece(verdict: ParamVerdict) -> tuple[str, str]:
+    """``(" (128, 64): std 0.088 bound 0.153", "weight")``: one parameter's expected
+    statistics as the step gives them, and its local name."""
+    param, step = verdict.param, verdict.step
+    local = param.local_name
+    if step is None:
+        if verdict.lint is not None:
+            return ": no PyTorch default (left unchanged)", local
+        return f" {_shape_text(param.shape or ())}: unchanged", local
+    expected = step.expected
+    std = None if expected is None else expected.std
+    if step.from_default:
+        piece = f" {_shape_text(step.shape)}: {step.scheme}"
+        return piece + (f" std {num(std)}" if std is not None else ""), local
+    blocks = f"{len(step.blocks)}×" if step.blocks else ""
+    piece = f" {blocks}{_shape_text(step.block_shape)}:"
+    bound = None if expected is None else expected.bound
+    if std is not None:
+        piece += f" std {num(std)}"
+    if bound is not None:
+        piece += f" bound {num(bound)}"
+    if std is None and bound is None:
+        piece += " unchanged"
+    return piece, local

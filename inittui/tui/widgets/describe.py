@@ -128,7 +128,7 @@ def shape_text(shape: tuple[int, ...] | None) -> str:
 def scheme_extras(rule: Rule, with_params: bool = False) -> str:
     """``nonlinearity=relu, per gate``: a rule's non-default arguments and options."""
     try:
-        defaults = get_scheme(rule.scheme).defaults() if rule.scheme != "default" else {}
+        defaults = get_scheme(rule.scheme).defaults()
     except InittuiError:
         defaults = {}
     parts = [f"{k}={v}" for k, v in rule.args.items() if defaults.get(k, None) != v]

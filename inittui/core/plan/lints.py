@@ -1,0 +1,98 @@
+"""Plan lints: what a resolved plan probably does not mean (absolute trunc_normal bounds,
+fused gate matrices, misleading fans, tied conflicts, uncovered parameters, NaN/Inf).
+The scheme-specific ones come from the scheme's row (:meth:`Scheme.rule_lints`)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from torch import nn
+
+from inittui.core.plan.model import Plan
+from inittui.core.plan.select import gate_count
+from inittui.core.schemes import get_scheme
+from inittui.core.tree import ModelTree
+
+if TYPE_CHECKING:
+    from inittui.core.plan.resolve import InitStep
+
+
+@dataclass(frozen=True)
+class Lint:
+    kind: str  # padding_row, trunc_normal_bounds, fused_recurrent, fan_layout,
+    # tied_conflict, nonfinite, uncovered, no_default
+    param: str | None
+    message: str
+    severity: str = "warning"  # "warning" or "info"
+
+
+def plan_lints(
+    steps: Sequence[InitStep],
+    tree: ModelTree,
+    model: nn.Module,
+    decided: dict[str, int],
+    plan: Plan,
+) -> list[Lint]:
+    lints: list[Lint] = []
+    for step in steps:
+        args = step.kwargs
+        rule = f"rule {step.rule_index + 1}"
+        if step.padding_idx is not None:
+            lints.append(
+                Lint(
+                    "padding_row",
+                    step.param,
+                    f"{step.param}: padding row {step.padding_idx} is set back to zero after "
+                    f"{step.scheme}",
+                    severity="info",
+                )
+            )
+        for kind, message in get_scheme(step.scheme).rule_lints(args):
+            lints.append(Lint(kind, step.param, f"{rule}: {message}"))
+        fused = (
+            not step.blocks
+            and step.local_name.startswith(("weight_ih", "weight_hh"))
+            and get_scheme(step.scheme).whole_matrix
+            and not step.from_default
+            and (gate_count(model.get_submodule(step.module), step.local_name) or 1) > 1
+        )
+        if fused:
+            lints.append(
+                Lint(
+                    "fused_recurrent",
+                    step.param,
+                    f"{rule}: {step.scheme} on {step.param} treats the {step.shape[0]}x"
+                    f"{step.shape[1]} fused gate matrix as one; add per_gate = true to init "
+                    "each gate block on its own",
+                )
+            )
+        record = tree.param(step.param)
+        if record.fan_note and get_scheme(step.scheme).fan_based:
+            lints.append(Lint("fan_layout", step.param, f"{rule}: {step.param}: {record.fan_note}"))
+    uncovered = [p.name for p in tree.parameters if p.name not in decided]
+    if uncovered and plan.rules:
+        shown = ", ".join(uncovered[:6]) + (
+            f" (+{len(uncovered) - 6} more)" if len(uncovered) > 6 else ""
+        )
+        lints.append(
+            Lint(
+                "uncovered",
+                None,
+                f"{len(uncovered)} parameter(s) match no rule and keep their values: {shown}",
+                severity="info",
+            )
+        )
+    return lints
+
+
+def nonfinite_lints(stats: Mapping[str, object]) -> list[Lint]:
+    """Lints for parameters holding NaN/Inf (from :func:`inittui.core.stats.compute_stats`)."""
+    lints = []
+    for name, item in stats.items():
+        if item is not None and (getattr(item, "nan", 0) or getattr(item, "inf", 0)):
+            lints.append(
+                Lint("nonfinite", name, f"{name} holds {item.nan} NaN and {item.inf} Inf values")
+            )
+    return lints

@@ -1,0 +1,126 @@
+"""Plans as data: :class:`Rule` (one ``[[rule]]``) and :class:`Plan` (rules + seed).
+
+A plan is a list of rules. Each rule selects modules (``type:Class``, a dotted-path glob or
+an exact path), optionally filters their own parameters by a glob over the local name, and
+names a scheme with its keyword arguments. For every parameter the last matching rule wins;
+parameters no rule matches keep their values.
+
+Extension keys (inittui's; they never change the meaning of the contract keys):
+
+``per_gate = true``
+    For RNN/LSTM/GRU (and their cells) ``weight_ih*``/``weight_hh*``: split the fused matrix
+    along dim 0 into the module's gate blocks (LSTM: 4, i f g o; GRU: 3, r z n) and apply
+    the scheme to each block, as ``for w in weight.chunk(4, 0): scheme_(w)``. Fans and
+    expected std are then those of one block. On biases it is accepted and has no effect
+    beyond the same chunking.
+``forget_bias = 1.0``
+    LSTM/LSTMCell biases only: after the scheme, the forget-gate block (rows H..2H) of
+    ``bias_ih*`` is set to the value and that of ``bias_hh*`` to 0, so that the effective
+    forget bias (the two vectors add) is exactly the value.
+``scale = 0.5``
+    Multiply the initialized values by a constant (GPT-2's 1/sqrt(2 * n_layer) residual
+    scaling, LSUV's per-layer factors).
+
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+
+from inittui.core.errors import InittuiError
+
+PLAN_VERSION = 1
+CONTRACT_KEYS = ("select", "params", "scheme")
+EXTENSION_KEYS = ("per_gate", "forget_bias", "scale", "note")
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One ``[[rule]]`` of a plan. ``args`` are the scheme's keyword arguments."""
+
+    select: str
+    scheme: str
+    params: str = "*"
+    args: Mapping[str, object] = field(default_factory=dict)
+    per_gate: bool = False
+    forget_bias: float | None = None
+    scale: float | None = None
+    note: str | None = None
+
+    def to_toml_dict(self) -> dict[str, object]:
+        table: dict[str, object] = {"select": self.select}
+        if self.params != "*":
+            table["params"] = self.params
+        table["scheme"] = self.scheme
+        table.update(self.args)
+        if self.per_gate:
+            table["per_gate"] = True
+        if self.forget_bias is not None:
+            table["forget_bias"] = self.forget_bias
+        if self.scale is not None:
+            table["scale"] = self.scale
+        if self.note:
+            table["note"] = self.note
+        return table
+
+    def describe(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.args.items())
+        extra = []
+        if self.per_gate:
+            extra.append("per gate")
+        if self.forget_bias is not None:
+            extra.append(f"forget_bias={self.forget_bias}")
+        if self.scale is not None:
+            extra.append(f"scale={self.scale}")
+        params = "" if self.params == "*" else f" [{self.params}]"
+        tail = f" ({'; '.join(extra)})" if extra else ""
+        return f"{self.select or '(root)'}{params} -> {self.scheme}({args}){tail}"
+
+
+@dataclass(frozen=True)
+class Plan:
+    rules: tuple[Rule, ...] = ()
+    seed: int = 0
+    version: int = PLAN_VERSION
+
+    def with_rule(self, rule: Rule) -> Plan:
+        return replace(self, rules=(*self.rules, rule))
+
+    def without_rule(self, index: int) -> Plan:
+        return replace(self, rules=self.rules[:index] + self.rules[index + 1 :])
+
+    def with_seed(self, seed: int) -> Plan:
+        return replace(self, seed=seed)
+
+
+def rule_label(index: int, raw: Mapping[str, object] | Rule) -> str:
+    select = raw.select if isinstance(raw, Rule) else raw.get("select", "?")
+    return f"rule {index + 1} (select {select!r})"
+
+
+def check_extension(label: str, key: str, value: object) -> object:
+    if key == "per_gate":
+        if not isinstance(value, bool):
+            raise InittuiError(f"{label}: per_gate must be true or false, got {value!r}")
+        return value
+    if key in ("forget_bias", "scale"):
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or not math.isfinite(value)
+        ):
+            raise InittuiError(f"{label}: {key} must be a finite number, got {value!r}")
+        return float(value)
+    if key == "note":
+        return str(value)
+    raise AssertionError(key)
+
+
+def check_rule_numbers(plan: Plan) -> None:
+    """A :class:`Rule` built in code is not validated yet: check its forget_bias/scale."""
+    for index, rule in enumerate(plan.rules):
+        for key in ("forget_bias", "scale"):
+            if getattr(rule, key) is not None:
+                check_extension(rule_label(index, rule), key, getattr(rule, key))

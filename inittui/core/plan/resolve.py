@@ -1,0 +1,365 @@
+"""Resolution: rules -> one :class:`InitStep` per decided parameter (the IR that apply and
+codegen consume), in a frozen :class:`ResolvedPlan`.
+
+:func:`make_step` is the one per-parameter step builder: :func:`resolve_plan` calls it for
+every decided parameter, and :func:`inittui.core.plan.judge.judge_rule` (the assign
+dialog's verdict) calls it on a node's own parameters, so both say the same.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+
+from torch import nn
+
+from inittui.core.errors import InittuiError
+from inittui.core.plan.lints import Lint, plan_lints
+from inittui.core.plan.model import Plan, Rule, check_rule_numbers, rule_label
+from inittui.core.plan.select import gate_count, module_matches
+from inittui.core.prelude import _param_seed
+from inittui.core.schemes import Expected, Scheme, SchemeError, fans, get_scheme
+from inittui.core.schemes.stats import scaled, with_rows_filled
+from inittui.core.tree import ModelTree, ParamRecord
+
+
+@dataclass(frozen=True)
+class InitStep:
+    """One parameter's resolved init: the IR both apply and codegen consume."""
+
+    param: str  # first name in named_parameters()
+    aliases: tuple[str, ...]
+    module: str
+    module_type: str
+    local_name: str
+    shape: tuple[int, ...]
+    dtype: str
+    scheme: str  # a table scheme (``default`` already resolved)
+    args: tuple[tuple[str, object], ...]
+    rule_index: int  # 0-based index of the deciding rule
+    seed: int  # per-parameter generator seed
+    blocks: tuple[tuple[int, int], ...] | None = None  # per-gate row ranges along dim 0
+    scale: float | None = None
+    padding_idx: int | None = None
+    forget_block: tuple[int, int, float] | None = None  # rows and value to fill
+    fan_in: int | None = None
+    fan_out: int | None = None
+    expected: Expected | None = None
+    from_default: bool = False
+
+    @property
+    def kwargs(self) -> dict[str, object]:
+        return dict(self.args)
+
+    @property
+    def block_shape(self) -> tuple[int, ...]:
+        if not self.blocks:
+            return self.shape
+        start, stop = self.blocks[0]
+        return (stop - start, *self.shape[1:])
+
+
+@dataclass(frozen=True)
+class ResolvedPlan:
+    """A plan resolved against one model: its steps, lints and which rule decided each
+    parameter (``keep`` included). Frozen: :meth:`with_lints` returns a new one."""
+
+    plan: Plan
+    steps: tuple[InitStep, ...]
+    lints: tuple[Lint, ...]
+    decided_by: Mapping[str, int]  # param -> rule index (including keep)
+
+    _by_name: dict[str, InitStep] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "steps", tuple(self.steps))
+        object.__setattr__(self, "lints", tuple(self.lints))
+        by_name = {name: step for step in self.steps for name in (step.param, *step.aliases)}
+        object.__setattr__(self, "_by_name", by_name)
+
+    def step_for(self, param: str) -> InitStep | None:
+        """The step deciding ``param`` (under any of its names), or None."""
+        return self._by_name.get(param)
+
+    def with_lints(self, lints: Sequence[Lint]) -> ResolvedPlan:
+        """This resolution with ``lints`` added after its own."""
+        return replace(self, lints=(*self.lints, *lints))
+
+
+def param_seed(plan_seed: int, name: str) -> int:
+    """Stable per-parameter seed (see :func:`inittui.core.prelude._param_seed`)."""
+    return _param_seed(plan_seed, name)
+
+
+def module_paths_of(model: nn.Module) -> dict[int, list[str]]:
+    """Every path of every module object (a shared module has several)."""
+    paths: dict[int, list[str]] = {}
+    for path, module in model.named_modules(remove_duplicate=False):
+        paths.setdefault(id(module), []).append(path)
+    return paths
+
+
+Site = tuple[str, str, nn.Module, list[str]]  # name, local name, module, module's paths
+
+
+def name_sites(
+    record: ParamRecord, model: nn.Module, module_paths: Mapping[int, list[str]]
+) -> list[Site]:
+    """Every name of ``record`` (first name, then aliases) with its module and paths."""
+    sites = []
+    for name in (record.name, *record.aliases):
+        module_path, _, local = name.rpartition(".")
+        module = model.get_submodule(module_path)
+        sites.append((name, local, module, module_paths.get(id(module), [module_path])))
+    return sites
+
+
+def matching_names(sites: Sequence[Site], rule: Rule) -> list[str]:
+    """The names among ``sites`` that ``rule`` selects, in order."""
+    return [
+        name
+        for name, local, module, paths in sites
+        if fnmatch.fnmatchcase(local, rule.params) and module_matches(rule.select, paths, module)
+    ]
+
+
+def resolve_plan(
+    plan: Plan, model: nn.Module, tree: ModelTree, seed: int | None = None
+) -> ResolvedPlan:
+    """Turn rules into one :class:`InitStep` per decided parameter (the last rule wins)."""
+    plan_seed = plan.seed if seed is None else seed
+    module_paths = module_paths_of(model)
+    check_rule_numbers(plan)
+    lints: list[Lint] = []
+    steps: list[InitStep] = []
+    decided: dict[str, int] = {}
+    for record in tree.parameters:
+        sites = name_sites(record, model, module_paths)
+        selected: dict[int, list[str]] = {}  # rule index -> the names it selects
+        for index, rule in enumerate(plan.rules):
+            names = matching_names(sites, rule)
+            if names:
+                selected[index] = names
+        if not selected:
+            continue
+        index = max(selected)
+        rule, via = plan.rules[index], selected[index][0]
+        deciders = {i: names[-1] for i, names in selected.items()}
+        decided[record.name] = index
+        conflict = _tied_conflict(record, plan, deciders, index, via)
+        if conflict is not None:
+            lints.append(conflict)
+        if rule.scheme == "keep":
+            continue
+        made = make_step(record, rule, index, via, model, plan_seed)
+        if isinstance(made, Lint):
+            lints.append(made)
+        else:
+            steps.append(made)
+    lints.extend(plan_lints(steps, tree, model, decided, plan))
+    return ResolvedPlan(plan=plan, steps=tuple(steps), lints=tuple(lints), decided_by=decided)
+
+
+def _tied_conflict(
+    record: ParamRecord, plan: Plan, deciders: dict[int, str], index: int, via: str
+) -> Lint | None:
+    """A tied tensor whose names are decided by rules that disagree."""
+    if not record.aliases:
+        return None
+    schemes = {  # repr: the args of a Rule built in code are not validated yet
+        (plan.rules[i].scheme, repr(sorted(map(repr, plan.rules[i].args.items()))))
+        for i in deciders
+    }
+    per_name = set(deciders.values())
+    if len(per_name) > 1 and len(schemes) > 1:
+        return Lint(
+            "tied_conflict",
+            record.name,
+            f"{record.name} is tied to {', '.join(record.aliases)}; rules "
+            f"{', '.join(str(i + 1) for i in sorted(deciders))} disagree, "
+            f"rule {index + 1} wins (via {via})",
+        )
+    return None
+
+
+# -- the step builder ----------------------------------------------------------------------
+
+
+class StepRefused(InittuiError):
+    """A rule that cannot apply to a parameter: ``"<rule label>: <detail>"``; ``why`` is
+    the scheme's own reason (the assign dialog shows it beside the scheme)."""
+
+    def __init__(self, label: str, detail: str, why: str) -> None:
+        super().__init__(f"{label}: {detail}")
+        self.detail = detail
+        self.why = why
+
+
+def make_step(
+    record: ParamRecord, rule: Rule, index: int, via: str, model: nn.Module, plan_seed: int
+) -> InitStep | Lint:
+    """The step of ``rule`` (the plan's rule ``index``) for ``record``, reached as ``via``;
+    a ``no_default`` :class:`Lint` when ``default`` knows no default for it.
+
+    Raises :class:`InittuiError` (the rule's label, then why) when the rule cannot apply.
+    """
+    label = rule_label(index, rule)
+    module_path, _, local = via.rpartition(".")
+    module = model.get_submodule(module_path)
+    shape = _materialized_shape(record, label)
+    row = _concrete_row(rule, module, local, label)
+    if row is None:
+        return Lint(
+            "no_default",
+            record.name,
+            f"{label}: PyTorch has no known default for {type(module).__name__}."
+            f"{local}; left unchanged (pick a scheme for it)",
+        )
+    scheme, args = row
+    blocks = _gate_blocks(rule, module, local, record, label)
+    block_shape = shape if blocks is None else (blocks[0][1] - blocks[0][0], *shape[1:])
+    reason = scheme.applicability(block_shape, args, name=record.name)
+    if reason:
+        raise StepRefused(
+            label,
+            f"cannot apply to {record.name}: {reason}; narrow the rule's select/params "
+            "or pick another scheme",
+            reason,
+        )
+    forget_block = _forget_block(rule, module, local, shape, record, label)
+    padding_idx = _padding_idx(model, via, record)
+    _check_dtype(scheme, args, block_shape, record, rule, label)
+    fan = fans(block_shape)
+    return InitStep(
+        param=record.name,
+        aliases=tuple(record.aliases),
+        module=record.module,
+        module_type=record.module_type,
+        local_name=record.local_name,
+        shape=tuple(shape),
+        dtype=record.dtype,
+        scheme=scheme.name,
+        args=tuple(args.items()),
+        rule_index=index,
+        seed=param_seed(plan_seed, record.name),
+        blocks=blocks,
+        scale=rule.scale,
+        padding_idx=padding_idx,
+        forget_block=forget_block,
+        fan_in=None if fan is None else fan[0],
+        fan_out=None if fan is None else fan[1],
+        expected=step_expected(scheme, args, block_shape, shape, rule.scale, forget_block),
+        from_default=get_scheme(rule.scheme).per_module,
+    )
+
+
+def _materialized_shape(record: ParamRecord, label: str) -> tuple[int, ...]:
+    if record.shape is None:
+        detail = (
+            f"{record.name} is uninitialized (lazy module); run a forward pass "
+            "first or give --input-shape so its shape is known"
+        )
+        raise StepRefused(label, detail, detail)
+    return tuple(record.shape)
+
+
+def _concrete_row(
+    rule: Rule, module: nn.Module, local: str, label: str
+) -> tuple[Scheme, dict[str, object]] | None:
+    """The rule's row and validated arguments for this parameter (``default`` resolved),
+    or None when ``default`` knows no default for it."""
+    try:
+        return get_scheme(rule.scheme).resolve(module, local, rule.args)
+    except SchemeError as exc:
+        raise StepRefused(label, str(exc), str(exc)) from None
+
+
+def _gate_blocks(
+    rule: Rule, module: nn.Module, local: str, record: ParamRecord, label: str
+) -> tuple[tuple[int, int], ...] | None:
+    """``per_gate``: the row ranges of the gate blocks along dim 0."""
+    if not rule.per_gate:
+        return None
+    gates = gate_count(module, local)
+    if gates is None:
+        detail = (
+            f"per_gate applies to RNN/LSTM/GRU weight_ih/weight_hh/bias "
+            f"parameters, not {record.name} ({type(module).__name__})"
+        )
+        raise StepRefused(label, detail, detail)
+    assert record.shape is not None
+    size = record.shape[0] // gates
+    return tuple((g * size, (g + 1) * size) for g in range(gates))
+
+
+def _forget_block(
+    rule: Rule,
+    module: nn.Module,
+    local: str,
+    shape: tuple[int, ...],
+    record: ParamRecord,
+    label: str,
+) -> tuple[int, int, float] | None:
+    """``forget_bias``: the forget gate's rows (H..2H) and the value they get."""
+    if rule.forget_bias is None:
+        return None
+    if not isinstance(module, (nn.LSTM, nn.LSTMCell)) or not local.startswith(
+        ("bias_ih", "bias_hh")
+    ):
+        detail = (
+            f"forget_bias applies to LSTM/LSTMCell bias_ih/bias_hh parameters, "
+            f"not {record.name} ({type(module).__name__}); GRU has no forget gate"
+        )
+        raise StepRefused(label, detail, detail)
+    hidden = shape[0] // 4
+    value = rule.forget_bias if local.startswith("bias_ih") else 0.0
+    return (hidden, 2 * hidden, value)
+
+
+def _padding_idx(model: nn.Module, via: str, record: ParamRecord) -> int | None:
+    """The Embedding padding row to zero again (a tied tensor keeps its padding row)."""
+    for name in (via, record.name, *record.aliases):
+        owner_path, _, owner_local = name.rpartition(".")
+        owner = model.get_submodule(owner_path)
+        if isinstance(owner, (nn.Embedding, nn.EmbeddingBag)) and owner_local == "weight":
+            padding_idx = getattr(owner, "padding_idx", None)
+            if padding_idx is not None:
+                return padding_idx
+    return None
+
+
+def _check_dtype(
+    scheme: Scheme,
+    args: Mapping[str, object],
+    block_shape: tuple[int, ...],
+    record: ParamRecord,
+    rule: Rule,
+    label: str,
+) -> None:
+    """The tensor's dtype can hold what the row (and the forget bias) puts in it."""
+    problem = scheme.dtype_problem(args, record.dtype, record.name)
+    if problem is None:
+        extra = []
+        if rule.forget_bias is not None:
+            extra.append((f"forget_bias={rule.forget_bias!r}", rule.forget_bias, rule.forget_bias))
+        problem = scheme.fit_problem(block_shape, args, record.dtype, extra)
+    if problem:
+        raise StepRefused(label, f"cannot apply to {record.name}: {problem}", problem)
+
+
+def step_expected(
+    scheme: Scheme,
+    args: Mapping[str, object],
+    block_shape: tuple[int, ...],
+    shape: tuple[int, ...],
+    scale: float | None,
+    forget_block: tuple[int, int, float] | None,
+) -> Expected:
+    """The statistics of the whole tensor once the step ran: the row's for one block
+    (every gate block alike), times ``scale``, then with the forget rows set."""
+    expected = scaled(scheme.expected(block_shape, args), scale)
+    if forget_block is not None:
+        start, stop, value = forget_block
+        expected = with_rows_filled(expected, shape[0], start, stop, value)
+    return expected
