@@ -35,6 +35,7 @@ import torch
 from torch import nn
 
 from inittui.core.errors import InittuiError
+from inittui.core.formatting import shape as _shape_text
 from inittui.core.runtime import RUNTIME_HELPERS
 
 __all__ = [
@@ -313,10 +314,6 @@ def _num(x: float) -> str:
     if isinstance(x, int) or float(x).is_integer() and abs(x) < 1e15:
         return str(int(x))
     return f"{x:.4g}"
-
-
-def _shape_text(dims: tuple[int, ...]) -> str:
-    return repr(tuple(dims))
 
 
 def _literal(value: object) -> str:

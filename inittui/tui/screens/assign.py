@@ -31,6 +31,7 @@ from textual.worker import Worker, WorkerState
 from torch import nn
 
 from inittui.core.errors import InittuiError
+from inittui.core.formatting import shape as _shape_text
 from inittui.core.plan import Plan, ResolvedPlan, Rule, resolve_plan
 from inittui.core.schemes import (
     REQUIRED,
@@ -70,10 +71,6 @@ class Assigned:
     rule: Rule
     plan: Plan
     resolved: ResolvedPlan
-
-
-def _shape_text(shape: tuple[int, ...]) -> str:
-    return "(" + ", ".join(map(str, shape)) + ("," if len(shape) == 1 else "") + ")"
 
 
 def parse_value(arg: Arg, text: str) -> object:
