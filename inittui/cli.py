@@ -282,53 +282,26 @@ def _cmd_plan(args: argparse.Namespace) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from pathlib import Path
+    from inittui.core.export import ExportPaths, check_outputs, export_outputs
 
-    from inittui.core.apply import apply_plan
-    from inittui.core.codegen import render_script
-    from inittui.core.export import (
-        CHECKPOINT_SUFFIXES,
-        check_destination,
-        export_all,
-        write_checkpoint,
-        write_text,
-    )
-    from inittui.core.plan import plan_to_toml
-
-    if not (args.script or args.checkpoint or args.plan_out):
+    paths = ExportPaths(args.script, args.checkpoint, args.plan_out)
+    if not paths.items():
         raise _user_error(
             "nothing to export; give --script OUT.py, --checkpoint OUT.pt "
             "or OUT.safetensors, and/or --plan-out OUT.toml"
         )
-    outputs = [p for p in (args.script, args.checkpoint, args.plan_out) if p]
-    if len({str(Path(p).expanduser().resolve()) for p in outputs}) < len(outputs):
-        raise _user_error("two outputs name the same file; give each its own path")
     # Check every destination before loading anything: no work is wasted, nothing is written.
-    if args.script:
-        check_destination(args.script, args.force, (".py",), "script")
-    if args.checkpoint:
-        check_destination(args.checkpoint, args.force, CHECKPOINT_SUFFIXES, "checkpoint")
-        if args.device == "meta":
-            raise _user_error(
-                "cannot write a checkpoint from the meta device (no values); "
-                "drop --checkpoint or use --device cpu"
-            )
-    if args.plan_out:
-        check_destination(args.plan_out, args.force, (".toml",), "plan")
-    loaded, tree, resolved = _resolve(args)
-    seed = resolved.plan.seed
-    jobs = []
-    if args.script:
-        source = render_script(resolved, loaded.target, loaded.model_class, seed=seed)
-        jobs.append((args.script, lambda p: write_text(p, source, force=True)))
-    if args.checkpoint:
-        apply_plan(loaded.model, resolved, seed=seed)
-        meta = {"inittui_target": loaded.target, "inittui_seed": str(seed)}
-        jobs.append((args.checkpoint, lambda p: write_checkpoint(loaded.model, p, True, meta)))
-    if args.plan_out:
-        text = plan_to_toml(resolved.plan)
-        jobs.append((args.plan_out, lambda p: write_text(p, text, force=True)))
-    written = export_all(jobs, force=args.force)
+    check_outputs(paths, args.force, meta_device=args.device == "meta")
+    loaded, _tree, resolved = _resolve(args)
+    written = export_outputs(
+        loaded.model,
+        resolved,
+        paths,
+        target=loaded.target,
+        model_class=loaded.model_class,
+        force=args.force,
+        copy_model=False,  # the process ends here: no second copy of a big model
+    )
     for lint in resolved.lints:
         if lint.severity == "warning":
             print(f"warning: {lint.message}", file=sys.stderr)
