@@ -157,8 +157,9 @@ def test_cli_table_and_tui_detail_print_a_tensor_alike():
     out = io.StringIO()
     render_inspect(report, Console(file=out, width=160, color_system=None))
     row = next(line for line in out.getvalue().splitlines() if ".weight" in line).split()
-    # .weight  300×500  150.0K  500  300  mean  std  min  max  hist
-    cli = dict(zip(["shape", "params", "mean", "std", "min", "max"], row[1:3] + row[5:9]))
+    # .weight  300×500  150K  500  300  mean  std  min  max  hist
+    cells = row[1:3] + row[5:9]
+    cli = dict(zip(["shape", "params", "mean", "std", "min", "max"], cells, strict=True))
     cli["hist"] = row[9] if len(row) > 9 else ""
 
     bounds = f"[{num(stats.min)}, {num(stats.max)}] "

@@ -12,8 +12,6 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from inittui.core.stats import compute as stats_compute
-from inittui.core.stats import large as stats_large
 from inittui.core.stats import (
     HIST_BINS,
     StatsCancelled,
@@ -22,6 +20,8 @@ from inittui.core.stats import (
     naive_stats,
     tensor_stats,
 )
+from inittui.core.stats import compute as stats_compute
+from inittui.core.stats import large as stats_large
 
 REL = 1e-4
 ABS = 1e-6
