@@ -177,7 +177,7 @@ class ExportScreen(PromptFrames, ModalScreen[Exported | None]):
     @work(thread=True, exclusive=True, exit_on_error=False, group="export")
     def write_outputs(self, outputs: list[tuple[str, str]], force: bool) -> None:
         written = export_outputs(
-            self.session.loaded.model,  # type: ignore[attr-defined]
+            self.session.loaded.model,
             self.session.resolved,
             ExportPaths(**dict(outputs)),
             target=self.target,
