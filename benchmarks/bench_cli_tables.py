@@ -32,7 +32,8 @@ from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 from rich.text import Text  # noqa: E402
 
-from inittui.render import fmt_count, fmt_num, render_inspect  # noqa: E402
+from inittui.core.formatting import count, shape, short  # noqa: E402
+from inittui.render import render_inspect  # noqa: E402
 
 
 def rich_table(report: dict, console: Console) -> None:
@@ -52,7 +53,7 @@ def rich_table(report: dict, console: Console) -> None:
         table.add_row(
             Text(indent + name, style="bold"),
             Text(module["type"], style="magenta"),
-            fmt_count(module["num_params"]),
+            count(module["num_params"]),
             "",
             "",
             "",
@@ -63,12 +64,12 @@ def rich_table(report: dict, console: Console) -> None:
             stats = param["stats"] or {}
             table.add_row(
                 indent + "  ." + param["name"].rsplit(".", 1)[-1],
-                "×".join(map(str, param["shape"] or [])),
-                fmt_count(param["numel"]),
+                shape(param["shape"] or (), cell=True),
+                count(param["numel"]),
                 str(param["fan_in"] or "-"),
                 str(param["fan_out"] or "-"),
-                fmt_num(stats.get("mean"), 3),
-                fmt_num(stats.get("std"), 3),
+                short(stats.get("mean")),
+                short(stats.get("std")),
                 " ".join(param.get("flags", [])),
             )
     console.print(table)

@@ -12,221 +12,15 @@ import gc
 import sys
 from collections.abc import Callable, Sequence
 
-SUBCOMMANDS = ("inspect", "plan", "export", "preview", "check", "lsuv", "serve")
+from inittui.cli_parser import SUBCOMMANDS, UsageError, build_tui_parser
+from inittui.cli_parser import build_parser as _build_parser
 
-DESCRIPTION = """\
-inittui: inspect, plan, preview and export PyTorch weight initialization.
-
-  inittui TARGET [options] [--plan P]      open the terminal UI
-  inittui inspect TARGET [--json] [--depth N]
-                                           tree, shapes, fans, statistics
-  inittui plan TARGET --plan P [--json]    which rule decides each parameter, fans,
-                                           expected std, lints
-  inittui export TARGET --plan P [--script OUT.py] [--checkpoint OUT.pt|.safetensors]
-                                 [--plan-out OUT.toml] [--seed N] [--force]
-  inittui preview TARGET [--plan P] [--backward] [--json]
-                                           per-layer forward/backward variance
-  inittui check TARGET [--plan P] [--max-ratio R]
-                                           exit 1 if variance drifts beyond R per layer
-  inittui lsuv TARGET --plan-out OUT.toml  LSUV: data-driven scales, written as a plan
-  inittui serve TARGET [--port N]          the TUI in a browser (localhost)
-
-TARGET is path/to/file.py:Name or package.module:Name, where Name is an nn.Module
-subclass, a callable returning a module, or a module instance.
-"""
-
-
-class UsageError(Exception):
-    """argparse's complaints, turned into our one-line error with exit status 2."""
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
-        raise UsageError(f"{message}; see {self.prog} --help")
-
-
-def _seed(text: str) -> int:
-    """``--seed``: a non-negative integer (torch generators take no negative seeds)."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be an integer 0 or more, got {text!r}")
-    return value
-
-
-def _common_options() -> argparse.ArgumentParser:
-    common = _Parser(add_help=False)
-    group = common.add_argument_group("model options")
-    group.add_argument(
-        "target", metavar="TARGET", help="path/to/file.py:Name or package.module:Name"
-    )
-    group.add_argument(
-        "--arg",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="constructor argument (repeatable; VALUE is a Python literal, else a string)",
-    )
-    group.add_argument("--kwargs", metavar="JSON", help="constructor arguments as a JSON object")
-    group.add_argument("--load", metavar="CKPT", help="load weights from .pt/.pth or .safetensors")
-    group.add_argument(
-        "--device", default="cpu", help="cpu, cuda, cuda:N, mps or meta (default cpu)"
-    )
-    group.add_argument("--dtype", help="float32, float64, bfloat16 or float16")
-    group.add_argument(
-        "--input-shape",
-        action="append",
-        default=[],
-        metavar="SHAPE",
-        help="input shape like 8,3,32,32 (repeatable, one per positional input)",
-    )
-    group.add_argument(
-        "--input-dtype", help="dtype of the generated inputs (e.g. long for token ids)"
-    )
-    group.add_argument("--seed", type=_seed, help="seed for plans and generated inputs")
-    group.add_argument("--debug", action="store_true", help="show tracebacks")
-    return common
+__all__ = ["SUBCOMMANDS", "UsageError", "build_parser", "build_tui_parser", "main"]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    common = _common_options()
-    parser = _Parser(
-        prog="inittui",
-        description=DESCRIPTION,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-
-    inspect_cmd = sub.add_parser(
-        "inspect",
-        parents=[common],
-        help="tree, shapes, fans, statistics",
-        description="Show the module tree, every parameter's shape, fan_in/fan_out and statistics.",
-    )
-    inspect_cmd.add_argument("--json", action="store_true", help="print the JSON document only")
-    inspect_cmd.add_argument("--depth", type=int, metavar="N", help="show modules up to depth N")
-    inspect_cmd.add_argument("--no-stats", action="store_true", help="skip statistics (faster)")
-    inspect_cmd.set_defaults(handler=_cmd_inspect)
-
-    plan_cmd = sub.add_parser(
-        "plan",
-        parents=[common],
-        help="explain a plan per parameter",
-        description="Resolve a plan on the model: for every parameter, "
-        "the rule that decides it, the scheme, fans and expected std; "
-        "then the lints.",
-    )
-    plan_cmd.add_argument("--plan", required=True, metavar="PLAN", help="plan file (TOML)")
-    plan_cmd.add_argument("--json", action="store_true", help="print JSON only")
-    plan_cmd.add_argument(
-        "--explain",
-        action="store_true",
-        help="also list parameters no rule decides (the default view lists decided ones)",
-    )
-    plan_cmd.set_defaults(handler=_cmd_plan)
-
-    export_cmd = sub.add_parser(
-        "export",
-        parents=[common],
-        help="write init script, checkpoint, plan",
-        description="Apply a plan and write a "
-        "standalone init script, a checkpoint and/or the plan.",
-    )
-    export_cmd.add_argument("--plan", required=True, metavar="PLAN", help="plan file (TOML)")
-    export_cmd.add_argument("--script", metavar="OUT.py", help="write the init script here")
-    export_cmd.add_argument("--checkpoint", metavar="OUT", help="write .pt or .safetensors")
-    export_cmd.add_argument("--plan-out", metavar="OUT.toml", help="write the plan here")
-    export_cmd.add_argument("--force", action="store_true", help="overwrite existing files")
-    export_cmd.set_defaults(handler=_cmd_export)
-
-    probe_options = _Parser(add_help=False)
-    group = probe_options.add_argument_group("preview options")
-    group.add_argument("--plan", metavar="PLAN", help="also preview the model with this plan")
-    group.add_argument(
-        "--backward", action="store_true", help="one backward pass: output-gradient std per layer"
-    )
-    group.add_argument("--batch", type=int, metavar="N", help="batch size of inferred inputs")
-    group.add_argument(
-        "--vanishing",
-        type=float,
-        default=0.1,
-        metavar="X",
-        help="flag a layer whose output std falls below X times the input's",
-    )
-    group.add_argument(
-        "--exploding",
-        type=float,
-        default=10.0,
-        metavar="X",
-        help="flag a layer whose output std rises above X times the input's",
-    )
-    group.add_argument("--train", action="store_true", help="probe in train mode (default eval)")
-
-    preview_cmd = sub.add_parser(
-        "preview",
-        parents=[common, probe_options],
-        help="per-layer forward/backward variance",
-        description="Run one forward (and with --backward one "
-        "backward) pass and show each layer's output std.",
-    )
-    preview_cmd.add_argument("--json", action="store_true", help="print JSON only")
-    preview_cmd.set_defaults(handler=_cmd_preview)
-
-    check_cmd = sub.add_parser(
-        "check",
-        parents=[common, probe_options],
-        help="exit 1 if variance drifts beyond --max-ratio",
-        description="For CI: exit 1 when any layer's output std leaves "
-        "[1/R, R] times the input's or a flag fires, else 0.",
-    )
-    check_cmd.add_argument(
-        "--max-ratio",
-        type=float,
-        default=10.0,
-        metavar="R",
-        help="allowed factor between a layer's output std and the input's (default 10)",
-    )
-    check_cmd.set_defaults(handler=_cmd_check)
-
-    lsuv_cmd = sub.add_parser(
-        "lsuv",
-        parents=[common],
-        help="LSUV init written as a plan",
-        description="Layer-sequential unit-variance init (Mishkin & "
-        "Matas 2015): orthogonal, then per-layer scales until each "
-        "Linear/Conv output has the target std; written as a plan.",
-    )
-    lsuv_cmd.add_argument("--plan", metavar="PLAN", help="start from this plan")
-    lsuv_cmd.add_argument("--plan-out", required=True, metavar="OUT.toml", help="write here")
-    lsuv_cmd.add_argument("--target-std", type=float, default=1.0)
-    lsuv_cmd.add_argument("--tol", type=float, default=0.1)
-    lsuv_cmd.add_argument("--max-iter", type=int, default=10)
-    lsuv_cmd.add_argument("--batch", type=int, metavar="N")
-    lsuv_cmd.add_argument("--force", action="store_true", help="overwrite --plan-out")
-    lsuv_cmd.add_argument("--json", action="store_true", help="print JSON only")
-    lsuv_cmd.set_defaults(handler=_cmd_lsuv)
-
-    serve_cmd = sub.add_parser(
-        "serve",
-        parents=[common],
-        help="the TUI in a browser",
-        description="Serve the TUI in a browser with textual-serve.",
-    )
-    serve_cmd.add_argument("--plan", metavar="PLAN")
-    serve_cmd.add_argument("--host", default="localhost", help="bind address (default localhost)")
-    serve_cmd.add_argument("--port", type=int, default=8000)
-    serve_cmd.set_defaults(handler=_cmd_serve)
-    return parser
-
-
-def build_tui_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
-        prog="inittui", parents=[_common_options()], description="Open the terminal UI on a model."
-    )
-    parser.add_argument("--plan", metavar="PLAN", help="open this plan file")
-    return parser
+    """The ``inittui COMMAND`` parser, each subcommand with its handler here."""
+    return _build_parser(HANDLERS)
 
 
 # --------------------------------------------------------------------------- commands
@@ -282,53 +76,26 @@ def _cmd_plan(args: argparse.Namespace) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from pathlib import Path
+    from inittui.core.export import ExportPaths, check_outputs, export_outputs
 
-    from inittui.core.apply import apply_plan
-    from inittui.core.codegen import render_script
-    from inittui.core.export import (
-        CHECKPOINT_SUFFIXES,
-        check_destination,
-        export_all,
-        write_checkpoint,
-        write_text,
-    )
-    from inittui.core.plan import plan_to_toml
-
-    if not (args.script or args.checkpoint or args.plan_out):
+    paths = ExportPaths(args.script, args.checkpoint, args.plan_out)
+    if not paths.items():
         raise _user_error(
             "nothing to export; give --script OUT.py, --checkpoint OUT.pt "
             "or OUT.safetensors, and/or --plan-out OUT.toml"
         )
-    outputs = [p for p in (args.script, args.checkpoint, args.plan_out) if p]
-    if len({str(Path(p).expanduser().resolve()) for p in outputs}) < len(outputs):
-        raise _user_error("two outputs name the same file; give each its own path")
     # Check every destination before loading anything: no work is wasted, nothing is written.
-    if args.script:
-        check_destination(args.script, args.force, (".py",), "script")
-    if args.checkpoint:
-        check_destination(args.checkpoint, args.force, CHECKPOINT_SUFFIXES, "checkpoint")
-        if args.device == "meta":
-            raise _user_error(
-                "cannot write a checkpoint from the meta device (no values); "
-                "drop --checkpoint or use --device cpu"
-            )
-    if args.plan_out:
-        check_destination(args.plan_out, args.force, (".toml",), "plan")
-    loaded, tree, resolved = _resolve(args)
-    seed = resolved.plan.seed
-    jobs = []
-    if args.script:
-        source = render_script(resolved, loaded.target, loaded.model_class, seed=seed)
-        jobs.append((args.script, lambda p: write_text(p, source, force=True)))
-    if args.checkpoint:
-        apply_plan(loaded.model, resolved, seed=seed)
-        meta = {"inittui_target": loaded.target, "inittui_seed": str(seed)}
-        jobs.append((args.checkpoint, lambda p: write_checkpoint(loaded.model, p, True, meta)))
-    if args.plan_out:
-        text = plan_to_toml(resolved.plan)
-        jobs.append((args.plan_out, lambda p: write_text(p, text, force=True)))
-    written = export_all(jobs, force=args.force)
+    check_outputs(paths, args.force, meta_device=args.device == "meta")
+    loaded, _tree, resolved = _resolve(args)
+    written = export_outputs(
+        loaded.model,
+        resolved,
+        paths,
+        target=loaded.target,
+        model_class=loaded.model_class,
+        force=args.force,
+        copy_model=False,  # the process ends here: no second copy of a big model
+    )
     for lint in resolved.lints:
         if lint.severity == "warning":
             print(f"warning: {lint.message}", file=sys.stderr)
@@ -587,6 +354,17 @@ def _run(handler: Callable[[argparse.Namespace], int], args: argparse.Namespace)
             )
         print(f"error: {message}", file=sys.stderr)
         return 2
+
+
+HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "inspect": _cmd_inspect,
+    "plan": _cmd_plan,
+    "export": _cmd_export,
+    "preview": _cmd_preview,
+    "check": _cmd_check,
+    "lsuv": _cmd_lsuv,
+    "serve": _cmd_serve,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

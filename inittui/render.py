@@ -1,4 +1,5 @@
-"""Rich rendering of core results for the command line (the TUI has its own widgets)."""
+"""Rich rendering of core results for the command line; values print through
+:mod:`inittui.core.formatting`, as in the TUI."""
 
 from __future__ import annotations
 
@@ -10,8 +11,15 @@ from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
 
-SPARK = "▁▂▃▄▅▆▇█"
-LOG_HEADER = "log10 std: -3 … 0 … +3"
+from inittui.core.formatting import (
+    LOG_HEADER,
+    count,
+    log_bar,
+    number,
+    shape,
+    short,
+    sparkline,
+)
 
 
 class LeanTable:
@@ -195,35 +203,6 @@ def _cut(text: Text, width: int, side: str) -> Text:
     return text
 
 
-def fmt_num(value: float | None, digits: int = 4) -> str:
-    """Compact number: 0.0442, -1.2e-05, 3.1e+04; '-' for None."""
-    if value is None:
-        return "-"
-    if value == 0:
-        return "0"
-    if 1e-3 <= abs(value) < 1e4:
-        return f"{value:.{digits}g}"
-    return f"{value:.{max(digits - 2, 1)}e}"
-
-
-def fmt_count(n: int) -> str:
-    """12,345 -> '12.3K'; 7e10 -> '70.0B'."""
-    for unit, size in (("T", 1e12), ("B", 1e9), ("M", 1e6), ("K", 1e3)):
-        if n >= size:
-            return f"{n / size:.1f}{unit}"
-    return str(n)
-
-
-def sparkline(counts: list[int]) -> str:
-    if not counts:
-        return ""
-    top = max(counts) or 1
-    return "".join(
-        SPARK[min(len(SPARK) - 1, int(c / top * (len(SPARK) - 1) + 0.999))] if c else " "
-        for c in counts
-    )
-
-
 def _flag_text(flags: list[str]) -> Text:
     text = Text()
     for flag in flags:
@@ -276,7 +255,7 @@ def render_inspect(report: dict, console: Console | None = None) -> None:
         table.add_row(
             label,
             (module["type"], "magenta"),
-            fmt_count(module["num_params"]),
+            count(module["num_params"]),
             *[""] * (columns - 3),
         )
         for param in params_by_module.get(module["path"], []):
@@ -286,25 +265,20 @@ def render_inspect(report: dict, console: Console | None = None) -> None:
             if param["aliases"]:
                 label = Text(label)
                 label.append(f" = {', '.join(param['aliases'])}", style="dim")
-            shape = (
-                "uninitialized"
-                if param["shape"] is None
-                else "×".join(str(s) for s in param["shape"]) or "scalar"
-            )
             hist = (stats.get("hist") or {}).get("counts") or []
             cells = [
                 label,
-                shape,
-                fmt_count(param["numel"]),
+                shape(param["shape"], cell=True),
+                count(param["numel"]),
                 "-" if param["fan_in"] is None else str(param["fan_in"]),
                 "-" if param["fan_out"] is None else str(param["fan_out"]),
-                fmt_num(stats.get("mean"), 3),
-                fmt_num(stats.get("std"), 3),
+                short(stats.get("mean")),
+                short(stats.get("std")),
             ]
             if wide:
-                cells += [fmt_num(stats.get("min"), 3), fmt_num(stats.get("max"), 3)]
+                cells += [short(stats.get("min")), short(stats.get("max"))]
             if medium:
-                cells.append((sparkline(_shrink(hist, 12 if wide else 8)), "green"))
+                cells.append((sparkline(hist, 12 if wide else 8), "green"))
             flags = param.get("flags", [])
             cells.append(_flag_text(flags) if flags else "")
             table.add_row(*cells)
@@ -315,13 +289,6 @@ def render_inspect(report: dict, console: Console | None = None) -> None:
         console.print(Text(f"fan* {name}: {note}", style="yellow"))
     if report["parameters"] and all(p["stats"] is None for p in report["parameters"]):
         console.print(Text("statistics: none (no data on this device, or --no-stats)", style="dim"))
-
-
-def _shrink(counts: list[int], width: int) -> list[int]:
-    if len(counts) <= width:
-        return counts
-    step = len(counts) / width
-    return [sum(counts[int(i * step) : int((i + 1) * step)]) for i in range(width)]
 
 
 def render_plan(report: dict, console: Console | None = None, show_undecided: bool = False) -> None:
@@ -362,13 +329,12 @@ def render_plan(report: dict, console: Console | None = None, show_undecided: bo
             undecided += 1
             if not show_undecided:
                 continue
-        shape = "×".join(map(str, param["shape"] or [])) or "scalar"
         scheme = param["scheme"] or Text("keeps its values", style="dim")
         if isinstance(scheme, str) and param.get("args"):
             scheme = (
                 f"{scheme}("
                 + ", ".join(
-                    f"{k}={fmt_num(v) if isinstance(v, float) else v}"
+                    f"{k}={number(v) if isinstance(v, float) else v}"
                     for k, v in param["args"].items()
                 )
                 + ")"
@@ -377,13 +343,13 @@ def render_plan(report: dict, console: Console | None = None, show_undecided: bo
             scheme += " per gate"
         table.add_row(
             param["name"],
-            shape,
+            shape(param["shape"] or (), cell=True),
             "-" if param["rule"] is None else str(param["rule"]),
             scheme,
             "-" if param["fan_in"] is None else str(param["fan_in"]),
             "-" if param["fan_out"] is None else str(param["fan_out"]),
-            fmt_num(param.get("expected_std")),
-            fmt_num(param.get("expected_bound")),
+            number(param.get("expected_std")),
+            number(param.get("expected_bound")),
         )
     console.print()
     table.render(console)
@@ -400,25 +366,13 @@ def render_plan(report: dict, console: Console | None = None, show_undecided: bo
         console.print(Text(f"{lint['severity']}: {lint['message']}", style=style))
 
 
-def log_bar(std: float | None, width: int = 24, lo: float = 1e-3, hi: float = 1e3) -> str:
-    """A bar whose length is log10(std) between lo and hi; '·' marks std = 1."""
-    import math
-
-    if std is None or std <= 0 or not math.isfinite(std):
-        return "?" if std is None or not math.isfinite(std or 0) else ""
-    span = math.log10(hi) - math.log10(lo)
-    filled = (math.log10(min(max(std, lo), hi)) - math.log10(lo)) / span * width
-    cells = int(round(filled))
-    return "█" * cells + " " * (width - cells)
-
-
 def render_preview(result, comparison=None, console: Console | None = None) -> None:
     """Per-layer output std (log-scale bar), planned beside current when a plan is given."""
     console = console or Console()
     head = (
         f"device {result.device} · inputs "
         + ", ".join(f"{tuple(i.shape)} {i.dtype}" for i in result.inputs)
-        + f" ({result.inputs_source}) · input std {fmt_num(result.input_std, 3)}"
+        + f" ({result.inputs_source}) · input std {short(result.input_std)}"
         + f" · {'train' if result.train_mode else 'eval'} mode"
     )
     console.print(Text(head, style="bold"))
@@ -459,19 +413,19 @@ def render_preview(result, comparison=None, console: Console | None = None) -> N
                 current = comparison.current.layer(layer.path, layer.call).out_std
             except KeyError:
                 current = None
-            cells.append(fmt_num(current, 3))
-        cells.append(fmt_num(layer.out_std, 3))
+            cells.append(short(current))
+        cells.append(short(layer.out_std))
         if with_theory:
-            cells.append(fmt_num(layer.theory_std, 3))
+            cells.append(short(layer.theory_std))
         cells.append((layer.out_std, style or "green"))
         if comparison is not None:
             try:
-                cells.append(fmt_num(comparison.ratio(layer.path, layer.call), 3))
+                cells.append(short(comparison.ratio(layer.path, layer.call)))
             except KeyError:
                 cells.append("-")
         if result.loss:
-            cells.append(fmt_num(layer.grad_std, 3))
-        cells.append(fmt_num(layer.zero_fraction, 2))
+            cells.append(short(layer.grad_std))
+        cells.append(number(layer.zero_fraction, 2))
         cells.append(Text(flagged.get(layer.path, ""), style=style))
         table.add_row(*cells)
     console.print()

@@ -252,3 +252,76 @@ def test_checkpoint_tied_weights_in_safetensors_and_meta_refused(tmp_path):
         write_checkpoint(meta, tmp_path / "m.pt")
     with pytest.raises(InittuiError, match="unknown extension"):
         write_checkpoint(model, tmp_path / "w.npz")
+
+
+def _small_export_setup():
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(8, 4), torch.nn.ReLU(), torch.nn.Linear(4, 2))
+    plan = Plan(rules=(Rule(select="*", scheme="kaiming_normal", params="weight"),), seed=3)
+    return model, resolve_plan(plan, model, build_tree(model))
+
+
+def test_export_outputs_checks_everything_first_and_writes_all_or_nothing(tmp_path):
+    from inittui.core.export import ExportPaths, check_outputs, export_outputs
+
+    model, resolved = _small_export_setup()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    same = ExportPaths(script=str(tmp_path / "a.py"), plan=str(tmp_path / "." / "a.py"))
+    with pytest.raises(InittuiError, match="two outputs name the same file"):
+        check_outputs(same, force=False)
+    (tmp_path / "taken.toml").write_text("old")
+    taken = ExportPaths(script=str(tmp_path / "s.py"), plan=str(tmp_path / "taken.toml"))
+    with pytest.raises(InittuiError, match="already exists"):
+        check_outputs(taken, force=False)
+    meta = ExportPaths(checkpoint=str(tmp_path / "w.pt"))
+    with pytest.raises(InittuiError, match="from the meta device"):
+        check_outputs(meta, force=False, meta_device=True)
+    with pytest.raises(InittuiError, match="already exists"):
+        export_outputs(model, resolved, taken, target="m:M", model_class="M", force=False)
+    assert not (tmp_path / "s.py").exists() and (tmp_path / "taken.toml").read_text() == "old"
+
+    paths = ExportPaths(
+        script=str(tmp_path / "s.py"),
+        checkpoint=str(tmp_path / "w.pt"),
+        plan=str(tmp_path / "p.toml"),
+    )
+    progress = []
+    written = export_outputs(
+        model, resolved, paths, target="m:M", model_class="M", force=False,
+        progress=lambda d, t: progress.append((d, t)),
+    )  # fmt: skip
+    assert [p.name for p in written] == ["s.py", "w.pt", "p.toml"] and progress
+    for name, value in model.state_dict().items():  # applied to a copy by default
+        assert torch.equal(value, before[name])
+    saved = torch.load(tmp_path / "w.pt")
+    planned = {k: v.clone() for k, v in model.state_dict().items()}
+    check = torch.nn.Sequential(torch.nn.Linear(8, 4), torch.nn.ReLU(), torch.nn.Linear(4, 2))
+    check.load_state_dict(planned)
+    apply_plan(check, resolved)
+    for name, value in check.state_dict().items():
+        assert torch.equal(saved[name], value)
+
+
+def test_export_outputs_cancelled_writes_nothing(tmp_path):
+    from inittui.core.errors import Cancelled
+    from inittui.core.export import ExportPaths, export_outputs
+
+    model, resolved = _small_export_setup()
+    paths = ExportPaths(script=str(tmp_path / "s.py"), plan=str(tmp_path / "p.toml"))
+    with pytest.raises(Cancelled, match="export cancelled; nothing was written"):
+        export_outputs(
+            model, resolved, paths, target="m:M", model_class="M", force=False, cancel=lambda: True
+        )
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_and_tui_export_run_the_one_core_function():
+    import inspect
+
+    from inittui import cli
+    from inittui.tui.screens import export as screen
+
+    for source in (inspect.getsource(cli._cmd_export), inspect.getsource(screen.ExportScreen)):
+        assert "export_outputs(" in source and "check_outputs(" in source
+        for step in ("apply_plan", "write_checkpoint", "plan_to_toml", "export_all"):
+            assert step not in source

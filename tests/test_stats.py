@@ -13,7 +13,6 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from inittui.core import stats as S
 from inittui.core.stats import (
     HIST_BINS,
     StatsCancelled,
@@ -22,6 +21,8 @@ from inittui.core.stats import (
     naive_stats,
     tensor_stats,
 )
+from inittui.core.stats import compute as stats_compute
+from inittui.core.stats import large as stats_large
 
 REL = 1e-4
 ABS = 1e-6
@@ -111,8 +112,8 @@ def assert_matches(stats: TensorStats | None, t: torch.Tensor, bins: int = HIST_
 @pytest.fixture
 def small_chunks(monkeypatch):
     """Tiny chunks so small tensors exercise the multi-chunk and packed-histogram code."""
-    monkeypatch.setattr(S, "_CHUNK_CPU", 1024)
-    monkeypatch.setattr(S, "_PACK_MIN", 64)
+    monkeypatch.setattr(stats_large, "_CHUNK_CPU", 1024)
+    monkeypatch.setattr(stats_large, "_PACK_MIN", 64)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -151,7 +152,7 @@ def test_small_tensors_match_reference(t, bins):
     max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(
-    n=st.integers(S._GROUP_MAX_NUMEL + 1, 12_000),
+    n=st.integers(stats_compute._GROUP_MAX_NUMEL + 1, 12_000),
     dtype=st.sampled_from(ALL_DTYPES),
     loc=st.sampled_from([0.0, 0.01, -3.0, 1000.0]),
     scale=st.sampled_from([1e-30, 1e-4, 0.02, 1.0, 300.0]),
@@ -301,13 +302,13 @@ def test_extreme_float64_ranges():
 def test_unrepresentative_sample_triggers_recentering():
     # the strided sample sees only the zeros, the data sits around 1: the first shift is far
     # from the mean and the variance sums must be redone around the mean
-    n = S._SAMPLE * 32
+    n = stats_large._SAMPLE * 32
     g = torch.Generator().manual_seed(10)
     t = 1.0 + 0.01 * torch.randn(n, generator=g)
-    t[:: n // S._SAMPLE] = 0.0
+    t[:: n // stats_large._SAMPLE] = 0.0
     assert_matches(tensor_stats(t), t)
     t64 = t.double() * 1e-5 + 3.0
-    t64[:: n // S._SAMPLE] = -7.0
+    t64[:: n // stats_large._SAMPLE] = -7.0
     assert_matches(tensor_stats(t64), t64)
 
 
@@ -587,9 +588,12 @@ def test_naive_matches_fast_on_model():
 
 
 def test_module_imports_no_ui_libraries():
-    src = (REPO / "inittui" / "core" / "stats.py").read_text()
-    for lib in ("textual", "rich", "numpy"):
-        assert f"import {lib}" not in src and f"from {lib}" not in src
+    files = sorted((REPO / "inittui" / "core" / "stats").glob("*.py"))
+    assert len(files) >= 5
+    for path in files:
+        src = path.read_text()
+        for lib in ("textual", "rich", "numpy"):
+            assert f"import {lib}" not in src and f"from {lib}" not in src, path
 
 
 def test_benchmark_quick_mode(capsys):
@@ -612,3 +616,35 @@ def test_benchmark_quick_mode(capsys):
         f"figures match within rel {bench.REL_TOL:g} / abs {bench.ABS_TOL:g} for all {tensors} tensors"
         in out
     )
+
+
+def test_every_cancellation_is_one_type():
+    from inittui.core.errors import Cancelled, CancelledError, InittuiError
+
+    assert issubclass(StatsCancelled, Cancelled) and issubclass(CancelledError, Cancelled)
+    assert not issubclass(StatsCancelled, InittuiError)  # a cancel is not bad input
+    with pytest.raises(Cancelled):
+        compute_stats(_mixed_model_tensors(), cancel=lambda: True)
+
+
+def test_planned_stats_applies_the_plan_to_a_copy():
+    from inittui.core.plan import Plan, Rule, resolve_plan
+    from inittui.core.stats import planned_stats
+    from inittui.core.tree import build_tree
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(64, 32), torch.nn.Linear(32, 8))
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    plan = Plan(rules=(Rule(select="0", params="bias", scheme="constant", args={"val": 0.5}),))
+    resolved = resolve_plan(plan, model, build_tree(model))
+    calls = []
+    stats = planned_stats(model, resolved, progress=lambda d, t: calls.append((d, t)))
+    assert set(stats) == {"0.bias"} and calls
+    assert stats["0.bias"].mean == 0.5 and stats["0.bias"].std == 0.0
+    for name, value in model.state_dict().items():  # the model keeps its values
+        assert torch.equal(value, before[name])
+    with pytest.raises(Exception) as caught:
+        planned_stats(model, resolved, cancel=lambda: True)
+    from inittui.core.errors import Cancelled
+
+    assert isinstance(caught.value, Cancelled)

@@ -1,4 +1,5 @@
-"""Atomic writes of scripts, plans and checkpoints (.pt, .safetensors).
+"""Atomic writes of scripts, plans and checkpoints (.pt, .safetensors), and the export
+action itself (:func:`check_outputs`, :func:`export_outputs`) the CLI and the TUI both run.
 
 Every write goes to a temporary file in the destination folder, is flushed to disk, then
 renamed over the destination: a reader never sees half a file, and a failure leaves nothing
@@ -8,15 +9,20 @@ behind. An existing file is replaced only with ``force=True``.
 from __future__ import annotations
 
 import contextlib
+import copy
 import os
 import tempfile
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from inittui.core.errors import InittuiError
+from inittui.core.apply import apply_plan
+from inittui.core.codegen import render_script
+from inittui.core.errors import CancelledError, InittuiError
+from inittui.core.plan import ResolvedPlan, plan_to_toml
 
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".safetensors")
 
@@ -185,3 +191,79 @@ def export_all(jobs: list[tuple[str, Callable[[Path], None]]], force: bool) -> l
     for _, backup in backups:
         backup.unlink(missing_ok=True)
     return written
+
+
+# -- the export action: what `inittui export` and the TUI's export dialog both run ------
+
+OUTPUT_KINDS: dict[str, tuple[tuple[str, ...], str]] = {
+    "script": ((".py",), "script"),
+    "checkpoint": (CHECKPOINT_SUFFIXES, "checkpoint"),
+    "plan": ((".toml",), "plan"),
+}
+
+
+@dataclass(frozen=True)
+class ExportPaths:
+    """Where an export writes: the init script, the checkpoint, the plan (None: skip)."""
+
+    script: str | None = None
+    checkpoint: str | None = None
+    plan: str | None = None
+
+    def items(self) -> list[tuple[str, str]]:
+        """``(kind, path)`` of each output given, in the order they are written."""
+        return [(kind, path) for kind in OUTPUT_KINDS if (path := getattr(self, kind))]
+
+
+def check_outputs(paths: ExportPaths, force: bool, meta_device: bool = False) -> None:
+    """Check every destination before any work, so nothing is wasted and nothing written:
+    no two outputs on one file, each suffix known, each folder writable, no existing file
+    unless ``force``. ``meta_device``: the model will be on the meta device (no values), so a
+    checkpoint is refused."""
+    outputs = paths.items()
+    if len({str(Path(p).expanduser().resolve()) for _, p in outputs}) < len(outputs):
+        raise InittuiError("two outputs name the same file; give each its own path")
+    for kind, path in outputs:
+        suffixes, what = OUTPUT_KINDS[kind]
+        check_destination(path, force, suffixes, what)
+        if kind == "checkpoint" and meta_device:
+            raise InittuiError(
+                "cannot write a checkpoint from the meta device (no values); "
+                "drop --checkpoint or use --device cpu"
+            )
+
+
+def export_outputs(
+    model: nn.Module,
+    resolved: ResolvedPlan,
+    paths: ExportPaths,
+    *,
+    target: str,
+    model_class: str,
+    force: bool,
+    copy_model: bool = True,
+    script: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    cancel: Callable[[], bool] | None = None,
+) -> list[Path]:
+    """Write the outputs ``paths`` names, all or nothing (:func:`export_all`); returns the
+    paths written. The checkpoint is ``model`` with the plan applied (to a copy unless
+    ``copy_model=False``: the caller's model may then change); ``script`` is the script's
+    source when the caller already rendered it. ``progress`` follows the apply; ``cancel``
+    is polled while applying and once before writing (:class:`CancelledError`)."""
+    seed = resolved.plan.seed
+    jobs: list[tuple[str, Callable[[Path], object]]] = []
+    if paths.script:
+        source = script or render_script(resolved, target, model_class, seed=seed)
+        jobs.append((paths.script, lambda p: write_text(p, source, force=True)))
+    if paths.checkpoint:
+        planned = copy.deepcopy(model) if copy_model else model
+        apply_plan(planned, resolved, seed=seed, progress=progress, cancel=cancel)
+        meta = {"inittui_target": target, "inittui_seed": str(seed)}
+        jobs.append((paths.checkpoint, lambda p: write_checkpoint(planned, p, True, meta)))
+    if paths.plan:
+        text = plan_to_toml(resolved.plan)
+        jobs.append((paths.plan, lambda p: write_text(p, text, force=True)))
+    if cancel is not None and cancel():
+        raise CancelledError("export cancelled; nothing was written")
+    return export_all(jobs, force=force)  # type: ignore[arg-type]

@@ -10,7 +10,6 @@ which run on the app's thread.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import gc
 import threading
@@ -24,7 +23,7 @@ from textual import work
 from textual.widgets import ProgressBar, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from inittui.core.errors import CancelledError
+from inittui.core.errors import Cancelled, CancelledError
 from inittui.core.plan import Plan
 from inittui.core.workspace import move_model, open_model
 from inittui.tui.messages import (
@@ -199,19 +198,10 @@ class Jobs(_Base):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="planned")
     def planned_worker(self, session: Session, state: PlanState) -> None:
-        from inittui.core.apply import apply_plan
-        from inittui.core.stats import compute_stats
+        from inittui.core.stats import planned_stats
 
-        cancel = self._cancelled("planned")
-        model = copy.deepcopy(session.loaded.model)
-        apply_plan(model, state.resolved, progress=self._progress("planned"), cancel=cancel)
-        named = dict(model.named_parameters(remove_duplicate=False))
-        tensors = [
-            (step.param, named[step.param].detach())
-            for step in state.resolved.steps
-            if step.param in named
-        ]
-        stats = compute_stats(tensors, progress=self._progress("planned"), cancel=cancel)
+        progress, cancel = self._progress("planned"), self._cancelled("planned")
+        stats = planned_stats(session.loaded.model, state.resolved, progress, cancel)
         self.post_message(PlannedStatsReady(state, stats))
 
     def on_planned_stats_ready(self, message: PlannedStatsReady) -> None:
@@ -287,7 +277,7 @@ class Jobs(_Base):
         if event.state != WorkerState.ERROR:
             return
         error = worker.error
-        cancelled = isinstance(error, CancelledError) or type(error).__name__ == "StatsCancelled"
+        cancelled = isinstance(error, Cancelled)
         text = error_text(error)
         if group == "load":
             self.show_load_error(text)

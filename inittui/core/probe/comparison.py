@@ -14,9 +14,10 @@ from torch import nn
 
 from inittui.core.apply import apply_plan
 from inittui.core.errors import InittuiError
+from inittui.core.formatting import size as _size_text
 from inittui.core.loading import model_device
 from inittui.core.plan import ResolvedPlan
-from inittui.core.probe.memory import _size_text, default_copy_limit, model_bytes
+from inittui.core.probe.memory import default_copy_limit, model_bytes
 from inittui.core.probe.record import probe
 from inittui.core.probe.results import (
     CancelFn,

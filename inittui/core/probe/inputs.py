@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from inittui.core.errors import InittuiError
+from inittui.core.formatting import size as _size_text
 from inittui.core.loading import (
     DTYPE_ALIASES,
     DTYPES,
@@ -22,7 +23,7 @@ from inittui.core.loading import (
     example_inputs_function,
     model_device,
 )
-from inittui.core.probe.memory import _size_text, device_memory
+from inittui.core.probe.memory import device_memory
 from inittui.core.probe.results import _dtype_name, _one_line
 
 DEFAULT_BATCH = 8

@@ -51,11 +51,3 @@ def device_memory(device: torch.device) -> int | None:
     except (AttributeError, ValueError, OSError, RuntimeError):
         return None
     return None
-
-
-def _size_text(size: float) -> str:
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if size < 1024:
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{size:.1f} PB"

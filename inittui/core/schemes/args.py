@@ -80,10 +80,6 @@ def fmt_num(x: float) -> str:
     return f"{x:.4g}"
 
 
-def shape_text(dims: tuple[int, ...]) -> str:
-    return repr(tuple(dims))
-
-
 def literal(value: object) -> str:
     """Python source for a validated argument value (finite float, int or str)."""
     return repr(value)  # validated floats are finite, and repr round-trips them exactly

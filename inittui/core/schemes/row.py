@@ -20,13 +20,13 @@ from types import CodeType
 import torch
 from torch import nn
 
+from inittui.core.formatting import shape as shape_text
 from inittui.core.runtime import RUNTIME_HELPERS
 from inittui.core.schemes.args import (
     Arg,
     SchemeError,
     check_value,
     literal,
-    shape_text,
     unknown_key_message,
 )
 from inittui.core.schemes.stats import Expected

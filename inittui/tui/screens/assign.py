@@ -30,6 +30,7 @@ from textual.widgets.option_list import Option
 from textual.worker import Worker, WorkerState
 
 from inittui.core.errors import InittuiError
+from inittui.core.formatting import shape as _shape_text
 from inittui.core.plan import ParamVerdict, Plan, ResolvedPlan, Rule, RuleVerdict, resolve_plan
 from inittui.core.schemes import REQUIRED, ROWS, Arg, Scheme, SchemeError, get_scheme
 from inittui.tui.session import (
@@ -53,10 +54,6 @@ class Assigned:
     rule: Rule
     plan: Plan
     resolved: ResolvedPlan
-
-
-def _shape_text(shape: tuple[int, ...]) -> str:
-    return "(" + ", ".join(map(str, shape)) + ("," if len(shape) == 1 else "") + ")"
 
 
 def parse_value(arg: Arg, text: str) -> object:

@@ -4,7 +4,6 @@ an existing file is replaced only after a confirmation."""
 
 from __future__ import annotations
 
-import copy
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,25 +20,14 @@ from textual.widgets import Button, Checkbox, Input, Static
 from textual.worker import Worker, WorkerState
 
 from inittui.core.codegen import render_script
-from inittui.core.errors import CancelledError, InittuiError
-from inittui.core.export import (
-    CHECKPOINT_SUFFIXES,
-    check_destination,
-    export_all,
-    write_checkpoint,
-    write_text,
-)
-from inittui.core.plan import plan_to_toml
+from inittui.core.errors import InittuiError
+from inittui.core.export import OUTPUT_KINDS, ExportPaths, check_outputs, export_outputs
 from inittui.tui.screens.dialogs import ConfirmScreen
 from inittui.tui.session import Session
 from inittui.tui.textual_private import PromptFrames
 from inittui.tui.widgets.text import error_text
 
-KINDS = {
-    "script": ((".py",), "script"),
-    "checkpoint": (CHECKPOINT_SUFFIXES, "checkpoint"),
-    "plan": ((".toml",), "plan"),
-}
+KINDS = OUTPUT_KINDS
 
 
 @dataclass(frozen=True)
@@ -157,14 +145,8 @@ class ExportScreen(PromptFrames, ModalScreen[Exported | None]):
         if not outputs:
             self._error("nothing to export: tick the script, checkpoint and/or plan")
             return
-        resolved_paths = [str(Path(p).expanduser().resolve()) for _, p in outputs]
-        if len(set(resolved_paths)) < len(resolved_paths):
-            self._error("two outputs name the same file; give each its own path")
-            return
         try:
-            for kind, path in outputs:
-                suffixes, what = KINDS[kind]
-                check_destination(path, True, suffixes, what)
+            check_outputs(ExportPaths(**dict(outputs)), force=True)
         except InittuiError as exc:
             self._error(str(exc))
             return
@@ -194,34 +176,19 @@ class ExportScreen(PromptFrames, ModalScreen[Exported | None]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="export")
     def write_outputs(self, outputs: list[tuple[str, str]], force: bool) -> None:
-        resolved = self.session.resolved
-        seed = resolved.plan.seed
-        jobs = []
-        for kind, path in outputs:
-            if kind == "script":
-                source = self.source
-                jobs.append((path, lambda p, s=source: write_text(p, s, force=True)))
-            elif kind == "plan":
-                text = plan_to_toml(resolved.plan)
-                jobs.append((path, lambda p, t=text: write_text(p, t, force=True)))
-            else:
-                from inittui.core.apply import apply_plan
-
-                model = copy.deepcopy(self.session.loaded.model)  # type: ignore[attr-defined]
-                apply_plan(
-                    model,
-                    resolved,
-                    seed=seed,
-                    progress=lambda done, total: self.app.post_message(
-                        ExportProgress(done, total, "applying the plan")
-                    ),
-                    cancel=self.cancel_event.is_set,
-                )
-                meta = {"inittui_target": self.target, "inittui_seed": str(seed)}
-                jobs.append((path, lambda p, m=model, d=meta: write_checkpoint(m, p, True, d)))
-        if self.cancel_event.is_set():
-            raise CancelledError("export cancelled; nothing was written")
-        written = export_all(jobs, force=force)
+        written = export_outputs(
+            self.session.loaded.model,
+            self.session.resolved,
+            ExportPaths(**dict(outputs)),
+            target=self.target,
+            model_class=self.session.model_class,
+            force=force,
+            script=self.source,
+            progress=lambda done, total: self.app.post_message(
+                ExportProgress(done, total, "applying the plan")
+            ),
+            cancel=self.cancel_event.is_set,
+        )
         self.post_message(self.Written([str(p) for p in written]))
 
     def on_export_screen_written(self, message: ExportScreen.Written) -> None:

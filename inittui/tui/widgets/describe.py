@@ -7,6 +7,7 @@ from pathlib import Path
 from rich.text import Text
 
 from inittui.core.errors import InittuiError
+from inittui.core.formatting import shape as shape_text
 from inittui.core.plan import Rule
 from inittui.core.schemes import get_scheme
 from inittui.tui.session import Session, node_assignments, node_name, rule_origin
@@ -117,12 +118,6 @@ def _stats_lines(label: str, stats: object, style: str, width: int = 40) -> Text
     line.append(sparkline(stats.hist_counts, room), style=style)  # type: ignore[attr-defined]
     line.append("\n")
     return line
-
-
-def shape_text(shape: tuple[int, ...] | None) -> str:
-    if shape is None:
-        return "(uninitialized)"
-    return "(" + ", ".join(map(str, shape)) + ("," if len(shape) == 1 else "") + ")"
 
 
 def scheme_extras(rule: Rule, with_params: bool = False) -> str:

@@ -87,7 +87,7 @@ class PreviewTable(DataTable):
                 cells.append(_cell(row.plan_std, PLAN_STYLE, _level(row, "planned"), bar))
             if show_ratio:
                 ratio = row.ratio
-                cells.append(Text("  -" if ratio is None else f"  {ratio:.2g}", style="dim"))
+                cells.append(Text("  -" if ratio is None else f"  {short(ratio)}", style="dim"))
             if preview.backward:
                 cells.append(_cell(row.now_grad, NOW_STYLE, None, bar))
                 if preview.planned:

@@ -1,0 +1,259 @@
+"""The command line's grammar: the argparse parsers of ``inittui`` and its subcommands
+(only ``argparse`` is imported here, so ``--help`` stays instant). :mod:`inittui.cli` gives
+each subcommand its handler and runs it."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable, Mapping
+
+_Subparsers = argparse._SubParsersAction  # noqa: SLF001 - argparse's own return type
+
+SUBCOMMANDS = ("inspect", "plan", "export", "preview", "check", "lsuv", "serve")
+
+DESCRIPTION = """\
+inittui: inspect, plan, preview and export PyTorch weight initialization.
+
+  inittui TARGET [options] [--plan P]      open the terminal UI
+  inittui inspect TARGET [--json] [--depth N]
+                                           tree, shapes, fans, statistics
+  inittui plan TARGET --plan P [--json]    which rule decides each parameter, fans,
+                                           expected std, lints
+  inittui export TARGET --plan P [--script OUT.py] [--checkpoint OUT.pt|.safetensors]
+                                 [--plan-out OUT.toml] [--seed N] [--force]
+  inittui preview TARGET [--plan P] [--backward] [--json]
+                                           per-layer forward/backward variance
+  inittui check TARGET [--plan P] [--max-ratio R]
+                                           exit 1 if variance drifts beyond R per layer
+  inittui lsuv TARGET --plan-out OUT.toml  LSUV: data-driven scales, written as a plan
+  inittui serve TARGET [--port N]          the TUI in a browser (localhost)
+
+TARGET is path/to/file.py:Name or package.module:Name, where Name is an nn.Module
+subclass, a callable returning a module, or a module instance.
+"""
+
+
+class UsageError(Exception):
+    """argparse's complaints, turned into our one-line error with exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"{message}; see {self.prog} --help")
+
+
+def _seed(text: str) -> int:
+    """``--seed``: a non-negative integer (torch generators take no negative seeds)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be an integer 0 or more, got {text!r}")
+    return value
+
+
+def _common_options() -> argparse.ArgumentParser:
+    common = _Parser(add_help=False)
+    group = common.add_argument_group("model options")
+    group.add_argument(
+        "target", metavar="TARGET", help="path/to/file.py:Name or package.module:Name"
+    )
+    group.add_argument(
+        "--arg",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="constructor argument (repeatable; VALUE is a Python literal, else a string)",
+    )
+    group.add_argument("--kwargs", metavar="JSON", help="constructor arguments as a JSON object")
+    group.add_argument("--load", metavar="CKPT", help="load weights from .pt/.pth or .safetensors")
+    group.add_argument(
+        "--device", default="cpu", help="cpu, cuda, cuda:N, mps or meta (default cpu)"
+    )
+    group.add_argument("--dtype", help="float32, float64, bfloat16 or float16")
+    group.add_argument(
+        "--input-shape",
+        action="append",
+        default=[],
+        metavar="SHAPE",
+        help="input shape like 8,3,32,32 (repeatable, one per positional input)",
+    )
+    group.add_argument(
+        "--input-dtype", help="dtype of the generated inputs (e.g. long for token ids)"
+    )
+    group.add_argument("--seed", type=_seed, help="seed for plans and generated inputs")
+    group.add_argument("--debug", action="store_true", help="show tracebacks")
+    return common
+
+
+def build_parser(handlers: Mapping[str, Callable[[argparse.Namespace], int]]) -> _Parser:
+    """``inittui COMMAND ...``: one subparser per command, ``handler`` set from ``handlers``."""
+    common = _common_options()
+    parser = _Parser(
+        prog="inittui",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    probe = _probe_options()
+    for name in SUBCOMMANDS:
+        _ADDERS[name](sub, common, probe).set_defaults(handler=handlers[name])
+    return parser
+
+
+def _add_inspect(sub: _Subparsers, common: _Parser, probe: _Parser) -> _Parser:
+    inspect_cmd = sub.add_parser(
+        "inspect",
+        parents=[common],
+        help="tree, shapes, fans, statistics",
+        description="Show the module tree, every parameter's shape, fan_in/fan_out and statistics.",
+    )
+    inspect_cmd.add_argument("--json", action="store_true", help="print the JSON document only")
+    inspect_cmd.add_argument("--depth", type=int, metavar="N", help="show modules up to depth N")
+    inspect_cmd.add_argument("--no-stats", action="store_true", help="skip statistics (faster)")
+    return inspect_cmd
+
+
+def _add_plan(sub: _Subparsers, common: _Parser, probe: _Parser) -> _Parser:
+    plan_cmd = sub.add_parser(
+        "plan",
+        parents=[common],
+        help="explain a plan per parameter",
+        description="Resolve a plan on the model: for every parameter, "
+        "the rule that decides it, the scheme, fans and expected std; "
+        "then the lints.",
+    )
+    plan_cmd.add_argument("--plan", required=True, metavar="PLAN", help="plan file (TOML)")
+    plan_cmd.add_argument("--json", action="store_true", help="print JSON only")
+    plan_cmd.add_argument(
+        "--explain",
+        action="store_true",
+        help="also list parameters no rule decides (the default view lists decided ones)",
+    )
+    return plan_cmd
+
+
+def _add_export(sub: _Subparsers, common: _Parser, probe: _Parser) -> _Parser:
+    export_cmd = sub.add_parser(
+        "export",
+        parents=[common],
+        help="write init script, checkpoint, plan",
+        description="Apply a plan and write a "
+        "standalone init script, a checkpoint and/or the plan.",
+    )
+    export_cmd.add_argument("--plan", required=True, metavar="PLAN", help="plan file (TOML)")
+    export_cmd.add_argument("--script", metavar="OUT.py", help="write the init script here")
+    export_cmd.add_argument("--checkpoint", metavar="OUT", help="write .pt or .safetensors")
+    export_cmd.add_argument("--plan-out", metavar="OUT.toml", help="write the plan here")
+    export_cmd.add_argument("--force", action="store_true", help="overwrite existing files")
+    return export_cmd
+
+
+def _add_preview(sub: _Subparsers, common: _Parser, probe: _Parser) -> _Parser:
+    preview_cmd = sub.add_parser(
+        "preview",
+        parents=[common, probe],
+        help="per-layer forward/backward variance",
+        description="Run one forward (and with --backward one "
+        "backward) pass and show each layer's output std.",
+    )
+    preview_cmd.add_argument("--json", action="store_true", help="print JSON only")
+    return preview_cmd
+
+
+def _add_check(sub: _Subparsers, common: _Parser, probe: _Parser) -> _Parser:
+    check_cmd = sub.add_parser(
+        "check",
+        parents=[common, probe],
+        help="exit 1 if variance drifts beyond --max-ratio",
+        description="For CI: exit 1 when any layer's output std leaves "
+        "[1/R, R] times the input's or a flag fires, else 0.",
+    )
+    check_cmd.add_argument(
+        "--max-ratio",
+        type=float,
+        default=10.0,
+        metavar="R",
+        help="allowed factor between a layer's output std and the input's (default 10)",
+    )
+    return check_cmd
+
+
+def _add_lsuv(sub: _Subparsers, common: _Parser, probe: _Parser) -> _Parser:
+    lsuv_cmd = sub.add_parser(
+        "lsuv",
+        parents=[common],
+        help="LSUV init written as a plan",
+        description="Layer-sequential unit-variance init (Mishkin & "
+        "Matas 2015): orthogonal, then per-layer scales until each "
+        "Linear/Conv output has the target std; written as a plan.",
+    )
+    lsuv_cmd.add_argument("--plan", metavar="PLAN", help="start from this plan")
+    lsuv_cmd.add_argument("--plan-out", required=True, metavar="OUT.toml", help="write here")
+    lsuv_cmd.add_argument("--target-std", type=float, default=1.0)
+    lsuv_cmd.add_argument("--tol", type=float, default=0.1)
+    lsuv_cmd.add_argument("--max-iter", type=int, default=10)
+    lsuv_cmd.add_argument("--batch", type=int, metavar="N")
+    lsuv_cmd.add_argument("--force", action="store_true", help="overwrite --plan-out")
+    lsuv_cmd.add_argument("--json", action="store_true", help="print JSON only")
+    return lsuv_cmd
+
+
+def _add_serve(sub: _Subparsers, common: _Parser, probe: _Parser) -> _Parser:
+    serve_cmd = sub.add_parser(
+        "serve",
+        parents=[common],
+        help="the TUI in a browser",
+        description="Serve the TUI in a browser with textual-serve.",
+    )
+    serve_cmd.add_argument("--plan", metavar="PLAN")
+    serve_cmd.add_argument("--host", default="localhost", help="bind address (default localhost)")
+    serve_cmd.add_argument("--port", type=int, default=8000)
+    return serve_cmd
+
+
+def _probe_options() -> _Parser:
+    """The options preview and check share."""
+    probe_options = _Parser(add_help=False)
+    group = probe_options.add_argument_group("preview options")
+    group.add_argument("--plan", metavar="PLAN", help="also preview the model with this plan")
+    group.add_argument(
+        "--backward", action="store_true", help="one backward pass: output-gradient std per layer"
+    )
+    group.add_argument("--batch", type=int, metavar="N", help="batch size of inferred inputs")
+    group.add_argument(
+        "--vanishing",
+        type=float,
+        default=0.1,
+        metavar="X",
+        help="flag a layer whose output std falls below X times the input's",
+    )
+    group.add_argument(
+        "--exploding",
+        type=float,
+        default=10.0,
+        metavar="X",
+        help="flag a layer whose output std rises above X times the input's",
+    )
+    group.add_argument("--train", action="store_true", help="probe in train mode (default eval)")
+    return probe_options
+
+
+def build_tui_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="inittui", parents=[_common_options()], description="Open the terminal UI on a model."
+    )
+    parser.add_argument("--plan", metavar="PLAN", help="open this plan file")
+    return parser
+
+
+_ADDERS: dict[str, Callable[[_Subparsers, _Parser, _Parser], _Parser]] = {
+    "inspect": _add_inspect,
+    "plan": _add_plan,
+    "export": _add_export,
+    "preview": _add_preview,
+    "check": _add_check,
+    "lsuv": _add_lsuv,
+    "serve": _add_serve,
+}
