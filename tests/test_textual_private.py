@@ -119,9 +119,7 @@ async def test_app_screens_use_the_frame_timer():
 # --------------------------------------------------------------------------- every hook
 
 
-@pytest.mark.parametrize(
-    "hook", frames.PRIVATE_HOOKS, ids=lambda h: f"{h.owner.__name__}.{h.name}"
-)
+@pytest.mark.parametrize("hook", frames.PRIVATE_HOOKS, ids=lambda h: f"{h.owner.__name__}.{h.name}")
 def test_private_hook_exists(hook):
     assert hasattr(hook.owner, hook.name), (
         f"Textual no longer has {hook.owner.__name__}.{hook.name} ({hook.why}); "

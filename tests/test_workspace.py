@@ -40,9 +40,7 @@ def test_open_model_builds_the_same_weights_as_the_same_seed():
     a = open_model(MLP, {"depth": 2}, seed=5).loaded.model
     b = open_model(MLP, {"depth": 2}, seed=5).loaded.model
     c = open_model(MLP, {"depth": 2}, seed=6).loaded.model
-    for (name, x), (_, y) in zip(
-        a.named_parameters(), b.named_parameters(), strict=True
-    ):
+    for (name, x), (_, y) in zip(a.named_parameters(), b.named_parameters(), strict=True):
         assert torch.equal(x, y), name
     assert not all(torch.equal(x, z) for x, z in zip(a.parameters(), c.parameters(), strict=True))
 
