@@ -214,6 +214,8 @@ class AssignScreen(PromptFrames, ModalScreen[Assigned | None]):
                 yield Button("Cancel (esc)", id="cancel", compact=True)
 
     def on_mount(self) -> None:
+        if not self.query("#schemes"):  # the app quit while the dialog was being composed
+            return
         self._highlight_scheme()
         self.query_one("#schemes", OptionList).focus()
         self.validate_form()
