@@ -65,8 +65,9 @@ class Rule:
             table["note"] = self.note
         return table
 
-    def describe(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.args.items())
+    def options(self) -> list[str]:
+        """The extension keys in force, as text: ``per gate``, ``forget_bias=1.0``,
+        ``scale=0.5`` (every view of a rule shows them this way)."""
         extra = []
         if self.per_gate:
             extra.append("per gate")
@@ -74,6 +75,11 @@ class Rule:
             extra.append(f"forget_bias={self.forget_bias}")
         if self.scale is not None:
             extra.append(f"scale={self.scale}")
+        return extra
+
+    def describe(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.args.items())
+        extra = self.options()
         params = "" if self.params == "*" else f" [{self.params}]"
         tail = f" ({'; '.join(extra)})" if extra else ""
         return f"{self.select or '(root)'}{params} -> {self.scheme}({args}){tail}"

@@ -129,13 +129,7 @@ def scheme_extras(rule: Rule, with_params: bool = False) -> str:
     parts = [f"{k}={v}" for k, v in rule.args.items() if defaults.get(k, None) != v]
     if with_params and rule.params != "*":
         parts.append(f"params {rule.params}")
-    if rule.per_gate:
-        parts.append("per gate")
-    if rule.forget_bias is not None:
-        parts.append(f"forget bias {rule.forget_bias:g}")
-    if rule.scale is not None:
-        parts.append(f"×{rule.scale:g}")
-    return ", ".join(parts)
+    return ", ".join([*parts, *rule.options()])
 
 
 def detail_text(session: Session, path: str, width: int = 40) -> Text:
