@@ -8,8 +8,9 @@ from rich.text import Text
 
 from inittui.core.errors import InittuiError
 from inittui.core.formatting import shape as shape_text
-from inittui.core.plan import Rule
+from inittui.core.plan import InitStep, Rule
 from inittui.core.schemes import get_scheme
+from inittui.core.tree import ModuleRecord, ParamRecord
 from inittui.tui.session import Session, node_assignments, node_name, rule_origin
 from inittui.tui.widgets.text import count, num, sparkline
 
@@ -138,23 +139,35 @@ def detail_text(session: Session, path: str, width: int = 40) -> Text:
     index = session.index
     canonical = index.resolve_path(path)
     record = index.modules.get(canonical)
-    wide = width >= 70
     out = Text()
     if record is None:
         return out
+    out.append_text(_node_header(session, path, canonical, record))
+    for param in index.own_params(canonical):
+        out.append_text(_param_text(session, param, canonical, width))
+    out.append_text(_preview_text(session, canonical))
+    for flag in session.flags.get(canonical, []):
+        out.append(f"{FLAG_MARK[flag.level]} ", style=FLAG_STYLE[flag.level])
+        out.append(f"{flag.text}\n")
+    out.rstrip()
+    return out
+
+
+def _node_header(session: Session, path: str, canonical: str, record: ModuleRecord) -> Text:
+    """The node's name, type and size; the rules set on it (or, at the root, the plan)."""
+    index = session.index
+    out = Text()
     out.append(path or "(root)", style="bold")
     out.append(f"  {record.type}", style="cyan")
     out.append(f"  {record.num_params:,} params\n", style="dim")
     if canonical != path:
         out.append(f"shared module, first seen at {canonical or '(root)'}\n", style="dim")
     rules = session.plan.rules
-    if not index.own_params(canonical):
+    own = index.own_params(canonical)
+    if not own:
         for assignment in node_assignments(index, session.resolved, canonical):
             out.append(f"rule {assignment.rule_index + 1} set here: ", style="green")
             out.append(f"{rules[assignment.rule_index].describe()}\n")
-    own = index.own_params(canonical)
-    stats = session.stats or {}
-    planned = session.planned_stats or {}
     if not canonical and rules:
         out.append(f"plan: {len(rules)} rule(s), seed {session.plan.seed}\n", style="bold")
         for i, rule in enumerate(rules):
@@ -165,83 +178,107 @@ def detail_text(session: Session, path: str, width: int = 40) -> Text:
             out.append(f"no parameters of its own; {len(below)} tensors below\n", style="dim")
         else:
             out.append("no parameters\n", style="dim")
-    for param in own:
-        shape = shape_text(param.shape)
-        out.append(f"{param.local_name}", style="bold")
-        out.append(f" {shape}")
-        if param.fan_in is not None:
-            out.append(f"  fan_in {param.fan_in} fan_out {param.fan_out}", style="dim")
-        out.append("\n")
-        if param.aliases:
-            out.append(f" tied to {', '.join(param.aliases)}\n", style="dim")
-        if param.fan_note:
-            out.append(f" note: {param.fan_note}\n", style="dim italic")
-        now = stats.get(param.name)
-        if now is not None:
-            out.append_text(_stats_lines("now", now, "blue", width))
-        elif session.stats is None:
-            out.append(" now   computing…\n", style="dim")
-        else:
-            out.append(" now   no data (meta or lazy)\n", style="dim")
-        step = session.resolved.step_for(param.name)
-        rule_index = session.resolved.decided_by.get(param.name)
-        if rule_index is not None:
-            rule = rules[rule_index]
-            origin = rule_origin(rule, canonical)
-            if not origin:
-                where = " set here"
-            elif wide:
-                where = f" from {rule.select or '(root)'}"
-            else:
-                where = ORIGIN_MARK[origin]
-            out.append(" rule ", style="green")
-            out.append(f"{rule_index + 1}", style="bold green")
-            out.append(where, style="dim")
-            out.append(f" → {rule.scheme}", style="green")
-            extra = scheme_extras(rule)
-            if extra:
-                out.append("\n      " if not wide else " ")
-                out.append(extra, style="green")
-            out.append("\n")
-        if step is not None and step.expected is not None:
-            expected = step.expected
-            out.append(" exp  ", style="green")
-            if expected.std is not None:
-                out.append(f"std {num(expected.std)}", style="bold")
-            if expected.bound is not None:
-                out.append(f"  bound {num(expected.bound)}")
-            if expected.std is None and expected.bound is None:
-                out.append("unchanged" if step.scheme == "keep" else "-")
-            if step.blocks:
-                out.append(f"  per gate ×{len(step.blocks)}", style="green")
-            if step.from_default:
-                out.append(f"  {step.scheme}", style="green")
-            out.append("\n")
-            if wide and expected.formula:
-                formula = expected.formula
-                if len(formula) > width - 7:
-                    formula = formula[: width - 8] + "…"
-                out.append(f"      {formula}\n", style="dim")
-            after = planned.get(param.name)
-            if after is not None:
-                out.append_text(_stats_lines("plan", after, "magenta", width))
-            elif session.planned_stats is None and session.stats is not None:
-                out.append(" plan  computing…\n", style="dim")
-        elif rule_index is not None:
-            out.append(" plan  keep (values unchanged)\n", style="dim")
+    return out
+
+
+def _param_text(session: Session, param: ParamRecord, canonical: str, width: int) -> Text:
+    """One parameter: shape, fans, ties, notes, its statistics now, the rule deciding it,
+    the expected statistics and the planned ones."""
+    out = Text()
+    out.append(f"{param.local_name}", style="bold")
+    out.append(f" {shape_text(param.shape)}")
+    if param.fan_in is not None:
+        out.append(f"  fan_in {param.fan_in} fan_out {param.fan_out}", style="dim")
+    out.append("\n")
+    if param.aliases:
+        out.append(f" tied to {', '.join(param.aliases)}\n", style="dim")
+    if param.fan_note:
+        out.append(f" note: {param.fan_note}\n", style="dim italic")
+    now = (session.stats or {}).get(param.name)
+    if now is not None:
+        out.append_text(_stats_lines("now", now, "blue", width))
+    elif session.stats is None:
+        out.append(" now   computing…\n", style="dim")
+    else:
+        out.append(" now   no data (meta or lazy)\n", style="dim")
+    step = session.resolved.step_for(param.name)
+    rule_index = session.resolved.decided_by.get(param.name)
+    if rule_index is not None:
+        out.append_text(_rule_line(session.plan.rules[rule_index], rule_index, canonical, width))
+    if step is not None and step.expected is not None:
+        out.append_text(_expected_text(step, width))
+        after = (session.planned_stats or {}).get(param.name)
+        if after is not None:
+            out.append_text(_stats_lines("plan", after, "magenta", width))
+        elif session.planned_stats is None and session.stats is not None:
+            out.append(" plan  computing…\n", style="dim")
+    elif rule_index is not None:
+        out.append(" plan  keep (values unchanged)\n", style="dim")
+    return out
+
+
+def _rule_line(rule: Rule, rule_index: int, canonical: str, width: int) -> Text:
+    """``rule 2 from type:Linear → kaiming_normal nonlinearity=relu``."""
+    wide = width >= 70
+    origin = rule_origin(rule, canonical)
+    if not origin:
+        where = " set here"
+    elif wide:
+        where = f" from {rule.select or '(root)'}"
+    else:
+        where = ORIGIN_MARK[origin]
+    out = Text()
+    out.append(" rule ", style="green")
+    out.append(f"{rule_index + 1}", style="bold green")
+    out.append(where, style="dim")
+    out.append(f" → {rule.scheme}", style="green")
+    extra = scheme_extras(rule)
+    if extra:
+        out.append("\n      " if not wide else " ")
+        out.append(extra, style="green")
+    out.append("\n")
+    return out
+
+
+def _expected_text(step: InitStep, width: int) -> Text:
+    """The expected std and bound of a step (the resolver's, scale and gates included),
+    with the formula when there is room."""
+    expected = step.expected
+    assert expected is not None
+    out = Text()
+    out.append(" exp  ", style="green")
+    if expected.std is not None:
+        out.append(f"std {num(expected.std)}", style="bold")
+    if expected.bound is not None:
+        out.append(f"  bound {num(expected.bound)}")
+    if expected.std is None and expected.bound is None:
+        out.append("unchanged" if step.scheme == "keep" else "-")
+    if step.blocks:
+        out.append(f"  per gate ×{len(step.blocks)}", style="green")
+    if step.from_default:
+        out.append(f"  {step.scheme}", style="green")
+    out.append("\n")
+    if width >= 70 and expected.formula:
+        formula = expected.formula
+        if len(formula) > width - 7:
+            formula = formula[: width - 8] + "…"
+        out.append(f"      {formula}\n", style="dim")
+    return out
+
+
+def _preview_text(session: Session, canonical: str) -> Text:
+    """The node's output (and gradient) std in the last preview, now and planned."""
+    out = Text()
     row = session.preview_row(canonical)
-    if row is not None:
-        out.append("output std ", style="bold")
-        out.append(f"now {num(row.now_std)}", style="blue")
-        if session.preview is not None and session.preview.planned:
-            out.append(f" → plan {num(row.plan_std)}", style="magenta")
-            if row.ratio is not None:
-                out.append(f" (×{num(row.ratio)})")
-        if row.now_grad is not None or row.plan_grad is not None:
-            out.append(f"\ngrad std now {num(row.now_grad)} → plan {num(row.plan_grad)}")
-        out.append("\n")
-    for flag in session.flags.get(canonical, []):
-        out.append(f"{FLAG_MARK[flag.level]} ", style=FLAG_STYLE[flag.level])
-        out.append(f"{flag.text}\n")
-    out.rstrip()
+    if row is None:
+        return out
+    out.append("output std ", style="bold")
+    out.append(f"now {num(row.now_std)}", style="blue")
+    if session.preview is not None and session.preview.planned:
+        out.append(f" → plan {num(row.plan_std)}", style="magenta")
+        if row.ratio is not None:
+            out.append(f" (×{num(row.ratio)})")
+    if row.now_grad is not None or row.plan_grad is not None:
+        out.append(f"\ngrad std now {num(row.now_grad)} → plan {num(row.plan_grad)}")
+    out.append("\n")
     return out
