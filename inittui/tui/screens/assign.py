@@ -4,7 +4,6 @@ an error keeps the dialog open with the message."""
 
 from __future__ import annotations
 
-import ast
 from dataclasses import dataclass
 
 from rich.text import Text
@@ -14,7 +13,6 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import ModalScreen
-from textual.widget import Widget
 from textual.widgets import (
     Button,
     Checkbox,
@@ -30,9 +28,8 @@ from textual.widgets.option_list import Option
 from textual.worker import Worker, WorkerState
 
 from inittui.core.errors import InittuiError
-from inittui.core.formatting import shape as _shape_text
-from inittui.core.plan import ParamVerdict, Plan, ResolvedPlan, Rule, RuleVerdict, resolve_plan
-from inittui.core.schemes import REQUIRED, ROWS, Arg, Scheme, SchemeError, get_scheme
+from inittui.core.plan import Plan, ResolvedPlan, Rule, RuleVerdict, resolve_plan
+from inittui.core.schemes import ROWS, Scheme, SchemeError, get_scheme
 from inittui.tui.session import (
     Coverage,
     Session,
@@ -41,7 +38,9 @@ from inittui.tui.session import (
     with_assignment,
 )
 from inittui.tui.textual_private import PromptFrames, draw_off_screen
-from inittui.tui.widgets.text import error_text, num
+from inittui.tui.widgets.arg_form import ArgForm
+from inittui.tui.widgets.describe import expected_piece
+from inittui.tui.widgets.text import error_text
 
 SCOPES = ("node", "subtree", "type")
 FIRST_ROW = next(iter(ROWS))  # what a node without a rule of its own starts on
@@ -56,28 +55,8 @@ class Assigned:
     resolved: ResolvedPlan
 
 
-def parse_value(arg: Arg, text: str) -> object:
-    """The text of an argument field as the value ``Scheme.validate`` expects."""
-    text = text.strip()
-    if arg.kind is str:
-        return text
-    try:
-        value = ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-        kind = "a number" if arg.kind is float else "an integer"
-        raise SchemeError(f'key "{arg.name}" must be {kind}, got {text!r}', arg.name) from None
-    return value
-
-
 def _number_text(value: float | None) -> str:
     return "" if value is None else str(value)
-
-
-def _field_text(arg: Arg, value: object) -> str:
-    """What an argument's input field shows for ``value``."""
-    if value is REQUIRED:
-        return ""
-    return str(value) if arg.kind is str else repr(value)
 
 
 class AssignScreen(PromptFrames, ModalScreen[Assigned | None]):
@@ -145,8 +124,8 @@ class AssignScreen(PromptFrames, ModalScreen[Assigned | None]):
             self.query_one("#per-gate", Checkbox).value = self.initial_per_gate
             self.query_one("#forget-bias", Input).value = _number_text(self.initial_forget)
             self.query_one("#assign-error", Static).update("")
-            for form in self.query(".arg-form"):
-                self._fill_form(form)
+            for form in self.query(ArgForm):
+                form.fill(self.prefill if form.scheme.name == self.scheme_name else {})
             self.refresh_scope()
         self.query_one("#schemes", OptionList).focus()
 
@@ -362,10 +341,12 @@ class AssignScreen(PromptFrames, ModalScreen[Assigned | None]):
             text.append("\n" + notes, style="italic cyan")
         return text
 
-    def _arg_form(self) -> Widget:
-        scheme = self._scheme()
-        rows = [self._arg_row(arg) for arg in scheme.args]
-        return Vertical(*rows, id=f"form-{self.scheme_name}", classes="arg-form")
+    def _arg_form(self) -> ArgForm:
+        return ArgForm(self._scheme(), self.prefill)
+
+    def raw_args(self) -> dict[str, object]:
+        forms = self.query(f"#form-{self.scheme_name}")
+        return forms.first(ArgForm).raw_args() if forms else {}
 
     def refresh_form(self) -> None:
         self.query_one("#scheme-summary", Static).update(self._summary_text())
@@ -407,62 +388,6 @@ class AssignScreen(PromptFrames, ModalScreen[Assigned | None]):
         elif covered.type_count > 1 or len(covered) > 2:
             notes.append(f"Covers {len(covered)} parameter(s) in {covered.module_count} module(s).")
         return " ".join(notes)
-
-    def _arg_row(self, arg: Arg) -> Widget:
-        value = self.prefill.get(arg.name, arg.default)
-        label = Label(arg.name, classes="field-label")
-        label.tooltip = arg.doc
-        if arg.choices:
-            field: Widget = Select(
-                [(str(c), c) for c in arg.choices],
-                value=value,
-                allow_blank=False,
-                name=arg.name,
-                classes="arg",
-                compact=True,
-            )
-        else:
-            text = _field_text(arg, value)
-            placeholder = "required" if arg.required else ""
-            if arg.describe_range():
-                placeholder = f"{placeholder} {arg.describe_range()}".strip()
-            field = Input(text, name=arg.name, classes="arg", compact=True, placeholder=placeholder)
-        return Horizontal(label, field, classes="row arg-row")
-
-    def _fill_form(self, form: Widget) -> None:
-        """Set the fields of a mounted argument form to the prefill (its own scheme) or the
-        defaults."""
-        name = (form.id or "").removeprefix("form-")
-        scheme = get_scheme(name)
-        values = self.prefill if name == self.scheme_name else {}
-        fields = {w.name: w for w in form.query(".arg")}
-        for arg in scheme.args:
-            field = fields.get(arg.name)
-            value = values.get(arg.name, arg.default)
-            if isinstance(field, Select):
-                field.value = value
-            elif isinstance(field, Input):
-                field.value = _field_text(arg, value)
-            if field is not None:
-                field.remove_class("-bad")
-
-    def raw_args(self) -> dict[str, object]:
-        scheme = self._scheme()
-        raw: dict[str, object] = {}
-        forms = self.query(f"#form-{self.scheme_name}")
-        fields = {w.name: w for w in forms.first().query(".arg")} if forms else {}
-        for arg in scheme.args:
-            widget = fields.get(arg.name)
-            if widget is None:
-                continue
-            if isinstance(widget, Select):
-                if widget.value is not Select.NULL:
-                    raw[arg.name] = widget.value
-            elif isinstance(widget, Input):
-                text = widget.value.strip()
-                if text:
-                    raw[arg.name] = parse_value(arg, text)
-        return raw
 
     def _optional_number(self, selector: str, what: str) -> float | None:
         text = self.query_one(selector, Input).value.strip()
@@ -548,7 +473,7 @@ class AssignScreen(PromptFrames, ModalScreen[Assigned | None]):
         text.append("expected ", style="bold")
         parts: dict[str, str] = {}  # what is shown (without the name) -> the piece
         for param_verdict in verdict.params:
-            shown, name = _expected_piece(param_verdict)
+            shown, name = expected_piece(param_verdict)
             parts.setdefault(shown, name + shown)
         pieces = list(parts.values())
         shown = pieces[:4]
@@ -594,29 +519,3 @@ class AssignScreen(PromptFrames, ModalScreen[Assigned | None]):
     def action_cancel(self) -> None:
         self.workers.cancel_group(self, "assign-check")
         self.dismiss(None)
-
-
-def _expected_piece(verdict: ParamVerdict) -> tuple[str, str]:
-    """``(" (128, 64): std 0.088 bound 0.153", "weight")``: one parameter's expected
-    statistics as the step gives them, and its local name."""
-    param, step = verdict.param, verdict.step
-    local = param.local_name
-    if step is None:
-        if verdict.lint is not None:
-            return ": no PyTorch default (left unchanged)", local
-        return f" {_shape_text(param.shape or ())}: unchanged", local
-    expected = step.expected
-    std = None if expected is None else expected.std
-    if step.from_default:
-        piece = f" {_shape_text(step.shape)}: {step.scheme}"
-        return piece + (f" std {num(std)}" if std is not None else ""), local
-    blocks = f"{len(step.blocks)}×" if step.blocks else ""
-    piece = f" {blocks}{_shape_text(step.block_shape)}:"
-    bound = None if expected is None else expected.bound
-    if std is not None:
-        piece += f" std {num(std)}"
-    if bound is not None:
-        piece += f" bound {num(bound)}"
-    if std is None and bound is None:
-        piece += " unchanged"
-    return piece, local

@@ -8,7 +8,7 @@ from rich.text import Text
 
 from inittui.core.errors import InittuiError
 from inittui.core.formatting import shape as shape_text
-from inittui.core.plan import InitStep, Rule
+from inittui.core.plan import InitStep, ParamVerdict, Rule
 from inittui.core.schemes import get_scheme
 from inittui.core.tree import ModuleRecord, ParamRecord
 from inittui.tui.session import Session, node_assignments, node_name, rule_origin
@@ -282,3 +282,29 @@ def _preview_text(session: Session, canonical: str) -> Text:
         out.append(f"\ngrad std now {num(row.now_grad)} → plan {num(row.plan_grad)}")
     out.append("\n")
     return out
+
+
+def expected_piece(verdict: ParamVerdict) -> tuple[str, str]:
+    """``(" (128, 64): std 0.088 bound 0.153", "weight")``: one parameter's expected
+    statistics as the step gives them, and its local name."""
+    param, step = verdict.param, verdict.step
+    local = param.local_name
+    if step is None:
+        if verdict.lint is not None:
+            return ": no PyTorch default (left unchanged)", local
+        return f" {shape_text(param.shape or ())}: unchanged", local
+    expected = step.expected
+    std = None if expected is None else expected.std
+    if step.from_default:
+        piece = f" {shape_text(step.shape)}: {step.scheme}"
+        return piece + (f" std {num(std)}" if std is not None else ""), local
+    blocks = f"{len(step.blocks)}×" if step.blocks else ""
+    piece = f" {blocks}{shape_text(step.block_shape)}:"
+    bound = None if expected is None else expected.bound
+    if std is not None:
+        piece += f" std {num(std)}"
+    if bound is not None:
+        piece += f" bound {num(bound)}"
+    if std is None and bound is None:
+        piece += " unchanged"
+    return piece, local
