@@ -222,10 +222,11 @@ def _cmd_lsuv(args: argparse.Namespace) -> int:
         print(result.biases_text)
         print(f"target: variance {result.target_variance:g} (std {result.target_std:g}), "
               f"stop when |variance - {result.target_variance:g}| < {result.tol:g}")  # fmt: skip
+        width = max((len(layer.path) for layer in result.layers), default=0)
         for layer in result.layers:
             mark = "ok" if layer.converged else "NOT converged"
             print(
-                f"{layer.path:40s} {layer.type:10s} iterations {layer.iterations:2d}  "
+                f"{layer.path:{width}s}  {layer.type:10s} iterations {layer.iterations:2d}  "
                 f"variance {layer.first_variance:.4f} -> {layer.variance:.4f}  "
                 f"std {layer.std:.4f}  scale {layer.scale:.4f}  {mark}"
             )
