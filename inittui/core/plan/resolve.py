@@ -100,17 +100,29 @@ def module_paths_of(model: nn.Module) -> dict[int, list[str]]:
     return paths
 
 
+def modules_by_path(model: nn.Module) -> dict[str, nn.Module]:
+    """Every path of every module (a shared module under each of its paths)."""
+    return dict(model.named_modules(remove_duplicate=False))
+
+
 Site = tuple[str, str, nn.Module, list[str]]  # name, local name, module, module's paths
 
 
 def name_sites(
-    record: ParamRecord, model: nn.Module, module_paths: Mapping[int, list[str]]
+    record: ParamRecord,
+    model: nn.Module,
+    module_paths: Mapping[int, list[str]],
+    modules: Mapping[str, nn.Module] | None = None,
 ) -> list[Site]:
-    """Every name of ``record`` (first name, then aliases) with its module and paths."""
+    """Every name of ``record`` (first name, then aliases) with its module and paths;
+    ``modules`` (every path -> module, see :func:`modules_by_path`) saves a
+    ``get_submodule`` walk per name."""
     sites = []
     for name in (record.name, *record.aliases):
         module_path, _, local = name.rpartition(".")
-        module = model.get_submodule(module_path)
+        module = modules.get(module_path) if modules is not None else None
+        if module is None:
+            module = model.get_submodule(module_path)
         sites.append((name, local, module, module_paths.get(id(module), [module_path])))
     return sites
 
@@ -130,12 +142,13 @@ def resolve_plan(
     """Turn rules into one :class:`InitStep` per decided parameter (the last rule wins)."""
     plan_seed = plan.seed if seed is None else seed
     module_paths = module_paths_of(model)
+    modules = modules_by_path(model)
     check_rule_numbers(plan)
     lints: list[Lint] = []
     steps: list[InitStep] = []
     decided: dict[str, int] = {}
     for record in tree.parameters:
-        sites = name_sites(record, model, module_paths)
+        sites = name_sites(record, model, module_paths, modules)
         selected: dict[int, list[str]] = {}  # rule index -> the names it selects
         for index, rule in enumerate(plan.rules):
             names = matching_names(sites, rule)
