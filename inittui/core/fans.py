@@ -28,6 +28,7 @@ in/groups, *k) likewise has fan_out = out/groups * prod(k), not torch's out * pr
 
 from __future__ import annotations
 
+import copy
 import inspect
 import itertools
 import math
@@ -351,33 +352,38 @@ def _identity(dims: Dims) -> bool:
     return all(d == frozenset({k}) for k, d in enumerate(dims))
 
 
-def trace(model: nn.Module, inputs: Sequence[torch.Tensor]) -> dict[str, list] | None:
-    """Run ``model(*inputs)`` once on the meta device; per parameter (first name) the uses
-    seen: ``(fan_in, fan_out)`` for a contraction, else the op's name. The model itself is
-    untouched: ``torch.func.functional_call`` swaps meta twins in for the call. None when
-    the forward fails on meta (data-dependent code, CPU tensors kept outside buffers...)."""
-    from torch.func import functional_call
-
-    twins: dict[str, torch.Tensor] = {}
-    unique: dict[int, tuple[str, torch.Tensor]] = {}
-    by_id: dict[int, torch.Tensor] = {}
-    for name, param in model.named_parameters(remove_duplicate=False):
-        if isinstance(param, nn.parameter.UninitializedTensorMixin):
-            return None
-        if id(param) not in by_id:
+def meta_copy(model: nn.Module) -> nn.Module:
+    """A copy of ``model`` whose parameters and buffers are meta twins (ties kept): no
+    tensor data is copied and ``model`` is not touched."""
+    memo: dict[int, object] = {}
+    for _, param in model.named_parameters(remove_duplicate=False):
+        if id(param) not in memo:
+            twin = param.detach().to("meta")
             # requires_grad as the original: eval-mode fast paths (fused encoder layers)
             # would hide the contractions from the trace.
-            twin = param.detach().to("meta").requires_grad_(param.requires_grad)
-            by_id[id(param)] = twin
-            unique[id(by_id[id(param)])] = (name, by_id[id(param)])
-        twins[name] = by_id[id(param)]
-    for name, buffer in model.named_buffers(remove_duplicate=False):
-        twins[name] = buffer.detach().to("meta")
-    meta_inputs = tuple(x.detach().to("meta") for x in inputs)
-    recorder = _Recorder(unique)
+            memo[id(param)] = nn.Parameter(twin, requires_grad=param.requires_grad)
+    for _, buffer in model.named_buffers(remove_duplicate=False):
+        memo.setdefault(id(buffer), buffer.detach().to("meta"))
+    return copy.deepcopy(model, memo)
+
+
+def trace(model: nn.Module, inputs: Sequence[torch.Tensor]) -> dict[str, list] | None:
+    """Run ``model(*inputs)`` once on a meta copy (:func:`meta_copy`); per parameter (first
+    name) the uses seen: ``(fan_in, fan_out)`` for a contraction, else the op's name. None
+    when the copy or the forward fails on meta (data-dependent code, CPU tensors kept
+    outside buffers...)."""
+    if type(model).forward is nn.Module.forward:  # no forward: nothing to trace
+        return None
+    if any(isinstance(p, nn.parameter.UninitializedTensorMixin) for p in model.parameters()):
+        return None
     try:
+        twin = meta_copy(model)
+        unique: dict[int, tuple[str, torch.Tensor]] = {}
+        for name, param in twin.named_parameters(remove_duplicate=False):
+            unique.setdefault(id(param), (name, param))
+        recorder = _Recorder(unique)
         with recorder:
-            functional_call(model, twins, meta_inputs, tie_weights=True, strict=False)
+            twin(*(x.detach().to("meta") for x in inputs))
     except Exception:  # noqa: BLE001 - any user forward may fail on meta
         return None
     return recorder.uses
@@ -496,6 +502,8 @@ def traced_tree(
 
     model = loaded.model if isinstance(loaded, LoadedModel) else loaded
     tree = build_tree(model)
+    if type(model).forward is nn.Module.forward:
+        return tree
     inputs = trace_inputs(loaded, input_shapes, input_dtype, seed)
     if inputs is not None:
         uses = trace(model, inputs)

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from inittui.core.fans import traced_tree
 from inittui.core.loading import LoadedModel
 from inittui.core.plan import ResolvedPlan
 from inittui.core.stats import TensorStats, compute_stats
-from inittui.core.fans import traced_tree
 from inittui.core.tree import ModelTree, ParamRecord, param_tensors
 
 

@@ -19,7 +19,6 @@ from inittui.core.fans import KNOWN, layout_fans
 from inittui.core.schemes import fans
 
 
-
 def fan_note(module: nn.Module, param_name: str) -> str | None:
     """Where torch's layout fans mislead for this parameter (a transformers ``Conv1D``, a
     transposed or grouped conv): one sentence naming the computed fans and torch's."""

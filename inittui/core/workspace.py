@@ -15,9 +15,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from inittui.core.errors import InittuiError
+from inittui.core.fans import traced_tree
 from inittui.core.loading import LoadedModel, load_model, move_to_device, parse_device
 from inittui.core.plan import Plan, ResolvedPlan, load_plan, resolve_plan
-from inittui.core.fans import traced_tree
 from inittui.core.tree import ModelTree
 
 
