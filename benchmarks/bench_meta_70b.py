@@ -33,10 +33,10 @@ import torch  # noqa: E402
 from models.llama import LLAMA_70B, Llama  # noqa: E402
 
 from inittui.core.codegen import render_script  # noqa: E402
+from inittui.core.fans import traced_tree  # noqa: E402
 from inittui.core.loading import load_model  # noqa: E402
 from inittui.core.plan import parse_plan, resolve_plan  # noqa: E402
 from inittui.core.summary import inspect_report  # noqa: E402
-from inittui.core.fans import traced_tree  # noqa: E402
 
 # The plan the 70B tests use too (defaults, normal(0.02), scaled down_proj, trunc_normal
 # embeddings).

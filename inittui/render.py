@@ -295,9 +295,7 @@ def render_inspect(report: dict, console: Console | None = None) -> None:
 def _fan_cells(param: dict) -> list[str]:
     """The fan_in and fan_out cells; ``*`` where they differ from torch's layout rule."""
     mark = "*" if "torch_fan_in" in param else ""
-    return [
-        "-" if param[key] is None else f"{param[key]}{mark}" for key in ("fan_in", "fan_out")
-    ]
+    return ["-" if param[key] is None else f"{param[key]}{mark}" for key in ("fan_in", "fan_out")]
 
 
 def render_plan(report: dict, console: Console | None = None, show_undecided: bool = False) -> None:

@@ -231,9 +231,7 @@ def check_fans(model: nn.Module, resolved: ResolvedPlan | None) -> None:
             assert (record.torch_fan_in, record.torch_fan_out) == calc(tensor), record.name
             module = model.get_submodule(record.module)
             if record.fan_source == "known layout":
-                want = conv_fans(
-                    tensor.shape, module.groups, module.transposed, module.stride
-                )
+                want = conv_fans(tensor.shape, module.groups, module.transposed, module.stride)
                 assert (record.fan_in, record.fan_out) == want, record.name
             else:
                 assert (record.fan_in, record.fan_out) == calc(tensor), record.name

@@ -109,7 +109,7 @@ def _fan_lint(step: InitStep, tree: ModelTree, rule: str) -> Lint | None:
         f"{rule}: {step.param}: {step.scheme} (PyTorch's default) uses torch's layout fans "
         f"(fan_in {step.torch_fan_in}, fan_out {step.torch_fan_out}), but {record.fan_note}; "
         f"with {record.fan_in} inputs per output its output std is {ratio:.3g} x the input's. "
-        f'For He\'s forward variance (output std sqrt(2) x the input\'s) use scheme = '
+        f"For He's forward variance (output std sqrt(2) x the input's) use scheme = "
         f'"kaiming_normal" with nonlinearity = "relu": it draws with the computed fans',
     )
 
