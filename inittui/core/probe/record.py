@@ -51,7 +51,9 @@ def _model_mode(model: nn.Module, train: bool) -> Iterator[None]:
     ``running_var``, ``num_batches_tracked``) are saved and restored: the model is not
     changed by the pass."""
     saved = [(module, module.training) for module in model.modules()]
-    norms = [module for module in model.modules() if _uses_batch_statistics(module)] if train else []
+    norms = (
+        [module for module in model.modules() if _uses_batch_statistics(module)] if train else []
+    )
     buffers = [
         (tensor, tensor.detach().clone())
         for module in norms
@@ -194,8 +196,9 @@ def probe(
     """Run ``model(*inputs)`` with a forward hook on every module (the root and containers
     included) and return per-call output statistics in the order the calls finished.
 
-    The model runs in eval mode unless ``train_mode`` (dropout and batch statistics
-    change the variance); every module's mode is restored afterwards, and every hook is
+    The model runs in eval mode; with ``train_mode`` its BatchNorm/InstanceNorm layers use
+    batch statistics (their running statistics are restored afterwards) and dropout stays
+    off (:func:`_model_mode`). Every module's mode is restored afterwards, and every hook is
     removed even when the forward fails. Forward-only runs under ``torch.no_grad()``.
 
     ``backward=True`` also measures gradients: with ``output`` the model's main output and

@@ -165,6 +165,33 @@ def _conv(module: nn.modules.conv._ConvNd, state: _State, full: list[int]) -> _S
     return out_mean.cpu(), out_var.clamp_min(0).cpu()
 
 
+_ADAPTIVE_AVG = (nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d)
+
+
+def _window_sizes(module: nn.Module, sample: list[int], out: list[int]) -> torch.Tensor:
+    """How many inputs each output of an adaptive average pool averages (``out`` the
+    output's spatial shape): per dim ``ceil((p + 1) in / out) - floor(p in / out)``."""
+    sizes = torch.ones((), dtype=torch.float64)
+    for size_in, size_out in zip(sample, out, strict=True):
+        p = torch.arange(size_out, dtype=torch.float64)
+        count = torch.ceil((p + 1) * size_in / size_out) - torch.floor(p * size_in / size_out)
+        sizes = sizes[..., None] * count
+    return sizes
+
+
+def _avg_pool(module: nn.Module, state: _State, full: list[int], out: list[int]) -> _State | None:
+    """An adaptive average pool: the mean map pooled, the variance map pooled and divided
+    by each window's size once more (``Var(mean of n) = mean of Var / n`` for independent
+    inputs)."""
+    nd = int(type(module).__name__[-2])
+    sample = list(full[-(nd + 1) :])
+    if math.prod(sample) > _MAX_ELEMENTS:
+        return None
+    mean, var = _expand(state, sample)
+    counts = _window_sizes(module, sample[1:], list(out[-nd:]))
+    return module(mean[None])[0], module(var[None])[0] / counts
+
+
 def _relu_moments(mean: torch.Tensor, var: torch.Tensor, slope: float) -> tuple[torch.Tensor, ...]:
     """``E[f]``, ``E[f^2]`` and ``E[f'^2]`` of ``f = max(z, 0) + slope * min(z, 0)`` for
     ``z ~ N(mean, var)``, in closed form."""
@@ -318,6 +345,8 @@ def _propagate(
             return _activation_moments(module, mean, var)
         if _is_identity(module):
             return state
+        if isinstance(module, _ADAPTIVE_AVG):
+            return _avg_pool(module, state, full, out)
         if isinstance(module, nn.Flatten):
             mean, var = _expand(state, list(full[1:]))
             if mean.numel() != math.prod(out[1:]):
@@ -378,7 +407,8 @@ def theory_std(model: nn.Module, result: ProbeResult) -> dict[tuple[str, int], f
       ``E[phi(y)]`` and ``E[phi(y)^2]`` for ``y ~ N(mean, var)`` per feature, in closed form
       for ReLU/LeakyReLU and by numerical integration (Simpson, 401 points over +-8 std) of
       the module's own function otherwise.
-    * Identity and dropout (off in the preview) pass the signal; Flatten reshapes it;
+    * Identity and dropout (off in the preview) pass the signal; Flatten reshapes it; an
+      adaptive average pool averages its windows (independent inputs: variance / size);
       BatchNorm/InstanceNorm (running or batch statistics), LayerNorm and GroupNorm map it
       affinely.
 

@@ -13,6 +13,7 @@ from torch import nn
 
 from inittui.core.probe.results import LayerRecord, ProbeResult
 from inittui.core.probe.theory import (
+    _ADAPTIVE_AVG,
     _ELEMENTWISE,
     _MAX_ELEMENTS,
     _NORMS,
@@ -26,6 +27,7 @@ from inittui.core.probe.theory import (
     _is_identity,
     _pooled,
     _State,
+    _window_sizes,
     _work_device,
 )
 
@@ -73,6 +75,23 @@ def _conv_back(
     return grad[0].clamp_min(0).cpu()
 
 
+def _avg_pool_back(
+    module: nn.Module, var: torch.Tensor, full: list[int], out: list[int]
+) -> torch.Tensor | None:
+    """An adaptive average pool: ``Var[dx_i] = sum over the windows p holding i of
+    Var[dy_p] / n_p^2``, through the pool's own adjoint."""
+    nd = int(type(module).__name__[-2])
+    sample, out_sample = list(full[-(nd + 1) :]), list(out[-(nd + 1) :])
+    if math.prod(sample) > _MAX_ELEMENTS:
+        return None
+    _, g = _expand((_zeros(var), var), out_sample)
+    g = g / _window_sizes(module, sample[1:], out_sample[1:])
+    x = torch.zeros([1, *sample], dtype=torch.float64, requires_grad=True)
+    with torch.enable_grad():
+        (grad,) = torch.autograd.grad(module(x), x, g[None])
+    return grad[0]
+
+
 def _norm_back(
     module: nn.Module, var: torch.Tensor, incoming: _State, full: list[int], train: bool
 ) -> torch.Tensor:
@@ -82,13 +101,17 @@ def _norm_back(
     channels = full[1]
     shape = [channels] + [1] * max(0, len(full) - 2)
     weight = getattr(module, "weight", None)
-    gamma = torch.ones(shape, dtype=torch.float64) if weight is None else _f64(weight).reshape(shape)
+    gamma = (
+        torch.ones(shape, dtype=torch.float64) if weight is None else _f64(weight).reshape(shape)
+    )
     if not _batch_statistics(module, train):
         scale2 = gamma * gamma / (_f64(module.running_var).reshape(shape) + module.eps)
         return var * scale2
     _, _, _, v_c = _channel_stats(incoming, full)
     spatial = math.prod(full[2:])
-    count = spatial if isinstance(module, nn.modules.instancenorm._InstanceNorm) else full[0] * spatial
+    count = (
+        spatial if isinstance(module, nn.modules.instancenorm._InstanceNorm) else full[0] * spatial
+    )
     return var * gamma * gamma / (v_c + module.eps) * max(0.0, 1 - 2 / max(1, count))
 
 
@@ -108,7 +131,12 @@ def _layer_norm_back(
 
 
 def _step_back(
-    module: nn.Module, var: torch.Tensor, incoming: _State, full: list[int], out: list[int], train: bool
+    module: nn.Module,
+    var: torch.Tensor,
+    incoming: _State,
+    full: list[int],
+    out: list[int],
+    train: bool,
 ) -> torch.Tensor | None:
     """``Var`` of the gradient of ``module``'s input from that of its output; ``None`` when
     the module is not modelled."""
@@ -122,6 +150,8 @@ def _step_back(
         return var * slope2
     if _is_identity(module):
         return var
+    if isinstance(module, _ADAPTIVE_AVG):
+        return _avg_pool_back(module, var, full, out)
     if isinstance(module, nn.Flatten):
         _, g = _expand((_zeros(var), var), list(out[1:]))
         if g.numel() != math.prod(full[1:]):
