@@ -133,7 +133,7 @@ def _layer_norm_back(
 def _step_back(
     module: nn.Module,
     var: torch.Tensor,
-    incoming: _State,
+    incoming: _State | None,
     full: list[int],
     out: list[int],
     train: bool,
@@ -144,6 +144,8 @@ def _step_back(
         return _linear_back(module, var, out)
     if isinstance(module, nn.modules.conv._ConvNd):
         return _conv_back(module, var, full, out)
+    if isinstance(module, _ELEMENTWISE + _NORMS + (nn.LayerNorm,)) and incoming is None:
+        return None  # needs the forward theory's input
     if isinstance(module, _ELEMENTWISE):
         mean, pre_var = _align(incoming, full)
         _, slope2 = _activation_moments(module, mean, pre_var, derivative=True)
@@ -201,7 +203,7 @@ def grad_theory_std(
       by ``weight^2 / (v + eps)`` (with batch statistics also ``1 - 2/M``).
 
     The walk stops at a layer it cannot model, at a layer whose input came from elsewhere,
-    or where the forward theory had no input state (an activation needs it). A leaf output
+    or at an activation or norm the forward theory had no input for. A leaf output
     also consumed elsewhere (a residual branch) gets more gradient than predicted.
     """
     leaves = [(i, r) for i, r in enumerate(result.layers) if r.leaf]
@@ -218,7 +220,7 @@ def grad_theory_std(
         predicted[(record.path, record.call)] = record.grad_theory_std
         state, full = incoming.get(index, (None, None))
         module = modules.get(record.path)
-        if record.input_link != "previous" or state is None or full is None or module is None:
+        if record.input_link != "previous" or full is None or module is None:
             break
         try:
             with torch.no_grad():
