@@ -8,7 +8,6 @@ copied from a measurement; the preview runs normalization on batch statistics by
 
 from __future__ import annotations
 
-
 import pytest
 import torch
 from harness import SAMPLES
