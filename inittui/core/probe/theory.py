@@ -402,7 +402,8 @@ def theory_std(model: nn.Module, result: ProbeResult) -> dict[tuple[str, int], f
       ``Var(y) = fan_in Var(w) E[x^2]`` made exact for the actual weights.
     * Conv: the same at every output position, through the module's own convolution, so
       zero padding is exact (a border output sums fewer inputs), as are stride, dilation
-      and groups. Transposed convolutions are not modelled.
+      and groups. Transposed convolutions, and convolutions over more than 2M values per
+      sample, are not modelled (no theory rather than an approximate one).
     * Elementwise activations (ReLU, LeakyReLU, Tanh, GELU, SiLU, Sigmoid, ...):
       ``E[phi(y)]`` and ``E[phi(y)^2]`` for ``y ~ N(mean, var)`` per feature, in closed form
       for ReLU/LeakyReLU and by numerical integration (Simpson, 401 points over +-8 std) of
