@@ -161,7 +161,7 @@ def _probe_run(args: argparse.Namespace):
             seed=args.seed or 0,
             backward=args.backward,
             thresholds=thresholds,
-            train_mode=args.train,
+            train_mode=not args.eval,
             progress=progress,
             allow_in_place=True,  # a command's model is its own: too big to copy, apply in place
         )

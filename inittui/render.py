@@ -389,7 +389,8 @@ def render_preview(result, comparison=None, console: Console | None = None) -> N
         f"device {result.device} · inputs "
         + ", ".join(f"{tuple(i.shape)} {i.dtype}" for i in result.inputs)
         + f" ({result.inputs_source}) · input std {short(result.input_std)}"
-        + f" · {'train' if result.train_mode else 'eval'} mode"
+        + " · "
+        + ("train mode (batch statistics, dropout off)" if result.train_mode else "eval mode")
     )
     console.print(Text(head, style="bold"))
     if result.loss:
@@ -414,6 +415,9 @@ def render_preview(result, comparison=None, console: Console | None = None) -> N
         table.add_column("ratio", justify="right")
     if result.loss:
         table.add_column("grad std", justify="right")
+    grad_theory = any(layer.grad_theory_std is not None for layer in result.layers if layer.leaf)
+    if result.loss and grad_theory:
+        table.add_column("grad theory", justify="right")
     table.add_column("zero", justify="right")
     table.add_column("flag")
     for layer in result.layers:
@@ -441,6 +445,8 @@ def render_preview(result, comparison=None, console: Console | None = None) -> N
                 cells.append("-")
         if result.loss:
             cells.append(short(layer.grad_std))
+        if result.loss and grad_theory:
+            cells.append(short(layer.grad_theory_std))
         cells.append(number(layer.zero_fraction, 2))
         cells.append(Text(flagged.get(layer.path, ""), style=style))
         table.add_row(*cells)

@@ -421,7 +421,8 @@ def run_preview(
 ) -> Preview:
     """The preview's rows: :func:`inittui.core.probe.run_preview` with the plan compared
     when it decides anything. The user's model is never modified (a model too large to
-    copy gets an error, not an in-place apply)."""
+    copy gets an error, not an in-place apply). Normalization layers use batch statistics,
+    dropout is off (the preview's default mode)."""
     run = core_run_preview(
         loaded,
         resolved if resolved.steps else None,
@@ -429,6 +430,7 @@ def run_preview(
         input_dtype=input_dtype,
         seed=seed,
         backward=backward,
+        train_mode=True,
         progress=progress,
         cancel=cancel,
         allow_in_place=False,

@@ -27,6 +27,7 @@ Only ``torch`` and the standard library are imported here.
 
 Modules: ``results`` (records, flags, thresholds), ``inputs`` (example inputs), ``moments``
 (per-tensor statistics), ``record`` (the hooked pass), ``theory`` (predicted std),
+``theory_grad`` (predicted gradient std),
 ``memory`` (model and device sizes), ``comparison`` (current vs planned), ``lsuv_init``
 (LSUV), ``run`` (preview and check for the CLI and the TUI).
 """
