@@ -29,6 +29,7 @@ Modules: ``results`` (records, flags, thresholds), ``inputs`` (example inputs),
 ``input_files`` (``--inputs FILE``, keyword inputs), ``input_report`` (what the inputs were:
 shapes, dtypes, distributions, the header line), ``moments``
 (per-tensor statistics), ``record`` (the hooked pass), ``theory`` (predicted std),
+``theory_grad`` (predicted gradient std),
 ``memory`` (model and device sizes), ``comparison`` (current vs planned), ``lsuv_init``
 (LSUV), ``run`` (preview and check for the CLI and the TUI).
 """
