@@ -157,6 +157,7 @@ def _probe_run(args: argparse.Namespace):
             resolved,
             input_shapes=args.input_shape,
             input_dtype=args.input_dtype,
+            inputs_file=args.inputs,
             batch=args.batch,
             seed=args.seed or 0,
             backward=args.backward,
@@ -181,9 +182,12 @@ def _cmd_preview(args: argparse.Namespace) -> int:
 
 def _cmd_check(args: argparse.Namespace) -> int:
     from inittui.core.probe import check_max_ratio, check_preview
+    from inittui.core.probe.input_report import inputs_line
 
     check_max_ratio(args.max_ratio)
-    verdict = check_preview(_probe_run(args).result, args.max_ratio)
+    result = _probe_run(args).result
+    verdict = check_preview(result, args.max_ratio)
+    print(inputs_line(result.inputs, result.inputs_source))
     for line in verdict.lines():
         print(line)
     return 0 if verdict.passed else 1
@@ -203,7 +207,11 @@ def _cmd_lsuv(args: argparse.Namespace) -> int:
     loaded = _load(args)
     if loaded.on_meta:
         raise _user_error("LSUV needs values: use --device cpu, cuda or mps, not meta")
-    inputs = make_inputs(loaded, args.input_shape, args.input_dtype, args.batch, args.seed or 0)
+    if args.batch is not None and args.batch < 1:
+        raise _user_error("--batch must be 1 or more")
+    inputs = make_inputs(
+        loaded, args.input_shape, args.input_dtype, args.batch, args.seed or 0, args.inputs
+    )
     result = lsuv(
         loaded.model,
         inputs,
@@ -212,14 +220,20 @@ def _cmd_lsuv(args: argparse.Namespace) -> int:
         max_iter=args.max_iter,
         plan=plan,
     )
-    write_text(args.plan_out, plan_to_toml(result.plan), force=args.force)
+    write_text(args.plan_out, result.header() + plan_to_toml(result.plan), force=args.force)
     if args.json:
         _print_json(result.to_dict())
     else:
+        print(result.inputs_text)
+        print(result.biases_text)
+        print(f"target: variance {result.target_variance:g} (std {result.target_std:g}), "
+              f"stop when |variance - {result.target_variance:g}| < {result.tol:g}")  # fmt: skip
+        width = max((len(layer.path) for layer in result.layers), default=0)
         for layer in result.layers:
             mark = "ok" if layer.converged else "NOT converged"
             print(
-                f"{layer.path:40s} {layer.type:10s} iterations {layer.iterations:2d}  "
+                f"{layer.path:{width}s}  {layer.type:10s} iterations {layer.iterations:2d}  "
+                f"variance {layer.first_variance:.4f} -> {layer.variance:.4f}  "
                 f"std {layer.std:.4f}  scale {layer.scale:.4f}  {mark}"
             )
     print(f"wrote {args.plan_out}", file=sys.stderr)
@@ -229,7 +243,7 @@ def _cmd_lsuv(args: argparse.Namespace) -> int:
 def _precheck(args: argparse.Namespace) -> dict[str, object]:
     """Check the options the TUI would only reject later, so a typo is one line."""
     from inittui.core.loading import build_kwargs, parse_device, parse_dtype, split_target
-    from inittui.core.probe import parse_input_dtype, parse_input_shape
+    from inittui.core.probe import parse_input_dtypes, parse_input_shape
 
     split_target(args.target)
     kwargs = build_kwargs(args.arg, args.kwargs)
@@ -238,7 +252,7 @@ def _precheck(args: argparse.Namespace) -> dict[str, object]:
     for shape in args.input_shape:
         parse_input_shape(shape)
     if args.input_dtype:
-        parse_input_dtype(args.input_dtype)
+        parse_input_dtypes(args.input_dtype)
     return kwargs
 
 

@@ -33,6 +33,12 @@ subclass, a callable returning a module, or a module instance.
 """
 
 
+INPUTS_HELP = (
+    "feed this batch: .pt (torch.load weights_only) or .safetensors holding a tensor, a "
+    "tuple/list of tensors (positional) or a dict of tensors (keyword arguments)"
+)
+
+
 class UsageError(Exception):
     """argparse's complaints, turned into our one-line error with exit status 2."""
 
@@ -80,7 +86,10 @@ def _common_options() -> argparse.ArgumentParser:
         help="input shape like 8,3,32,32 (repeatable, one per positional input)",
     )
     group.add_argument(
-        "--input-dtype", help="dtype of the generated inputs (e.g. long for token ids)"
+        "--input-dtype",
+        metavar="DTYPE[,DTYPE...]",
+        help="dtype of the inputs: one for all, or one per --input-shape in order "
+        "(e.g. float32,long for an image and token ids)",
     )
     group.add_argument("--seed", type=_seed, help="seed for plans and generated inputs")
     group.add_argument("--debug", action="store_true", help="show tracebacks")
@@ -186,15 +195,27 @@ def _add_lsuv(sub: _Subparsers, common: _Parser, probe: _Parser) -> _Parser:
         parents=[common],
         help="LSUV init written as a plan",
         description="Layer-sequential unit-variance init (Mishkin & "
-        "Matas 2015): orthogonal, then per-layer scales until each "
-        "Linear/Conv output has the target std; written as a plan.",
+        "Matas 2016): orthogonal weights and zero biases, then per-layer scales until "
+        "each Linear/Conv output variance is within --tol of the target; written as a "
+        "plan that says which inputs it was calibrated on.",
     )
     lsuv_cmd.add_argument("--plan", metavar="PLAN", help="start from this plan")
     lsuv_cmd.add_argument("--plan-out", required=True, metavar="OUT.toml", help="write here")
-    lsuv_cmd.add_argument("--target-std", type=float, default=1.0)
-    lsuv_cmd.add_argument("--tol", type=float, default=0.1)
-    lsuv_cmd.add_argument("--max-iter", type=int, default=10)
+    lsuv_cmd.add_argument(
+        "--target-std",
+        type=float,
+        default=1.0,
+        help="each layer's output std; the target variance is its square (default 1)",
+    )
+    lsuv_cmd.add_argument(
+        "--tol",
+        type=float,
+        default=0.1,
+        help="stop when |output variance - target variance| < TOL (default 0.1)",
+    )
+    lsuv_cmd.add_argument("--max-iter", type=int, default=10, help="rescalings per layer")
     lsuv_cmd.add_argument("--batch", type=int, metavar="N")
+    lsuv_cmd.add_argument("--inputs", metavar="FILE", help=INPUTS_HELP)
     lsuv_cmd.add_argument("--force", action="store_true", help="overwrite --plan-out")
     lsuv_cmd.add_argument("--json", action="store_true", help="print JSON only")
     return lsuv_cmd
@@ -222,6 +243,7 @@ def _probe_options() -> _Parser:
         "--backward", action="store_true", help="one backward pass: output-gradient std per layer"
     )
     group.add_argument("--batch", type=int, metavar="N", help="batch size of inferred inputs")
+    group.add_argument("--inputs", metavar="FILE", help=INPUTS_HELP)
     group.add_argument(
         "--vanishing",
         type=float,

@@ -385,14 +385,15 @@ def render_plan(report: dict, console: Console | None = None, show_undecided: bo
 def render_preview(result, comparison=None, console: Console | None = None) -> None:
     """Per-layer output std (log-scale bar), planned beside current when a plan is given."""
     console = console or Console()
+    from inittui.core.probe.input_report import inputs_line
+
     head = (
-        f"device {result.device} · inputs "
-        + ", ".join(f"{tuple(i.shape)} {i.dtype}" for i in result.inputs)
-        + f" ({result.inputs_source}) · input std {short(result.input_std)}"
+        f"device {result.device} · input std {short(result.input_std)}"
         + " · "
         + ("train mode (batch statistics, dropout off)" if result.train_mode else "eval mode")
     )
     console.print(Text(head, style="bold"))
+    console.print(Text(inputs_line(result.inputs, result.inputs_source), style="bold"))
     if result.loss:
         console.print(Text(f"backward: {result.loss}", style="dim"))
     flagged = {flag.path: flag.kind for flag in result.flags}

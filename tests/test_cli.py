@@ -214,7 +214,9 @@ def test_preview_json_contract_and_plan_comparison(cli, tmp_path):
     assert result.code == 0, result.err
     doc = result.json()
     assert {"device", "inputs", "layers", "flags"} <= set(doc)
-    assert doc["inputs"] == [{"shape": [8, 64], "dtype": "float32"}]
+    kept = [{key: item[key] for key in ("shape", "dtype")} for item in doc["inputs"]]
+    assert kept == [{"shape": [8, 64], "dtype": "float32"}]
+    assert doc["inputs"][0]["source"] == doc["inputs_source"]
     layer = doc["layers"][0]
     assert PREVIEW_LAYER_KEYS <= set(layer)
     assert layer["grad_std"] is None

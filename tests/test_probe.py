@@ -421,7 +421,9 @@ def test_to_dict_contract_keys_and_strict_json():
     document = probe(model, (randn(4, 16),)).to_dict()
     assert {"device", "inputs", "layers", "flags"} <= set(document)
     assert document["device"] == "cpu"
-    assert document["inputs"] == [{"shape": [4, 16], "dtype": "float32"}]
+    kept = [{key: item[key] for key in ("shape", "dtype")} for item in document["inputs"]]
+    assert kept == [{"shape": [4, 16], "dtype": "float32"}]
+    assert document["inputs"][0]["distribution"]["kind"] == "float"
     contract = PREVIEW_LAYER_KEYS
     for layer in document["layers"]:
         assert contract <= set(layer)

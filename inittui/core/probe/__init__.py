@@ -3,7 +3,7 @@
 The preview answers "how does the signal's scale change through this model with these
 weights?" by running one forward (optionally one backward) pass with a hook on every module.
 
-* :func:`make_inputs` picks the inputs: ``--input-shape``, else the model file's
+* :func:`make_inputs` picks the inputs: ``--inputs FILE``, ``--input-shape``, else the model file's
   ``example_inputs(model)``, else a guess from the first parameterized layer.
 * :func:`probe` runs the pass and records, per module call in the order the calls finished,
   the output's shape, mean, std, fraction of exact zeros and largest magnitude (and with
@@ -25,7 +25,9 @@ the measured tensor; ``zero_fraction`` counts exact zeros (``+0.0`` and ``-0.0``
 that are NaN/Inf are kept as floats in the records and written as ``null`` by ``to_dict``.
 Only ``torch`` and the standard library are imported here.
 
-Modules: ``results`` (records, flags, thresholds), ``inputs`` (example inputs), ``moments``
+Modules: ``results`` (records, flags, thresholds), ``inputs`` (example inputs),
+``input_files`` (``--inputs FILE``, keyword inputs), ``input_report`` (what the inputs were:
+shapes, dtypes, distributions, the header line), ``moments``
 (per-tensor statistics), ``record`` (the hooked pass), ``theory`` (predicted std),
 ``theory_grad`` (predicted gradient std),
 ``memory`` (model and device sizes), ``comparison`` (current vs planned), ``lsuv_init``
@@ -35,17 +37,22 @@ Modules: ``results`` (records, flags, thresholds), ``inputs`` (example inputs), 
 from __future__ import annotations
 
 from inittui.core.probe.comparison import Comparison, LayerRatio, compare
+from inittui.core.probe.input_files import keyword_call, read_inputs_file
+from inittui.core.probe.input_report import input_infos, inputs_line
 from inittui.core.probe.inputs import (
     DEFAULT_BATCH,
+    DEFAULT_IDS_HIGH,
     DEFAULT_SEQ,
     DEFAULT_SPATIAL,
     INTEGER_DTYPES,
     ProbeInputs,
     describe_inputs,
     first_layer,
+    ids_high,
     infer_inputs,
     make_inputs,
     parse_input_dtype,
+    parse_input_dtypes,
     parse_input_shape,
 )
 from inittui.core.probe.lsuv_init import LSUV_TYPES, LSUVLayer, LSUVResult, lsuv
@@ -83,6 +90,7 @@ from inittui.core.probe.theory import theory_std
 
 __all__ = [
     "DEFAULT_BATCH",
+    "DEFAULT_IDS_HIGH",
     "DEFAULT_COPY_LIMIT",
     "DEFAULT_SEQ",
     "DEFAULT_SPATIAL",
@@ -113,11 +121,17 @@ __all__ = [
     "device_memory",
     "find_flags",
     "first_layer",
+    "ids_high",
+    "input_infos",
+    "inputs_line",
+    "keyword_call",
     "infer_inputs",
     "lsuv",
     "make_inputs",
+    "read_inputs_file",
     "model_bytes",
     "parse_input_dtype",
+    "parse_input_dtypes",
     "parse_input_shape",
     "preview_rows",
     "probe",

@@ -1,7 +1,9 @@
-"""The probe's example inputs: ``--input-shape``, the model file's ``example_inputs``, or a
-guess from the first parameterized layer (:func:`make_inputs`), and their one-line
-description. Everything is drawn from a seeded ``torch.Generator``, so a seed gives the same
-inputs on every device."""
+"""The probe's example inputs: ``--inputs FILE``, ``--input-shape``, the model file's
+``example_inputs``, or a guess from the first parameterized layer (:func:`make_inputs`), and
+their one-line description. Everything is drawn from a seeded ``torch.Generator``, so a seed
+gives the same inputs on every device. Reading ``--inputs FILE`` is
+:mod:`inittui.core.probe.input_files`; the inputs' statistics and the header line that says
+where they came from are :mod:`inittui.core.probe.input_report`."""
 
 from __future__ import annotations
 
@@ -41,22 +43,39 @@ INTEGER_DTYPES: dict[str, torch.dtype] = {
 }
 
 
+# Integer inputs are ids: drawn in [0, DEFAULT_IDS_HIGH) when no Embedding tells the range.
+DEFAULT_IDS_HIGH = 2
+
+
 class ProbeInputs(tuple):
     """A tuple of input tensors for ``model(*inputs)`` that also says where they came from.
 
-    ``source`` is ``"--input-shape"``, ``"example_inputs"`` or
-    ``"inferred from first layer <path> (<Type>)"``.
+    ``source`` is ``"--input-shape"``, ``"example_inputs"``, ``"--inputs FILE"`` or
+    ``"inferred from first layer <path> (<Type>)"``. ``keywords`` names the last
+    ``len(keywords)`` tensors, which are passed as keyword arguments (a dict in
+    ``--inputs FILE``): the call is ``model(*positional, **dict(zip(keywords, rest)))``, see
+    :func:`keyword_call`.
     """
 
     source: str
+    keywords: tuple[str, ...]
 
-    def __new__(cls, tensors: Sequence[torch.Tensor], source: str = "") -> ProbeInputs:
+    def __new__(
+        cls, tensors: Sequence[torch.Tensor], source: str = "", keywords: Sequence[str] = ()
+    ) -> ProbeInputs:
         obj = super().__new__(cls, tuple(tensors))
         obj.source = source
+        obj.keywords = tuple(keywords)
         return obj
 
-    def __getnewargs__(self) -> tuple[tuple[torch.Tensor, ...], str]:  # copy and pickle
-        return (tuple(self), self.source)
+    def __getnewargs__(self) -> tuple[tuple[torch.Tensor, ...], str, tuple[str, ...]]:
+        return (tuple(self), self.source, self.keywords)  # copy and pickle
+
+    @property
+    def names(self) -> list[str | None]:
+        """Per tensor: its keyword, or ``None`` for a positional input."""
+        positional = len(self) - len(self.keywords)
+        return [None] * positional + list(self.keywords)
 
 
 def parse_input_shape(text: str) -> tuple[int, ...]:
@@ -75,6 +94,11 @@ def parse_input_shape(text: str) -> tuple[int, ...]:
 def parse_input_dtype(spec: str) -> torch.dtype:
     """``--input-dtype``: a float dtype (float32, bf16, ...) or an integer one (long, int32)."""
     name = spec.strip().lower().removeprefix("torch.")
+    if "," in name:
+        raise InittuiError(
+            f"--input-dtype {spec!r} names several dtypes where one is expected; "
+            "give one dtype, e.g. float32"
+        )
     if name in INTEGER_DTYPES:
         return INTEGER_DTYPES[name]
     name = DTYPE_ALIASES.get(name, name)
@@ -84,6 +108,34 @@ def parse_input_dtype(spec: str) -> torch.dtype:
         f"unknown --input-dtype {spec!r}; use float32, float64, bfloat16, float16, "
         "long (int64) or int32"
     )
+
+
+def parse_input_dtypes(spec: str) -> list[torch.dtype]:
+    """``--input-dtype float32,long``: one dtype, or one per input (comma-separated)."""
+    parts = [part.strip() for part in spec.split(",")]
+    if not all(parts):
+        raise InittuiError(
+            f"--input-dtype {spec!r} has an empty entry; give one dtype, or one per input "
+            "separated by commas, e.g. float32,long"
+        )
+    return [parse_input_dtype(part) for part in parts]
+
+
+def _dtypes_for(
+    dtypes: Sequence[torch.dtype] | None, count: int, what: str
+) -> list[torch.dtype | None]:
+    """One dtype per input: a single ``--input-dtype`` applies to all of them, a list must
+    have one entry per input."""
+    if not dtypes:
+        return [None] * count
+    if len(dtypes) == 1:
+        return [dtypes[0]] * count
+    if len(dtypes) != count:
+        raise InittuiError(
+            f"--input-dtype gives {len(dtypes)} dtypes for {count} input(s) ({what}); "
+            "give one dtype for all, or one per input in order"
+        )
+    return list(dtypes)
 
 
 def _model_float_dtype(model: nn.Module) -> torch.dtype:
@@ -114,6 +166,22 @@ def _embedding_size(layer: nn.Module | None) -> int | None:
     if isinstance(layer, (nn.Embedding, nn.EmbeddingBag)):
         return int(layer.num_embeddings)
     return None
+
+
+def ids_high(model: nn.Module) -> int:
+    """Integer inputs are drawn in ``[0, ids_high)``: the first layer's ``num_embeddings``
+    when it is an Embedding, else the smallest ``num_embeddings`` of the model's Embeddings
+    (valid for every one of them), else :data:`DEFAULT_IDS_HIGH`."""
+    found = first_layer(model)
+    first = _embedding_size(found[1]) if found else None
+    if first:
+        return first
+    sizes = [
+        int(m.num_embeddings)
+        for m in model.modules()
+        if isinstance(m, (nn.Embedding, nn.EmbeddingBag)) and m.num_embeddings > 0
+    ]
+    return min(sizes) if sizes else DEFAULT_IDS_HIGH
 
 
 def _inferred_shapes(layer: nn.Module, batch: int, is_root: bool) -> list[tuple[int, ...]] | None:
@@ -188,7 +256,7 @@ def _draw(
     elif dtype == torch.bool:
         tensor = torch.randint(0, 2, tuple(shape), generator=generator).bool()
     else:
-        high = ids_high if ids_high else 2
+        high = ids_high if ids_high else DEFAULT_IDS_HIGH
         if dtype in (torch.int8, torch.uint8, torch.int16):
             high = min(high, torch.iinfo(dtype).max + 1)
         tensor = torch.randint(0, high, tuple(shape), generator=generator, dtype=dtype)
@@ -197,7 +265,7 @@ def _draw(
 
 def infer_inputs(
     model: nn.Module,
-    input_dtype: str | torch.dtype | None = None,
+    input_dtype: str | torch.dtype | Sequence[torch.dtype] | None = None,
     batch: int | None = None,
     seed: int = 0,
     device: str | torch.device | None = None,
@@ -210,8 +278,14 @@ def infer_inputs(
     unless ``batch_first``; TransformerEncoder/Layer and MultiheadAttention:
     ``(batch, 16, d_model)`` honoring ``batch_first`` (a bare MultiheadAttention gets
     query, key and value). Floats are standard normal from a generator seeded by ``seed``.
+    ``input_dtype`` is one dtype, or a list with one per inferred input.
     """
-    dtype = parse_input_dtype(input_dtype) if isinstance(input_dtype, str) else input_dtype
+    if isinstance(input_dtype, str):
+        dtypes = parse_input_dtypes(input_dtype)
+    elif isinstance(input_dtype, torch.dtype):
+        dtypes = [input_dtype]
+    else:
+        dtypes = list(input_dtype or [])
     batch = DEFAULT_BATCH if batch is None else int(batch)
     if batch < 1:
         raise InittuiError(f"batch must be a positive integer, got {batch}")
@@ -237,11 +311,15 @@ def infer_inputs(
             f"inputs ({', '.join(required)}); pass --input-shape once per input or define "
             "example_inputs(model) in the model file"
         )
-    ids_high = _embedding_size(layer)
-    if dtype is None:
-        dtype = torch.int64 if ids_high else _model_float_dtype(model)
+    first_ids = _embedding_size(layer)
+    default = torch.int64 if first_ids else _model_float_dtype(model)
+    chosen = [d or default for d in _dtypes_for(dtypes, len(shapes), "inferred")]
+    high = first_ids or ids_high(model)
     generator = torch.Generator().manual_seed(int(seed))
-    tensors = [_draw(shape, dtype, generator, ids_high, dev) for shape in shapes]
+    tensors = [
+        _draw(shape, dtype, generator, high, dev)
+        for shape, dtype in zip(shapes, chosen, strict=True)
+    ]
     where = path or "(root)"
     return ProbeInputs(tensors, f"inferred from first layer {where} ({type(layer).__name__})")
 
@@ -289,20 +367,25 @@ def make_inputs(
     input_dtype: str | None = None,
     batch: int | None = None,
     seed: int = 0,
+    inputs_file: str | None = None,
 ) -> ProbeInputs:
     """The probe's inputs, in order of preference (their ``.source`` says which):
 
+    0. ``inputs_file`` (``--inputs FILE``): real data read by
+       :func:`inittui.core.probe.input_files.read_inputs_file` (a tensor, a tuple/list of
+       positional tensors, or a dict of keyword tensors), cast as ``example_inputs`` are.
     1. ``--input-shape`` strings, one per positional input. Floats are standard normal;
-       integer dtypes (``--input-dtype long``) are drawn below ``num_embeddings`` when the
-       first layer is an Embedding, else in ``[0, 2)``; with no ``--input-dtype`` a model
+       integer dtypes are ids drawn in ``[0, ids_high(model))`` (:func:`ids_high`: the
+       Embedding's ``num_embeddings``, else ``[0, 2)``); with no ``--input-dtype`` a model
        whose first layer is an Embedding gets long ids, any other the model's float dtype.
     2. The model file's ``example_inputs(model)`` (or ``example_inputs()``), called with the
        global RNG seeded by ``seed``; floating results are cast to the model's float dtype
        (or to a float ``--input-dtype``), integer ones to an integer ``--input-dtype``.
     3. :func:`infer_inputs` from the first layer (``batch``, default 8, applies here only).
 
-    Everything is drawn from a ``torch.Generator`` seeded by ``seed`` and moved to the
-    model's device.
+    ``input_dtype`` is one dtype for every input or a comma-separated list with one per
+    input (``float32,long``). Everything is drawn from a ``torch.Generator`` seeded by
+    ``seed`` and moved to the model's device.
     """
     if isinstance(loaded, LoadedModel):
         model, device = loaded.model, loaded.device
@@ -316,61 +399,89 @@ def make_inputs(
             "the preview needs real weights, not the meta device; use --device cpu or cuda "
             "(with --load CKPT for a model built on meta)"
         )
-    dtype = parse_input_dtype(input_dtype) if input_dtype else None
+    dtypes = parse_input_dtypes(input_dtype) if input_dtype else []
+    if inputs_file and input_shapes:
+        raise InittuiError("give --inputs FILE or --input-shape, not both")
+    if inputs_file:
+        from inittui.core.probe.input_files import read_inputs_file
+
+        tensors, keywords = read_inputs_file(inputs_file, model)
+        cast = _cast_given(tensors, model, dtypes, f"--inputs {Path(inputs_file).name}", device)
+        return ProbeInputs(cast, f"--inputs {inputs_file}", keywords)
     if input_shapes:
-        return _inputs_from_shapes(model, input_shapes, dtype, seed, device)
+        return _inputs_from_shapes(model, input_shapes, dtypes, seed, device)
     if fn is not None:
-        return _inputs_from_example(fn, model, label, dtype, seed, device)
-    return infer_inputs(model, dtype, batch, seed, device)
+        tensors = _as_tensor_tuple(_call_example_inputs(fn, model, label, seed), label)
+        cast = _cast_given(tensors, model, dtypes, "example_inputs", device)
+        return ProbeInputs(cast, "example_inputs")
+    return infer_inputs(model, dtypes, batch, seed, device)
 
 
 def _inputs_from_shapes(
     model: nn.Module,
     input_shapes: Sequence[str],
-    dtype: torch.dtype | None,
+    dtypes: Sequence[torch.dtype],
     seed: int,
     device: torch.device,
 ) -> ProbeInputs:
     """``--input-shape`` inputs (see :func:`make_inputs`, case 1)."""
     shapes = [parse_input_shape(text) for text in input_shapes]
     found = first_layer(model)
-    ids_high = _embedding_size(found[1]) if found else None
-    if dtype is None:
-        dtype = torch.int64 if ids_high else _model_float_dtype(model)
-    _check_input_size(shapes, dtype, device)
+    default = torch.int64 if _embedding_size(found[1] if found else None) else None
+    default = default or _model_float_dtype(model)
+    chosen = [d or default for d in _dtypes_for(dtypes, len(shapes), "--input-shape")]
+    _check_input_size(shapes, chosen, device)
+    high = ids_high(model)
     generator = torch.Generator().manual_seed(int(seed))
-    tensors = [_draw(shape, dtype, generator, ids_high, device) for shape in shapes]
+    tensors = [
+        _draw(shape, dtype, generator, high, device)
+        for shape, dtype in zip(shapes, chosen, strict=True)
+    ]
     return ProbeInputs(tensors, "--input-shape")
 
 
-def _inputs_from_example(
-    fn: Callable[..., Any],
+def _cast_given(
+    tensors: Sequence[torch.Tensor],
     model: nn.Module,
-    label: str,
-    dtype: torch.dtype | None,
-    seed: int,
+    dtypes: Sequence[torch.dtype],
+    what: str,
     device: torch.device,
-) -> ProbeInputs:
-    """The model file's ``example_inputs`` (see :func:`make_inputs`, case 2)."""
+) -> list[torch.Tensor]:
+    """Inputs the user gave (``example_inputs``, ``--inputs FILE``) on ``device``: floating
+    ones in the model's float dtype, or the ``--input-dtype`` given. One ``--input-dtype``
+    for all casts only the inputs of its kind (a float dtype the floats, an integer one the
+    ids); one per input must match each input's kind (floats stay floats, ids stay ids)."""
     float_dtype = _model_float_dtype(model)
-    tensors = list(_as_tensor_tuple(_call_example_inputs(fn, model, label, seed), label))
-    for i, tensor in enumerate(tensors):
+    per_input = len(dtypes) > 1
+    out = []
+    for i, (tensor, dtype) in enumerate(
+        zip(tensors, _dtypes_for(dtypes, len(tensors), what), strict=True)
+    ):
+        is_float = tensor.is_floating_point()
+        if dtype is not None and per_input and dtype.is_floating_point != is_float:
+            raise InittuiError(
+                f"input {i} of {what} is {_dtype_name(tensor.dtype)}, --input-dtype says "
+                f"{_dtype_name(dtype)}; floats and ids are not converted into each other"
+            )
         target = tensor.dtype
-        if tensor.is_floating_point():
+        if is_float:
             target = dtype if dtype is not None and dtype.is_floating_point else float_dtype
         elif dtype is not None and not dtype.is_floating_point:
             target = dtype
-        tensors[i] = tensor.detach().to(device=device, dtype=target)
-    return ProbeInputs(tensors, "example_inputs")
+        out.append(tensor.detach().to(device=device, dtype=target))
+    return out
 
 
 def _check_input_size(
-    shapes: Sequence[tuple[int, ...]], dtype: torch.dtype, device: torch.device
+    shapes: Sequence[tuple[int, ...]], dtypes: Sequence[torch.dtype], device: torch.device
 ) -> None:
     """Refuse ``--input-shape`` inputs larger than the device's whole memory (torch would
     fail to allocate them with a message about the allocator)."""
-    itemsize = torch.empty((), dtype=dtype).element_size()
-    nbytes = sum(math.prod(shape) for shape in shapes) * itemsize
+    nbytes = sum(
+        math.prod(shape) * torch.empty((), dtype=dtype).element_size()
+        for shape, dtype in zip(shapes, dtypes, strict=True)
+    )
+    dtype = dtypes[0]
     memory = device_memory(device)
     if memory is not None and nbytes > memory:
         shown = " ".join(",".join(map(str, shape)) for shape in shapes)

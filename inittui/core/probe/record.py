@@ -15,11 +15,12 @@ from torch import nn
 
 from inittui.core.errors import CancelledError, InittuiError
 from inittui.core.loading import model_device
+from inittui.core.probe.input_files import keyword_call
+from inittui.core.probe.input_report import input_infos
 from inittui.core.probe.inputs import _KNOWN_COMPOSITES
 from inittui.core.probe.moments import _fill, _main_tensor, _Stats, _std_of
 from inittui.core.probe.results import (
     CancelFn,
-    InputInfo,
     LayerRecord,
     ProbeResult,
     ProgressFn,
@@ -221,7 +222,7 @@ def probe(
     input_slot = None if first_float is None else recorder.stats.measure(tensors[first_float])
     params = [(name, p) for name, p in model.named_parameters() if p.is_floating_point()]
     with _hooks_on(named_modules, recorder), _model_mode(model, train_mode):
-        with _attention_fastpath_off(model):
+        with _attention_fastpath_off(model), keyword_call(model, inputs):
             loss_text, param_slots = _run_pass(model, tensors, params, recorder, backward, seed)
     stats = recorder.stats
     stats.finish()
@@ -234,7 +235,7 @@ def probe(
     )
     result = ProbeResult(
         device=str(model_device(model) if params else (tensors[0].device if tensors else "cpu")),
-        inputs=[InputInfo([int(s) for s in t.shape], _dtype_name(t.dtype)) for t in inputs],
+        inputs=input_infos(inputs),
         layers=recorder.records,
         flags=[],
         input_std=input_std,

@@ -40,8 +40,22 @@ class Thresholds:
 
 @dataclass
 class InputInfo:
+    """One model input: built by :func:`inittui.core.probe.input_report.input_infos`."""
+
     shape: list[int]
     dtype: str
+    source: str | None = None  # where the inputs came from (the probe's inputs_source)
+    keyword: str | None = None  # the keyword it is passed as; None: positional
+    distribution: dict[str, Any] | None = None  # kind, mean, std (None for ids), min, max
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "shape": list(self.shape),
+            "dtype": self.dtype,
+            "source": self.source,
+            "keyword": self.keyword,
+            "distribution": self.distribution,
+        }
 
 
 @dataclass
@@ -119,7 +133,7 @@ class ProbeResult:
     def to_dict(self) -> dict[str, Any]:
         return {
             "device": self.device,
-            "inputs": [{"shape": list(i.shape), "dtype": i.dtype} for i in self.inputs],
+            "inputs": [info.to_dict() for info in self.inputs],
             "layers": [record.to_dict() for record in self.layers],
             "flags": [flag.to_dict() for flag in self.flags],
             "inputs_source": self.inputs_source,

@@ -57,6 +57,7 @@ def run_preview(
     *,
     input_shapes: Sequence[str] | None = None,
     input_dtype: str | None = None,
+    inputs_file: str | None = None,
     batch: int | None = None,
     seed: int = 0,
     backward: bool = False,
@@ -72,7 +73,7 @@ def run_preview(
     Unless ``allow_in_place``, a model that cannot be copied is an :class:`InittuiError`
     and the model is never modified; with it, the plan is applied to the model itself
     (``comparison.in_place`` says so)."""
-    inputs = make_inputs(loaded, input_shapes or None, input_dtype, batch, seed)
+    inputs = make_inputs(loaded, input_shapes or None, input_dtype, batch, seed, inputs_file)
     options = dict(
         backward=backward,
         thresholds=thresholds,
