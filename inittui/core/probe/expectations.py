@@ -235,17 +235,13 @@ def _branches(
 
 
 def _references(result: ProbeResult, resets: dict[int, str]) -> None:
-    """Walk the calls in order: the reference each is judged against."""
+    """Walk the calls in order: the reference each is judged against. A residual add sets
+    none: its stream is judged by the residual rule, and what follows the stack keeps the
+    reference that was in force before it (so a net whose blocks all shrink still shows it)."""
     layers = result.layers
     ok = result.input_std is not None and math.isfinite(result.input_std) and result.input_std > 0
     reference, reference_std = ("input", result.input_std) if ok else (None, None)
-    ends: dict[int, list[ResidualAdd]] = {}
-    for add in result.residuals:
-        ends.setdefault(add.end, []).append(add)
     for index, record in enumerate(layers):
-        for add in ends.get(index, ()):
-            if add.out_std is not None and math.isfinite(add.out_std) and add.out_std > 0:
-                reference, reference_std = f"residual stream after {add.path}", add.out_std
         if not record.leaf:
             continue
         out = record.out_std
@@ -266,14 +262,8 @@ def _grad_references(result: ProbeResult, resets: dict[int, str]) -> None:
     layers = result.layers
     root = next((r for r in layers if r.path == "" and r.grad_std), None)
     reference = root.grad_std if root is not None else 1.0
-    starts: dict[int, list[ResidualAdd]] = {}
-    for add in result.residuals:
-        starts.setdefault(add.end, []).append(add)
     for index in range(len(layers) - 1, -1, -1):
         record = layers[index]
-        for add in starts.get(index + 1, ()):
-            if add.grad_std is not None and math.isfinite(add.grad_std) and add.grad_std > 0:
-                reference = add.grad_std
         if not record.leaf:
             continue
         if record.residual_branch is None and record.grad_std is not None:

@@ -176,7 +176,7 @@ class CheckVerdict:
     """``inittui check``: the problems found (flags first, then every rule of
     :func:`inittui.core.probe.verdicts.judge` a call or a residual add breaks by more than
     ``max_ratio`` either way), over ``leaves`` leaf calls. ``fresh_references`` counts the
-    embeddings, normalizations and residual adds that set a new reference."""
+    embeddings and normalizations that set a new reference."""
 
     problems: list[str]
     leaves: int
@@ -202,8 +202,8 @@ class CheckVerdict:
             ]
         return [
             f"check passed: {self.leaves} layers within {self.max_ratio:g}x of their "
-            f"references ({source}, then {self.fresh_references} embeddings, normalizations "
-            "or residual streams) and of their own theory, no flags"
+            f"references ({source}, then {self.fresh_references} embeddings or "
+            "normalizations) and of their own theory, no flags"
         ]
 
 

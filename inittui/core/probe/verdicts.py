@@ -6,8 +6,8 @@ The rules (:func:`judge`), each a factor that must stay within ``[low, high]`` (
 
 * ``reference``: the output std over the reference's std. The reference is the model input
   until an Embedding (its output std is its reference), a normalization layer (a fresh
-  reference, its own output) or a residual add (the stream after it) sets a new one. Calls
-  inside a residual branch are not judged by it: their add is (``residual``).
+  reference, its own output) sets a new one; a residual add does not. Calls inside a
+  residual branch are not judged by it: their add is (``residual``).
 * ``theory``: the output std over the input std the call consumed, over the ratio its type
   and weights should give (``expected_ratio``: Linear/Conv ``sqrt(sum W^2 / outputs)`` with
   the input's mean and the bias, activations by integration of their own function on a
@@ -201,8 +201,8 @@ def _backward(index: int, record: LayerRecord, low: float, high: float) -> list[
                     1.0,
                     "output gradient",
                     f"gradient std {grad:.3g} at its output is {ratio:.3g}x the reference "
-                    f"gradient's ({base:.3g}: the model output's, or a normalization's input's "
-                    "after it)",
+                    f"gradient's ({base:.3g}: at the model output, or at the input of the "
+                    "normalization after it)",
                     (*order, 2.0),
                 )
             )
