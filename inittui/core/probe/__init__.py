@@ -26,7 +26,9 @@ that are NaN/Inf are kept as floats in the records and written as ``null`` by ``
 Only ``torch`` and the standard library are imported here.
 
 Modules: ``results`` (records, flags, thresholds), ``inputs`` (example inputs), ``moments``
-(per-tensor statistics), ``record`` (the hooked pass), ``theory`` (predicted std),
+(per-tensor statistics), ``record`` (the hooked pass), ``residuals`` (residual adds seen in
+the pass), ``expectations`` (what each call should do to the std, references along the data
+flow), ``verdicts`` (the rules flags and check apply), ``theory`` (predicted std),
 ``memory`` (model and device sizes), ``comparison`` (current vs planned), ``lsuv_init``
 (LSUV), ``run`` (preview and check for the CLI and the TUI).
 """
@@ -64,6 +66,7 @@ from inittui.core.probe.results import (
     LayerRecord,
     ProbeResult,
     ProgressFn,
+    ResidualAdd,
     Thresholds,
     find_flags,
 )
@@ -79,6 +82,7 @@ from inittui.core.probe.run import (
     run_preview,
 )
 from inittui.core.probe.theory import theory_std
+from inittui.core.probe.verdicts import Verdict, judge
 
 __all__ = [
     "DEFAULT_BATCH",
@@ -103,7 +107,9 @@ __all__ = [
     "ProbeInputs",
     "ProbeResult",
     "ProgressFn",
+    "ResidualAdd",
     "Thresholds",
+    "Verdict",
     "check_max_ratio",
     "check_preview",
     "compare",
@@ -113,6 +119,7 @@ __all__ = [
     "find_flags",
     "first_layer",
     "infer_inputs",
+    "judge",
     "lsuv",
     "make_inputs",
     "model_bytes",

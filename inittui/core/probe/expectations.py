@@ -117,14 +117,24 @@ def _weight_sums(rows: torch.Tensor) -> tuple[float, torch.Tensor]:
     return squares, torch.cat(sums)
 
 
-def _linear(module: nn.Module, record: LayerRecord) -> tuple[float, float, float] | None:
-    """``(expected_ratio, weight_ratio, expected_grad_ratio)`` of a layer with weights."""
-    found = _weight_rows(module)
+def _linear(
+    module: nn.Module, record: LayerRecord, cache: dict[int, tuple] | None = None
+) -> tuple[float, float, float] | None:
+    """``(expected_ratio, weight_ratio, expected_grad_ratio)`` of a layer with weights
+    (its weight sums kept in ``cache`` for its next call)."""
+    key = id(module)
+    if cache is not None and key in cache:
+        found = cache[key]
+    else:
+        rows = _weight_rows(module)
+        found = (
+            None if rows is None else (rows[0].shape[0], rows[1], rows[2], *_weight_sums(rows[0]))
+        )
+        if cache is not None:
+            cache[key] = found
     if found is None:
         return None
-    rows, inputs, reach = found
-    outputs = rows.shape[0]
-    squares, row_sums = _weight_sums(rows)
+    outputs, inputs, reach, squares, row_sums = found
     weight_ratio = math.sqrt(squares * reach / outputs)
     grad_ratio = math.sqrt(squares / inputs)
     expected = None
@@ -169,10 +179,12 @@ def _is_elementwise(module: nn.Module) -> bool:
     return bool(_ACTIVATION_NAME.search(type(module).__name__))
 
 
-def expected_ratios(module: nn.Module, record: LayerRecord, train: bool) -> None:
+def expected_ratios(
+    module: nn.Module, record: LayerRecord, train: bool, cache: dict[int, tuple] | None = None
+) -> None:
     """Set ``expected_ratio``, ``weight_ratio`` and ``expected_grad_ratio`` of one call."""
     with torch.no_grad():
-        linear = _linear(module, record)
+        linear = _linear(module, record, cache)
     if linear is not None:
         record.expected_ratio, record.weight_ratio, record.expected_grad_ratio = linear
         return
@@ -198,12 +210,13 @@ def annotate(model: nn.Module, result: ProbeResult) -> None:
     modules = dict(model.named_modules())
     layers = result.layers
     resets: dict[int, str] = {}
+    cache: dict[int, tuple] = {}
     for index, record in enumerate(layers):
         module = modules.get(record.path)
         if not record.leaf or module is None:
             continue
         try:
-            expected_ratios(module, record, result.train_mode)
+            expected_ratios(module, record, result.train_mode, cache)
         except (RuntimeError, ValueError, TypeError, IndexError):
             pass
         reset = is_reset(module, result.train_mode)
