@@ -239,3 +239,22 @@ def test_resnet_stream_adds_and_eval_mode_vanishing(cli):
     result = cli("check", f"{SAMPLES}/resnet_tiny.py:TinyResNet")
     assert result.code == 1 and "vanishing" in result.out
     assert "layer1.conv2" not in result.out  # inside layer1's residual branch; its add is fine
+
+
+def test_the_probe_leaves_no_hook_behind():
+    """Input-gradient hooks go on activations only, never on a parameter a layer consumes."""
+
+    class UsesItsWeight(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.weight = nn.Parameter(torch.randn(8, 8))
+            self.act = nn.Tanh()
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x @ self.act(self.weight)
+
+    model = UsesItsWeight()
+    result = probe(model, (torch.randn(4, 8),), backward=True)
+    assert result.layer("act").in_std == pytest.approx(model.weight.std().item(), rel=1e-4)
+    assert not model.weight._backward_hooks
+    assert all(not m._forward_hooks and not m._forward_pre_hooks for m in model.modules())

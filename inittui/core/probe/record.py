@@ -153,8 +153,8 @@ class _Recorder:
             if isinstance(first, torch.Tensor) and first.is_floating_point():
                 pending.in_slot = self.stats.measure(first)
                 pending.tensor_id = self.streams.consume(first)
-                if self.backward and first.requires_grad:
-                    first.register_hook(self._in_grad_hook(pending))
+                if self.backward and first.requires_grad and not isinstance(first, nn.Parameter):
+                    first.register_hook(self._in_grad_hook(pending))  # never on the model's own
             self.pending.setdefault(id(mod), []).append(pending)
             self.inputs.append(pending)
 
