@@ -5,7 +5,8 @@ Usage::
     python benchmarks/bench_meta_70b.py            # tests/models/llama.py:llama_70b (~69B)
     python benchmarks/bench_meta_70b.py --quick    # 8 layers instead of 80, smoke test
 
-Times ``load_model(TARGET, device="meta")`` + ``build_tree`` + ``inspect_report`` (what
+Times ``load_model(TARGET, device="meta")`` + ``traced_tree`` (the tree with the fans of
+one meta forward) + ``inspect_report`` (what
 ``inittui inspect --device meta --json`` computes, without printing), then
 ``resolve_plan`` + ``render_script`` for a typical plan, against the baseline of just
 constructing ``Llama(**LLAMA_70B)`` under ``torch.device("meta")``. Each is warmed up once,
@@ -32,10 +33,10 @@ import torch  # noqa: E402
 from models.llama import LLAMA_70B, Llama  # noqa: E402
 
 from inittui.core.codegen import render_script  # noqa: E402
+from inittui.core.fans import traced_tree  # noqa: E402
 from inittui.core.loading import load_model  # noqa: E402
 from inittui.core.plan import parse_plan, resolve_plan  # noqa: E402
 from inittui.core.summary import inspect_report  # noqa: E402
-from inittui.core.tree import build_tree  # noqa: E402
 
 # The plan the 70B tests use too (defaults, normal(0.02), scaled down_proj, trunc_normal
 # embeddings).
@@ -75,7 +76,7 @@ def main() -> int:
 
     def inspect():
         loaded = load_model(target, config, device="meta")
-        tree = build_tree(loaded.model)
+        tree = traced_tree(loaded)  # what inspect runs: the tree, fans from a meta forward
         return loaded, tree, inspect_report(loaded, tree)
 
     t_base, _ = best_of(construct)

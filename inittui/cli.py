@@ -48,15 +48,21 @@ def _load(args: argparse.Namespace):
 
 def _resolve(args: argparse.Namespace, loaded=None):
     """Load the plan (first: a bad plan fails before the model is built), then resolve."""
+    from inittui.core.fans import traced_tree
     from inittui.core.plan import load_plan, resolve_plan
-    from inittui.core.tree import build_tree
 
     plan = load_plan(args.plan)
     if args.seed is not None:
         plan = plan.with_seed(args.seed)
     loaded = loaded or _load(args)
-    tree = build_tree(loaded.model)
+    tree = traced_tree(loaded, *_trace_input_options(args))
     return loaded, tree, resolve_plan(plan, loaded.model, tree)
+
+
+def _trace_input_options(args: argparse.Namespace) -> tuple:
+    """The inputs of the fans' traced forward: ``--input-shape``/``--input-dtype`` where
+    the command has them (inittui.core.fans.traced_tree)."""
+    return getattr(args, "input_shape", None), getattr(args, "input_dtype", None)
 
 
 def _cmd_plan(args: argparse.Namespace) -> int:
@@ -105,13 +111,13 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 
 def _cmd_inspect(args: argparse.Namespace) -> int:
+    from inittui.core.fans import traced_tree
     from inittui.core.summary import inspect_report, model_stats
-    from inittui.core.tree import build_tree
 
     if args.depth is not None and args.depth < 0:
         raise _user_error("--depth must be 0 or more")
     loaded = _load(args)
-    tree = build_tree(loaded.model)
+    tree = traced_tree(loaded, *_trace_input_options(args))
     if args.no_stats:
         stats = {}
     else:
@@ -155,7 +161,7 @@ def _probe_run(args: argparse.Namespace):
             seed=args.seed or 0,
             backward=args.backward,
             thresholds=thresholds,
-            train_mode=args.train,
+            train_mode=not args.eval,
             progress=progress,
             allow_in_place=True,  # a command's model is its own: too big to copy, apply in place
         )

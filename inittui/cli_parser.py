@@ -238,7 +238,14 @@ def _probe_options() -> _Parser:
         metavar="X",
         help="flag a layer whose output std rises above X times the input's",
     )
-    group.add_argument("--train", action="store_true", help="probe in train mode (default eval)")
+    mode = group.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--eval",
+        action="store_true",
+        help="probe in eval mode: normalization uses its running statistics (default: batch "
+        "statistics, dropout off)",
+    )
+    mode.add_argument("--train", action="store_true", help="the default mode, stated")
     return probe_options
 
 

@@ -209,7 +209,7 @@ def _flag_text(flags: list[str]) -> Text:
         style = (
             "bold red"
             if flag.startswith(("nan", "inf"))
-            else ("yellow" if flag in ("zero", "const", "lazy", "fan*") else "cyan")
+            else ("yellow" if flag in ("zero", "const", "lazy", "fan*", "fan?") else "cyan")
         )
         if text:
             text.append(" ")
@@ -286,9 +286,16 @@ def render_inspect(report: dict, console: Console | None = None) -> None:
     table.render(console)
     notes = [(p["name"], p["fan_note"]) for p in report["parameters"] if p.get("fan_note")]
     for name, note in notes:
-        console.print(Text(f"fan* {name}: {note}", style="yellow"))
+        mark = "fan?" if note.startswith("unverified") else "fan*"
+        console.print(Text(f"{mark} {name}: {note}", style="yellow"))
     if report["parameters"] and all(p["stats"] is None for p in report["parameters"]):
         console.print(Text("statistics: none (no data on this device, or --no-stats)", style="dim"))
+
+
+def _fan_cells(param: dict) -> list[str]:
+    """The fan_in and fan_out cells; ``*`` where they differ from torch's layout rule."""
+    mark = "*" if "torch_fan_in" in param else ""
+    return ["-" if param[key] is None else f"{param[key]}{mark}" for key in ("fan_in", "fan_out")]
 
 
 def render_plan(report: dict, console: Console | None = None, show_undecided: bool = False) -> None:
@@ -346,8 +353,7 @@ def render_plan(report: dict, console: Console | None = None, show_undecided: bo
             shape(param["shape"] or (), cell=True),
             "-" if param["rule"] is None else str(param["rule"]),
             scheme,
-            "-" if param["fan_in"] is None else str(param["fan_in"]),
-            "-" if param["fan_out"] is None else str(param["fan_out"]),
+            *_fan_cells(param),
             number(param.get("expected_std")),
             number(param.get("expected_bound")),
         )
@@ -361,6 +367,16 @@ def render_plan(report: dict, console: Console | None = None, show_undecided: bo
                 style="dim",
             )
         )
+    for param in report["parameters"]:
+        if "torch_fan_in" in param and (param["rule"] is not None or show_undecided):
+            console.print(
+                Text(
+                    f"fan* {param['name']}: fan_in {param['fan_in']}, fan_out "
+                    f"{param['fan_out']} from the {param['fan_source']} (torch's layout rule: "
+                    f"fan_in {param['torch_fan_in']}, fan_out {param['torch_fan_out']})",
+                    style="yellow",
+                )
+            )
     for lint in report["lints"]:
         style = "yellow" if lint["severity"] == "warning" else "dim"
         console.print(Text(f"{lint['severity']}: {lint['message']}", style=style))
@@ -373,7 +389,8 @@ def render_preview(result, comparison=None, console: Console | None = None) -> N
         f"device {result.device} · inputs "
         + ", ".join(f"{tuple(i.shape)} {i.dtype}" for i in result.inputs)
         + f" ({result.inputs_source}) · input std {short(result.input_std)}"
-        + f" · {'train' if result.train_mode else 'eval'} mode"
+        + " · "
+        + ("train mode (batch statistics, dropout off)" if result.train_mode else "eval mode")
     )
     console.print(Text(head, style="bold"))
     if result.loss:
@@ -398,6 +415,9 @@ def render_preview(result, comparison=None, console: Console | None = None) -> N
         table.add_column("ratio", justify="right")
     if result.loss:
         table.add_column("grad std", justify="right")
+    grad_theory = any(layer.grad_theory_std is not None for layer in result.layers if layer.leaf)
+    if result.loss and grad_theory:
+        table.add_column("grad theory", justify="right")
     table.add_column("zero", justify="right")
     table.add_column("flag")
     for layer in result.layers:
@@ -423,6 +443,8 @@ def render_preview(result, comparison=None, console: Console | None = None) -> N
                 cells.append("-")
         if result.loss:
             cells.append(short(layer.grad_std))
+        if result.loss and grad_theory:
+            cells.append(short(layer.grad_theory_std))
         cells.append(number(layer.zero_fraction, 2))
         cells.append(Text(flagged.get(layer.path, ""), style=style))
         table.add_row(*cells)

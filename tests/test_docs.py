@@ -9,7 +9,7 @@ import re
 from pathlib import Path
 
 import pytest
-from harness import HE_PLAN_FILE, PLANS, ROOT, SAMPLES, run_cli
+from harness import HE_PLAN_FILE, MODELS, PLANS, ROOT, SAMPLES, run_cli
 
 DOCS = ROOT / "docs"
 JSON_DOC = DOCS / "json.md"
@@ -96,9 +96,11 @@ def emitted(tmp_path_factory) -> dict[str, list[dict]]:
         "inspect": [
             run_json("inspect", LSTM),
             run_json("inspect", f"{SAMPLES}/convnet.py:ConvNet"),
+            run_json("inspect", f"{MODELS}/zoo.py:Convs"),  # fans other than torch's
         ],
         "plan": [
             run_json("plan", LSTM, "--plan", EVERY_KEY_PLAN),
+            run_json("plan", f"{MODELS}/zoo.py:Convs", "--plan", PLANS / "fans.toml"),
         ],
         "preview": [
             preview_mlp,

@@ -47,6 +47,7 @@ from inittui.core.apply import apply_plan
 from inittui.core.codegen import render_script
 from inittui.core.errors import InittuiError
 from inittui.core.export import write_checkpoint
+from inittui.core.fans import conv_fans
 from inittui.core.loading import LoadedModel
 from inittui.core.plan import (
     Plan,
@@ -218,19 +219,31 @@ def check_adding_a_layer(model: nn.Module, grown: nn.Module, plan) -> None:
 
 
 def check_fans(model: nn.Module, resolved: ResolvedPlan | None) -> None:
-    """(e) Fans are torch's, for records and for per-gate blocks."""
+    """(e) torch's fans are torch's, for records and for per-gate blocks; the fans the
+    schemes use are torch's too except for a known layout (transposed and grouped convs:
+    inittui.core.fans), where they are the computation's."""
     calc = nn.init._calculate_fan_in_and_fan_out
     tree = build_tree(model)
     for record in tree.parameters:
         tensor = record.tensor
         assert record.shape == tuple(tensor.shape)
         if tensor.dim() >= 2:
-            assert (record.fan_in, record.fan_out) == calc(tensor), record.name
+            assert (record.torch_fan_in, record.torch_fan_out) == calc(tensor), record.name
+            module = model.get_submodule(record.module)
+            if record.fan_source == "known layout":
+                want = conv_fans(tensor.shape, module.groups, module.transposed, module.stride)
+                assert (record.fan_in, record.fan_out) == want, record.name
+            else:
+                assert (record.fan_in, record.fan_out) == calc(tensor), record.name
         else:
             assert record.fan_in is None and record.fan_out is None, record.name
     for step in resolved.steps if resolved is not None else ():
         if len(step.block_shape) >= 2:
             want = calc(torch.empty(step.block_shape, device="meta"))
+            assert (step.torch_fan_in, step.torch_fan_out) == want, step.param
+            if step.fan_source != "torch":
+                record = tree.param(step.param)
+                want = (record.fan_in, record.fan_out)
             assert (step.fan_in, step.fan_out) == want, step.param
 
 

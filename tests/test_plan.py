@@ -260,9 +260,15 @@ def test_lints_trunc_normal_fused_recurrent_fan_layout_uncovered():
     convs = load_model(f"{MODELS}/zoo.py:Convs").model
     layout = resolve(
         convs,
-        rules('select = "type:ConvTranspose2d"\nparams = "weight"\nscheme = "kaiming_normal"'),
+        rules('select = "type:ConvTranspose2d"\nparams = "weight"\nscheme = "default"'),
     )
     assert any(lint.kind == "fan_layout" for lint in layout.lints)
+    # The advice, followed: kaiming_normal draws with the computed fans, no lint.
+    advised = resolve(
+        convs,
+        rules('select = "type:ConvTranspose2d"\nparams = "weight"\nscheme = "kaiming_normal"'),
+    )
+    assert not any(lint.kind == "fan_layout" for lint in advised.lints)
 
 
 def test_default_scheme_reproduces_pytorch_reset_distribution():

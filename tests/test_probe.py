@@ -350,13 +350,25 @@ def test_dataclass_output_is_measured():
 
 
 def test_eval_mode_by_default_train_mode_option():
-    model = nn.Sequential(nn.Linear(64, 64), nn.Dropout(0.5))
+    """``train_mode``: batch statistics in BatchNorm, dropout still off (issue 11); the
+    running statistics and every module's flag are restored."""
+    model = nn.Sequential(nn.Linear(64, 64), nn.Dropout(0.5), nn.BatchNorm1d(64))
+    model.train()
+    model[1].eval()  # a mixed state, restored exactly
+    with torch.no_grad():
+        model[2].running_var.fill_(100.0)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
     x = (randn(128, 64),)
     evaluated = probe(model, x)
     assert evaluated.layer("1").zero_fraction == 0.0
+    assert evaluated.layer("2").out_std < 0.1  # running var 100
     trained = probe(model, x, train_mode=True)
-    assert trained.layer("1").zero_fraction == pytest.approx(0.5, abs=0.05)
-    assert model.training  # restored
+    assert trained.layer("1").zero_fraction == 0.0  # dropout off in train mode too
+    assert trained.layer("2").out_std == pytest.approx(1.0, abs=0.01)  # batch statistics
+    assert trained.to_dict()["mode_detail"] == "train (batch statistics, dropout off)"
+    assert [m.training for m in model] == [True, False, True]
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, before[key]), key  # running stats untouched
 
 
 def test_cancel_and_progress():

@@ -48,7 +48,16 @@ def test_fans_and_notes_for_convolutions():
     for record in tree.parameters:
         tensor = dict(model.named_parameters())[record.name]
         if tensor.dim() >= 2:
-            assert (record.fan_in, record.fan_out) == nn.init._calculate_fan_in_and_fan_out(tensor)
+            torch_fans = nn.init._calculate_fan_in_and_fan_out(tensor)
+            assert (record.torch_fan_in, record.torch_fan_out) == torch_fans
+            if record.fan_source == "torch":
+                assert (record.fan_in, record.fan_out) == torch_fans
+    # Computed fans where torch's layout rule misleads (inittui.core.fans):
+    # ConvTranspose2d(16, 6, 4, stride=2, groups=2): in/groups*k/stride^2, out/groups*k.
+    assert (tree.param("up.weight").fan_in, tree.param("up.weight").fan_out) == (32, 48)
+    assert (tree.param("grouped.weight").fan_in, tree.param("grouped.weight").fan_out) == (18, 36)
+    assert tree.param("depthwise.weight").fan_out == 9
+    assert tree.param("c1.weight").fan_source == "torch"
     assert "transposed" in tree.param("up.weight").fan_note
     assert "grouped conv (groups=4)" in tree.param("grouped.weight").fan_note
     assert "depthwise" in tree.param("depthwise.weight").fan_note

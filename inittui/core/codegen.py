@@ -12,6 +12,7 @@ import textwrap
 
 from inittui import __version__
 from inittui.core.plan import InitStep, Plan, ResolvedPlan
+from inittui.core.plan.resolve import view_expression
 from inittui.core.prelude import prelude_source
 from inittui.core.runtime import helper_source
 from inittui.core.schemes import get_scheme
@@ -28,7 +29,13 @@ def step_comment(step: InitStep) -> str:
         parts.append(f"(tied: {', '.join(step.aliases)})")
     detail = []
     if step.fan_in is not None:
-        detail.append(f"fan_in={step.fan_in}, fan_out={step.fan_out}")
+        fans = f"fan_in={step.fan_in}, fan_out={step.fan_out}"
+        if (step.fan_in, step.fan_out) != (step.torch_fan_in, step.torch_fan_out):
+            fans += (
+                f" (from the {step.fan_source}; torch's layout rule: "
+                f"{step.torch_fan_in}, {step.torch_fan_out})"
+            )
+        detail.append(fans)
     if step.expected is not None:
         if step.expected.std is not None:
             detail.append(f"expected std {_fmt(step.expected.std)}")
@@ -52,6 +59,14 @@ def step_source(step: InitStep) -> str:
     if step.blocks:
         body.append(f"for block in p.chunk({len(step.blocks)}, 0):")
         body.append("    " + scheme.code("block", step.kwargs, "g"))
+    elif step.fan_fill is not None:  # fans no view of the tensor gives torch's function
+        kind, value = step.fan_fill
+        if kind == "uniform":
+            body.append(f"torch.nn.init.uniform_(p, a={-value!r}, b={value!r}, generator=g)")
+        else:
+            body.append(f"torch.nn.init.normal_(p, mean=0.0, std={value!r}, generator=g)")
+    elif step.fan_view is not None:  # torch's function sees the computed fans on this view
+        body.append(scheme.code(view_expression(step.fan_view), step.kwargs, "g"))
     else:
         body.append(scheme.code("p", step.kwargs, "g"))
     if step.scale is not None:

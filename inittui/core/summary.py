@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from inittui.core.fans import traced_tree
 from inittui.core.loading import LoadedModel
 from inittui.core.plan import ResolvedPlan
 from inittui.core.stats import TensorStats, compute_stats
-from inittui.core.tree import ModelTree, ParamRecord, build_tree, param_tensors
+from inittui.core.tree import ModelTree, ParamRecord, param_tensors
 
 
 def model_stats(
@@ -37,8 +38,17 @@ def param_flags(record: ParamRecord, stats: TensorStats | None) -> list[str]:
     if record.aliases:
         flags.append("tied")
     if record.fan_note:
-        flags.append("fan*")
+        flags.append("fan?" if record.fan_note.startswith("unverified") else "fan*")
     return flags
+
+
+def fan_keys(fan_in, fan_out, torch_in, torch_out, source) -> dict:
+    """``fan_in``/``fan_out`` (the fans the schemes use), ``fan_source``, and torch's
+    layout fans as ``torch_fan_in``/``torch_fan_out`` only where they differ."""
+    keys = {"fan_in": fan_in, "fan_out": fan_out, "fan_source": source}
+    if (fan_in, fan_out) != (torch_in, torch_out):
+        keys.update(torch_fan_in=torch_in, torch_fan_out=torch_out)
+    return keys
 
 
 def _stats_dict(stats: TensorStats | None) -> dict | None:
@@ -52,7 +62,7 @@ def inspect_report(
     depth: int | None = None,
 ) -> dict:
     """The ``inspect --json`` document (docs/json.md)."""
-    tree = tree or build_tree(loaded.model)
+    tree = tree or traced_tree(loaded)
     if stats is None:
         stats = model_stats(tree)
     # --depth limits the module list; parameters and buffers stay complete so that
@@ -86,8 +96,7 @@ def inspect_report(
                 "device": p.device,
                 "numel": p.numel,
                 "requires_grad": p.requires_grad,
-                "fan_in": p.fan_in,
-                "fan_out": p.fan_out,
+                **fan_keys(p.fan_in, p.fan_out, p.torch_fan_in, p.torch_fan_out, p.fan_source),
                 "aliases": p.aliases,
                 "uninitialized": p.uninitialized,
                 "fan_note": p.fan_note,
@@ -122,10 +131,17 @@ def plan_report(loaded: LoadedModel, tree: ModelTree, resolved: ResolvedPlan) ->
             "shape": None if record.shape is None else list(record.shape),
             "rule": None if index is None else index + 1,
             "scheme": None if index is None else resolved.plan.rules[index].scheme,
-            "fan_in": record.fan_in,
-            "fan_out": record.fan_out,
+            **fan_keys(
+                record.fan_in,
+                record.fan_out,
+                record.torch_fan_in,
+                record.torch_fan_out,
+                record.fan_source,
+            ),
         }
         if step is not None:
+            entry.pop("torch_fan_in", None)
+            entry.pop("torch_fan_out", None)
             entry.update(
                 {
                     "scheme": step.scheme,
@@ -133,8 +149,13 @@ def plan_report(loaded: LoadedModel, tree: ModelTree, resolved: ResolvedPlan) ->
                     "from_default": step.from_default,
                     "per_gate": bool(step.blocks),
                     "scale": step.scale,
-                    "fan_in": step.fan_in,
-                    "fan_out": step.fan_out,
+                    **fan_keys(
+                        step.fan_in,
+                        step.fan_out,
+                        step.torch_fan_in,
+                        step.torch_fan_out,
+                        step.fan_source,
+                    ),
                     "expected_mean": step.expected.mean if step.expected else None,
                     "expected_std": step.expected.std if step.expected else None,
                     "expected_bound": step.expected.bound if step.expected else None,

@@ -1,8 +1,10 @@
-"""Module and parameter records: the model's tree, exact fans, tied parameters.
+"""Module and parameter records: the model's tree, fans, tied parameters.
 
-Fans are torch's own computation (:func:`inittui.core.schemes.fans`, tested equal to
-``torch.nn.init._calculate_fan_in_and_fan_out``). For a few layouts torch's numbers are
-not the fan a reader expects; :func:`fan_note` says so.
+Each parameter carries torch's layout fans (``torch_fan_in``/``torch_fan_out``:
+:func:`inittui.core.schemes.fans`, tested equal to ``_calculate_fan_in_and_fan_out``) and
+the fans the schemes use (``fan_in``/``fan_out``), which differ where the layout misleads:
+a known layout here (:func:`inittui.core.fans.layout_fans`), or a traced forward
+(:func:`inittui.core.fans.traced_tree`). ``fan_note`` names both where they differ.
 """
 
 from __future__ import annotations
@@ -13,30 +15,18 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from inittui.core.fans import KNOWN, layout_fans
 from inittui.core.schemes import fans
-
-_CONV_TRANSPOSE = (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
-_CONV = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
 
 
 def fan_note(module: nn.Module, param_name: str) -> str | None:
-    """Where torch's fans mislead for this parameter, one sentence saying how."""
-    if param_name != "weight":
+    """Where torch's layout fans mislead for this parameter (a transformers ``Conv1D``, a
+    transposed or grouped conv): one sentence naming the computed fans and torch's."""
+    weight = getattr(module, param_name, None)
+    if not isinstance(weight, torch.Tensor) or _is_uninitialized(weight):
         return None
-    if isinstance(module, _CONV_TRANSPOSE):
-        return (
-            "transposed conv: weight is (in, out/groups, k...), so torch's fan_in counts "
-            "out_channels/groups*k and fan_out counts in_channels*k; use mode='fan_out' "
-            "for the forward signal (each output sums in/groups*k/stride^d inputs)"
-        )
-    if isinstance(module, _CONV) and getattr(module, "groups", 1) > 1:
-        groups = module.groups
-        kind = "depthwise" if groups == module.in_channels else "grouped"
-        return (
-            f"{kind} conv (groups={groups}): fan_in is right (in/groups*k), but torch's "
-            f"fan_out = out*k overstates the true fan_out out/groups*k by {groups}x"
-        )
-    return None
+    info = layout_fans(module, param_name, tuple(weight.shape))
+    return None if info is None or info.source != KNOWN else info.note
 
 
 @dataclass
@@ -52,11 +42,14 @@ class ParamRecord:
     device: str
     numel: int
     requires_grad: bool
-    fan_in: int | None
-    fan_out: int | None
+    fan_in: int | float | None  # the fans the schemes use (see inittui.core.fans)
+    fan_out: int | float | None
     aliases: list[str] = field(default_factory=list)
     uninitialized: bool = False
     fan_note: str | None = None
+    torch_fan_in: int | None = None  # torch's layout rule (_calculate_fan_in_and_fan_out)
+    torch_fan_out: int | None = None
+    fan_source: str | None = None  # "trace", "known layout" or "torch"; None under 2 dims
     tensor: torch.Tensor | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -184,6 +177,7 @@ def _param_records(
             owner = model.get_submodule(module_path)
         shape = _shape(param)
         fan = fans(shape) if shape is not None else None
+        info = layout_fans(owner, local, shape)
         records[key] = ParamRecord(
             name=name,
             module=module_path,
@@ -194,10 +188,13 @@ def _param_records(
             device=str(param.device),
             numel=0 if shape is None else int(param.numel()),
             requires_grad=bool(param.requires_grad),
-            fan_in=None if fan is None else fan[0],
-            fan_out=None if fan is None else fan[1],
+            fan_in=None if info is None else info.fan_in,
+            fan_out=None if info is None else info.fan_out,
             uninitialized=_is_uninitialized(param),
-            fan_note=fan_note(owner, local),
+            fan_note=None if info is None else info.note,
+            torch_fan_in=None if fan is None else fan[0],
+            torch_fan_out=None if fan is None else fan[1],
+            fan_source=None if info is None else info.source,
             tensor=param,
         )
     return records

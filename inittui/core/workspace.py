@@ -15,9 +15,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from inittui.core.errors import InittuiError
+from inittui.core.fans import traced_tree
 from inittui.core.loading import LoadedModel, load_model, move_to_device, parse_device
 from inittui.core.plan import Plan, ResolvedPlan, load_plan, resolve_plan
-from inittui.core.tree import ModelTree, build_tree
+from inittui.core.tree import ModelTree
 
 
 @dataclass(frozen=True)
@@ -72,7 +73,7 @@ def open_model(
     )
     if freeze_heap:
         gc.freeze()
-    tree = build_tree(loaded.model)
+    tree = traced_tree(loaded)  # fans from one meta forward when inputs are known
     empty = Plan(seed=seed or 0)
     if plan_path:
         try:
@@ -89,4 +90,5 @@ def move_model(loaded: LoadedModel, device: str) -> tuple[LoadedModel, ModelTree
     """The model moved to ``device`` (``cpu``, ``cuda:1``, ``mps``...) and its new tree."""
     target = parse_device(device)
     model = move_to_device(loaded.model, target)
-    return dataclasses.replace(loaded, model=model, device=target), build_tree(model)
+    moved = dataclasses.replace(loaded, model=model, device=target)
+    return moved, traced_tree(moved)

@@ -15,12 +15,15 @@ from torch import nn
 
 from inittui.core.loading import LoadedModel
 from inittui.core.plan import (
+    Group,
     Plan,
     ResolvedPlan,
     Rule,
     RuleVerdict,
     covered_params,
     gates_of,
+    group_params,
+    grouping_key,
     judge_rule,
     unique_shapes,
 )
@@ -318,6 +321,7 @@ class Coverage(Sequence):
         self.glob = glob  # the rule's params glob that reaches them
         self._shapes: dict[bool, list[tuple[ParamRecord, tuple[int, ...]]]] = {}
         self._verdicts: dict[tuple, RuleVerdict] = {}
+        self._grouped: dict[tuple, list[Group]] = {}
 
     def __len__(self) -> int:
         return len(self.params)
@@ -338,8 +342,23 @@ class Coverage(Sequence):
         """:func:`judge_rule` of ``rule`` on these parameters, remembered per rule."""
         key = (rule_key(rule), index)
         if key not in self._verdicts:
-            self._verdicts[key] = judge_rule(rule, model, self.index.tree, self.params, index=index)
+            self._verdicts[key] = judge_rule(
+                rule,
+                model,
+                self.index.tree,
+                self.params,
+                index=index,
+                groups=self._groups(rule, model),
+            )
         return self._verdicts[key]
+
+    def _groups(self, rule: Rule, model: nn.Module) -> list[Group]:
+        """:func:`group_params` of these parameters, shared by every scheme that groups
+        them alike (a dialog judges all of them on one scope of a big model)."""
+        key = grouping_key(rule)
+        if key not in self._grouped:
+            self._grouped[key] = group_params(rule, model, self.index.tree, self.params)
+        return self._grouped[key]
 
     @functools.cached_property
     def modules(self) -> list[nn.Module]:
@@ -402,7 +421,8 @@ def run_preview(
 ) -> Preview:
     """The preview's rows: :func:`inittui.core.probe.run_preview` with the plan compared
     when it decides anything. The user's model is never modified (a model too large to
-    copy gets an error, not an in-place apply)."""
+    copy gets an error, not an in-place apply). Normalization layers use batch statistics,
+    dropout is off (the preview's default mode)."""
     run = core_run_preview(
         loaded,
         resolved if resolved.steps else None,
@@ -410,6 +430,7 @@ def run_preview(
         input_dtype=input_dtype,
         seed=seed,
         backward=backward,
+        train_mode=True,
         progress=progress,
         cancel=cancel,
         allow_in_place=False,

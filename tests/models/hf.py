@@ -33,8 +33,14 @@ def gpt2(n_layer: int = 4, n_embd: int = 128, n_head: int = 4, wrap: bool = True
     from transformers import GPT2Config, GPT2Model
 
     config = GPT2Config(
-        vocab_size=VOCAB, n_positions=SEQ * 2, n_embd=n_embd, n_layer=n_layer, n_head=n_head,
-        resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0,
+        vocab_size=VOCAB,
+        n_positions=SEQ * 2,
+        n_embd=n_embd,
+        n_layer=n_layer,
+        n_head=n_head,
+        resid_pdrop=0.0,
+        embd_pdrop=0.0,
+        attn_pdrop=0.0,
     )
     model = GPT2Model(config)
     return HFWrapper(model) if wrap else model
@@ -53,9 +59,13 @@ def bert(num_hidden_layers: int = 4, hidden_size: int = 128, wrap: bool = True) 
     from transformers import BertConfig, BertModel
 
     config = BertConfig(
-        vocab_size=VOCAB, hidden_size=hidden_size, num_hidden_layers=num_hidden_layers,
-        num_attention_heads=4, intermediate_size=4 * hidden_size,
-        max_position_embeddings=SEQ * 2, hidden_dropout_prob=0.0,
+        vocab_size=VOCAB,
+        hidden_size=hidden_size,
+        num_hidden_layers=num_hidden_layers,
+        num_attention_heads=4,
+        intermediate_size=4 * hidden_size,
+        max_position_embeddings=SEQ * 2,
+        hidden_dropout_prob=0.0,
         attention_probs_dropout_prob=0.0,
     )
     model = BertModel(config, add_pooling_layer=False)

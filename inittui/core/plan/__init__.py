@@ -8,7 +8,14 @@ Modules: :mod:`.model` (:class:`Rule`, :class:`Plan`), :mod:`.toml` (plan files)
 
 from __future__ import annotations
 
-from inittui.core.plan.judge import ParamVerdict, RuleVerdict, judge_rule
+from inittui.core.plan.judge import (
+    Group,
+    ParamVerdict,
+    RuleVerdict,
+    group_params,
+    grouping_key,
+    judge_rule,
+)
 from inittui.core.plan.lints import Lint, nonfinite_lints
 from inittui.core.plan.model import CONTRACT_KEYS, EXTENSION_KEYS, PLAN_VERSION, Plan, Rule
 from inittui.core.plan.resolve import InitStep, ResolvedPlan, make_step, param_seed, resolve_plan
@@ -45,6 +52,9 @@ __all__ = [
     "gate_count",
     "gates_of",
     "judge_rule",
+    "group_params",
+    "grouping_key",
+    "Group",
     "load_plan",
     "make_step",
     "module_matches",

@@ -25,6 +25,7 @@ from inittui.core.plan.resolve import (
     make_step,
     matching_names,
     module_paths_of,
+    modules_by_path,
     name_sites,
 )
 from inittui.core.schemes import SchemeError, get_scheme
@@ -60,6 +61,9 @@ class RuleVerdict:
         return None
 
 
+Group = tuple[ParamRecord, str, list[str]]  # representative, the name it is reached by, members
+
+
 def judge_rule(
     rule: Rule,
     model: nn.Module,
@@ -68,20 +72,23 @@ def judge_rule(
     *,
     index: int = 0,
     seed: int = 0,
+    groups: Sequence[Group] | None = None,
 ) -> RuleVerdict:
     """Resolve ``rule`` alone (as the plan's rule ``index``) on ``params`` (default: every
     parameter it selects in ``tree``) with the resolver's step builder; the first refusal
-    is the verdict's reason, word for word what :func:`resolve_plan` raises."""
+    is the verdict's reason, word for word what :func:`resolve_plan` raises. ``groups``
+    (from :func:`group_params` for the same select, params and scheme row) skips the
+    grouping: a dialog judges every scheme on one scope."""
     try:
         for key in ("forget_bias", "scale"):
             if getattr(rule, key) is not None:
                 check_extension(rule_label(index, rule), key, getattr(rule, key))
     except InittuiError as exc:
         return RuleVerdict(False, str(exc), why=str(exc))
-    module_paths = module_paths_of(model) if params is None else None
-    chosen = _selected(rule, model, tree, params, module_paths)
+    if groups is None:
+        groups = group_params(rule, model, tree, params)
     verdicts = []
-    for record, via, members in representatives(rule, model, chosen):
+    for record, via, members in groups:
         if rule.scheme == "keep":
             verdicts.append(ParamVerdict(record, tuple(members), None))
             continue
@@ -96,17 +103,40 @@ def judge_rule(
     return RuleVerdict(True, None, tuple(verdicts))
 
 
+def group_params(
+    rule: Rule, model: nn.Module, tree: ModelTree, params: Sequence[ParamRecord] | None = None
+) -> list[Group]:
+    """The parameters ``rule`` reaches (or ``params``), grouped into those it treats alike
+    (:func:`representatives`). Depends on the rule's select and params and on whether its
+    scheme resolves per module (``default``), not on the scheme's arguments."""
+    modules = modules_by_path(model)
+    module_paths = module_paths_of(model) if params is None else None
+    chosen = _selected(rule, model, tree, params, module_paths, modules)
+    return representatives(rule, model, chosen, modules)
+
+
+def grouping_key(rule: Rule) -> tuple:
+    """Rules with equal keys get the same :func:`group_params` on the same parameters."""
+    try:
+        per_module = get_scheme(rule.scheme).per_module
+    except SchemeError:
+        per_module = False
+    extra = (rule.scheme, tuple(sorted((k, repr(v)) for k, v in rule.args.items())))
+    return (rule.select, rule.params, extra if per_module else None)
+
+
 def _selected(
     rule: Rule,
     model: nn.Module,
     tree: ModelTree,
     params: Sequence[ParamRecord] | None,
     module_paths: Mapping[int, list[str]] | None,
+    modules: Mapping[str, nn.Module],
 ) -> list[tuple[ParamRecord, str]]:
     """``(record, via)``: each parameter and the name through which the rule reaches it."""
     out = []
     for record in tree.parameters if params is None else params:
-        sites = name_sites(record, model, module_paths or {})
+        sites = name_sites(record, model, module_paths or {}, modules)
         names = matching_names(sites, rule)
         if names:
             out.append((record, names[0]))
@@ -116,18 +146,24 @@ def _selected(
 
 
 def representatives(
-    rule: Rule, model: nn.Module, chosen: Sequence[tuple[ParamRecord, str]]
-) -> list[tuple[ParamRecord, str, list[str]]]:
+    rule: Rule,
+    model: nn.Module,
+    chosen: Sequence[tuple[ParamRecord, str]],
+    modules: Mapping[str, nn.Module] | None = None,
+) -> list[Group]:
     """Group parameters the rule treats alike: ``(record, via, member names)`` per group,
     the first parameter of each group representing it."""
     try:
         per_module = get_scheme(rule.scheme).per_module
     except SchemeError:
         per_module = False
-    groups: dict[tuple, tuple[ParamRecord, str, list[str]]] = {}
+    groups: dict[tuple, Group] = {}
+    resolved: dict[tuple, object] = {}
     for record, via in chosen:
         module_path, _, local = via.rpartition(".")
-        module = model.get_submodule(module_path)
+        module = modules.get(module_path) if modules is not None else None
+        if module is None:
+            module = model.get_submodule(module_path)
         key: tuple = (
             None if record.shape is None else tuple(record.shape),
             record.dtype,
@@ -137,7 +173,18 @@ def representatives(
             len(record.aliases),
         )
         if per_module:
-            key += (_default_key(rule, module, local),)
+            # What ``default`` resolves to depends on the module's type and its own
+            # parameters' shapes (a Linear bias's bound is 1/sqrt(fan_in)): resolved once
+            # per such signature, not per parameter (a big model has thousands alike).
+            signature = (
+                type(module),
+                local,
+                tuple((n, p.shape) for n, p in module._parameters.items() if p is not None),
+                getattr(module, "padding_idx", None),
+            )
+            if signature not in resolved:
+                resolved[signature] = _default_key(rule, module, local)
+            key += (resolved[signature],)
         group = groups.setdefault(key, (record, via, []))
         group[2].append(record.name)
     return list(groups.values())

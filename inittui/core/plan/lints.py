@@ -68,9 +68,9 @@ def plan_lints(
                     "each gate block on its own",
                 )
             )
-        record = tree.param(step.param)
-        if record.fan_note and get_scheme(step.scheme).fan_based:
-            lints.append(Lint("fan_layout", step.param, f"{rule}: {step.param}: {record.fan_note}"))
+        fan_lint = _fan_lint(step, tree, rule)
+        if fan_lint is not None:
+            lints.append(fan_lint)
     uncovered = [p.name for p in tree.parameters if p.name not in decided]
     if uncovered and plan.rules:
         shown = ", ".join(uncovered[:6]) + (
@@ -85,6 +85,33 @@ def plan_lints(
             )
         )
     return lints
+
+
+def _fan_lint(step: InitStep, tree: ModelTree, rule: str) -> Lint | None:
+    """``fan_layout``: a fan-based step that draws with torch's layout fans where the
+    computation's differ (``default`` reproduces PyTorch's ``reset_parameters``), or whose
+    fans no forward verified. Following the advice removes the lint: every other fan-based
+    scheme draws with the computed fans."""
+    record = tree.param(step.param)
+    if not get_scheme(step.scheme).fan_based or not record.fan_note or step.blocks:
+        return None
+    if record.fan_note.startswith("unverified"):
+        return Lint("fan_layout", step.param, f"{rule}: {step.param}: {record.fan_note}", "info")
+    if step.fan_source != "torch" or record.fan_in == step.fan_in:
+        return None
+    expected = step.expected
+    if expected is None or expected.std is None or record.fan_in is None:
+        return None
+    ratio = expected.std * float(record.fan_in) ** 0.5
+    return Lint(
+        "fan_layout",
+        step.param,
+        f"{rule}: {step.param}: {step.scheme} (PyTorch's default) uses torch's layout fans "
+        f"(fan_in {step.torch_fan_in}, fan_out {step.torch_fan_out}), but {record.fan_note}; "
+        f"with {record.fan_in} inputs per output its output std is {ratio:.3g} x the input's. "
+        f"For He's forward variance (output std sqrt(2) x the input's) use scheme = "
+        f'"kaiming_normal" with nonlinearity = "relu": it draws with the computed fans',
+    )
 
 
 def nonfinite_lints(stats: Mapping[str, object]) -> list[Lint]:

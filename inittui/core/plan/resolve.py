@@ -9,17 +9,20 @@ dialog's verdict) calls it on a node's own parameters, so both say the same.
 from __future__ import annotations
 
 import fnmatch
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from torch import nn
 
 from inittui.core.errors import InittuiError
+from inittui.core.fans import permutation_for
 from inittui.core.plan.lints import Lint, plan_lints
 from inittui.core.plan.model import Plan, Rule, check_rule_numbers, rule_label
 from inittui.core.plan.select import gate_count, module_matches
 from inittui.core.prelude import _param_seed
 from inittui.core.schemes import Expected, Scheme, SchemeError, fans, get_scheme
+from inittui.core.schemes.args import fmt_num
 from inittui.core.schemes.stats import scaled, with_rows_filled
 from inittui.core.tree import ModelTree, ParamRecord
 
@@ -43,10 +46,18 @@ class InitStep:
     scale: float | None = None
     padding_idx: int | None = None
     forget_block: tuple[int, int, float] | None = None  # rows and value to fill
-    fan_in: int | None = None
-    fan_out: int | None = None
+    fan_in: int | float | None = None  # the fans the scheme uses (inittui.core.fans)
+    fan_out: int | float | None = None
     expected: Expected | None = None
     from_default: bool = False
+    torch_fan_in: int | None = None  # torch's layout rule, for the same tensor (or block)
+    torch_fan_out: int | None = None
+    fan_source: str | None = None  # "trace", "known layout", "torch"; None under 2 dims
+    # How a fan-based scheme draws with fans other than torch's: on the view
+    # p.permute(*fan_view), or (no view has them) with fan_fill = ("normal", std) or
+    # ("uniform", bound) through torch.nn.init.normal_/uniform_.
+    fan_view: tuple[int, ...] | None = None
+    fan_fill: tuple[str, float] | None = None
 
     @property
     def kwargs(self) -> dict[str, object]:
@@ -100,17 +111,29 @@ def module_paths_of(model: nn.Module) -> dict[int, list[str]]:
     return paths
 
 
+def modules_by_path(model: nn.Module) -> dict[str, nn.Module]:
+    """Every path of every module (a shared module under each of its paths)."""
+    return dict(model.named_modules(remove_duplicate=False))
+
+
 Site = tuple[str, str, nn.Module, list[str]]  # name, local name, module, module's paths
 
 
 def name_sites(
-    record: ParamRecord, model: nn.Module, module_paths: Mapping[int, list[str]]
+    record: ParamRecord,
+    model: nn.Module,
+    module_paths: Mapping[int, list[str]],
+    modules: Mapping[str, nn.Module] | None = None,
 ) -> list[Site]:
-    """Every name of ``record`` (first name, then aliases) with its module and paths."""
+    """Every name of ``record`` (first name, then aliases) with its module and paths;
+    ``modules`` (every path -> module, see :func:`modules_by_path`) saves a
+    ``get_submodule`` walk per name."""
     sites = []
     for name in (record.name, *record.aliases):
         module_path, _, local = name.rpartition(".")
-        module = model.get_submodule(module_path)
+        module = modules.get(module_path) if modules is not None else None
+        if module is None:
+            module = model.get_submodule(module_path)
         sites.append((name, local, module, module_paths.get(id(module), [module_path])))
     return sites
 
@@ -130,12 +153,13 @@ def resolve_plan(
     """Turn rules into one :class:`InitStep` per decided parameter (the last rule wins)."""
     plan_seed = plan.seed if seed is None else seed
     module_paths = module_paths_of(model)
+    modules = modules_by_path(model)
     check_rule_numbers(plan)
     lints: list[Lint] = []
     steps: list[InitStep] = []
     decided: dict[str, int] = {}
     for record in tree.parameters:
-        sites = name_sites(record, model, module_paths)
+        sites = name_sites(record, model, module_paths, modules)
         selected: dict[int, list[str]] = {}  # rule index -> the names it selects
         for index, rule in enumerate(plan.rules):
             names = matching_names(sites, rule)
@@ -231,6 +255,10 @@ def make_step(
     padding_idx = _padding_idx(model, via, record)
     _check_dtype(scheme, args, block_shape, record, rule, label)
     fan = fans(block_shape)
+    from_default = get_scheme(rule.scheme).per_module
+    used = _used_fans(record, fan, blocks, from_default)
+    expected, view, fill = fan_expected(scheme, args, block_shape, fan, used[:2])
+    expected = step_expected(expected, shape, rule.scale, forget_block, padding_idx)
     return InitStep(
         param=record.name,
         aliases=tuple(record.aliases),
@@ -247,10 +275,15 @@ def make_step(
         scale=rule.scale,
         padding_idx=padding_idx,
         forget_block=forget_block,
-        fan_in=None if fan is None else fan[0],
-        fan_out=None if fan is None else fan[1],
-        expected=step_expected(scheme, args, block_shape, shape, rule.scale, forget_block),
-        from_default=get_scheme(rule.scheme).per_module,
+        fan_in=used[0],
+        fan_out=used[1],
+        expected=expected,
+        from_default=from_default,
+        torch_fan_in=None if fan is None else fan[0],
+        torch_fan_out=None if fan is None else fan[1],
+        fan_source=used[2],
+        fan_view=view,
+        fan_fill=fill,
     )
 
 
@@ -348,18 +381,99 @@ def _check_dtype(
         raise StepRefused(label, f"cannot apply to {record.name}: {problem}", problem)
 
 
-def step_expected(
+def _used_fans(
+    record: ParamRecord,
+    fan: tuple[int, int] | None,
+    blocks: tuple[tuple[int, int], ...] | None,
+    from_default: bool,
+) -> tuple[int | float | None, int | float | None, str | None]:
+    """The fans a step's scheme uses, and their source: the record's (computed) fans;
+    torch's for a gate block, and for ``default``, which reproduces PyTorch's
+    ``reset_parameters`` (it computes torch's layout fans)."""
+    if fan is None:
+        return None, None, None
+    if blocks or from_default or record.fan_in is None:
+        return fan[0], fan[1], "torch"
+    return record.fan_in, record.fan_out, record.fan_source
+
+
+def fan_expected(
     scheme: Scheme,
     args: Mapping[str, object],
     block_shape: tuple[int, ...],
+    fan: tuple[int, int] | None,
+    used: tuple[int | float | None, int | float | None],
+) -> tuple[Expected, tuple[int, ...] | None, tuple[str, float] | None]:
+    """The scheme's statistics with the fans it uses, and how the code draws them.
+
+    Where the fans differ from torch's layout rule (and change the scheme's values), the
+    draw goes through torch's own function on a permuted view of the tensor whose layout
+    gives torch those fans (``p.t()`` for a weight stored (in, out)); when no view does (a
+    transposed conv with stride, a grouped conv's fan_out), through
+    ``torch.nn.init.normal_``/``uniform_`` with the computed std or bound."""
+    plain = scheme.expected(block_shape, args)
+    if not scheme.fan_based or fan is None or used == fan or math.prod(block_shape) == 0:
+        return plain, None, None
+    values = {**scheme.validate(args), "_fans": used}
+    expected = scheme.stats(block_shape, values)  # type: ignore[misc]
+    if (expected.std, expected.bound) == (plain.std, plain.bound):
+        return plain, None, None
+    fan_in, fan_out = used
+    both = (
+        f"fans from the computation: fan_in {fan_in}, fan_out {fan_out} "
+        f"(torch's layout rule: {fan[0]}, {fan[1]})"
+    )
+    order = permutation_for(block_shape, fan_in, fan_out)  # type: ignore[arg-type]
+    if order is not None:
+        text = f"{expected.formula}; {both}: drawn on the view {view_expression(order)}"
+        return replace(expected, formula=text), order, None
+    if expected.bound is not None:
+        fill = ("uniform", float(expected.bound))
+        how = f"torch.nn.init.uniform_(-bound, bound) with bound = {fmt_num(fill[1])}"
+    else:
+        fill = ("normal", float(expected.std or 0.0))
+        how = f"torch.nn.init.normal_(0, std) with std = {fmt_num(fill[1])}"
+    text = (
+        f"{expected.formula}; {both}: no view of the tensor gives torch's {scheme.function} "
+        f"these fans, so the values are drawn with {how}"
+    )
+    return replace(expected, formula=text), None, fill
+
+
+def view_expression(order: Sequence[int]) -> str:
+    """``p.t()`` for a swapped matrix, else ``p.permute(1, 0, 2)``."""
+    if tuple(order) == (1, 0):
+        return "p.t()"
+    return f"p.permute({', '.join(map(str, order))})"
+
+
+def step_expected(
+    expected: Expected,
     shape: tuple[int, ...],
     scale: float | None,
     forget_block: tuple[int, int, float] | None,
+    padding_idx: int | None = None,
 ) -> Expected:
-    """The statistics of the whole tensor once the step ran: the row's for one block
-    (every gate block alike), times ``scale``, then with the forget rows set."""
-    expected = scaled(scheme.expected(block_shape, args), scale)
+    """The statistics of the whole tensor once the step ran: the scheme's for one block
+    (every gate block alike), times ``scale``, then with the forget rows set and the
+    Embedding's padding row zeroed (the std is over the whole tensor, zero row included)."""
+    expected = scaled(expected, scale)
     if forget_block is not None:
         start, stop, value = forget_block
         expected = with_rows_filled(expected, shape[0], start, stop, value)
+    if padding_idx is not None and shape and shape[0] > 0:
+        expected = with_padding_row(expected, shape[0], padding_idx % shape[0])
     return expected
+
+
+def with_padding_row(expected: Expected, rows: int, index: int) -> Expected:
+    """The whole tensor's statistics once row ``index`` of ``rows`` is set back to 0."""
+    filled = with_rows_filled(expected, rows, index, index + 1, 0.0)
+    text = f"{expected.formula}; padding row {index} set back to 0"
+    if expected.mean is not None and expected.std is not None:
+        text += (
+            f": over the whole tensor (zero row included, f = 1/{rows}) mean = (1 - f) * "
+            f"{fmt_num(expected.mean)} = {fmt_num(filled.mean)}, std = sqrt((1 - f) * "
+            f"(std^2 + mean^2) - mean'^2) = {fmt_num(filled.std)}"
+        )
+    return replace(filled, formula=text)

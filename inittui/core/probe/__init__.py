@@ -29,6 +29,7 @@ Modules: ``results`` (records, flags, thresholds), ``inputs`` (example inputs), 
 (per-tensor statistics), ``record`` (the hooked pass), ``residuals`` (residual adds seen in
 the pass), ``expectations`` (what each call should do to the std, references along the data
 flow), ``verdicts`` (the rules flags and check apply), ``theory`` (predicted std),
+``theory_grad`` (predicted gradient std),
 ``memory`` (model and device sizes), ``comparison`` (current vs planned), ``lsuv_init``
 (LSUV), ``run`` (preview and check for the CLI and the TUI).
 """

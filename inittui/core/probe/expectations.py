@@ -11,8 +11,7 @@ Per call, with ``m``/``s`` the mean and std of the tensor it consumed:
   ``sqrt(sum W^2 / inputs)`` (He et al. 2015: ``Var = fan_out Var(w) Var(grad)``).
 * Elementwise activations (torch's and transformers' ``*Activation``): the std and the
   derivative's rms of the module's own function on ``N(m, s^2)`` (Simpson's rule).
-* Dropout: ``1`` in eval mode, ``1/sqrt(1 - p)`` of the second moment in train mode.
-  Identity and Flatten: 1.
+* Dropout (off in both of the probe's modes), Identity and Flatten: 1.
 * Embeddings and normalization layers (LayerNorm, GroupNorm, RMSNorm, *LayerNorm/*RMSNorm
   classes, and BatchNorm/InstanceNorm when they use batch statistics) have no ratio: they
   set a fresh reference.
@@ -53,7 +52,7 @@ _ELEMENTWISE = (
 )
 _ACTIVATION_NAME = re.compile(r"(Activation$|GELU|ReLU|SiLU|Swish|Tanh$|Sigmoid$|Mish$)")
 _DROPOUT = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout)
-_PASS = (nn.Identity, nn.Flatten, nn.Unflatten)
+_PASS = (nn.Identity, nn.Flatten, nn.Unflatten, *_DROPOUT)  # dropout is off in every mode
 _NORM_NAME = re.compile(r"(LayerNorm|RMSNorm|GroupNorm)$")
 _WEIGHT_BLOCK = 1 << 22
 
@@ -187,13 +186,6 @@ def expected_ratios(
         linear = _linear(module, record, cache)
     if linear is not None:
         record.expected_ratio, record.weight_ratio, record.expected_grad_ratio = linear
-        return
-    if isinstance(module, _DROPOUT) and not isinstance(module, nn.AlphaDropout):
-        keep = 1.0 - module.p if train else 1.0
-        s, m = record.in_std, record.in_mean or 0.0
-        if keep > 0 and s and math.isfinite(s):
-            record.expected_ratio = math.sqrt(max((s * s + m * m) / keep - m * m, 0.0)) / s
-            record.expected_grad_ratio = 1.0 / math.sqrt(keep)
         return
     if isinstance(module, _PASS):
         record.expected_ratio = record.expected_grad_ratio = 1.0

@@ -33,14 +33,43 @@ from inittui.core.probe.results import (
 from inittui.core.probe.theory import theory_std
 
 
+def _uses_batch_statistics(module: nn.Module) -> bool:
+    """BatchNorm/InstanceNorm (and custom classes named so): the layers whose train mode
+    normalizes by the batch's own statistics."""
+    if isinstance(module, (nn.modules.batchnorm._BatchNorm, nn.modules.instancenorm._InstanceNorm)):
+        return True
+    name = type(module).__name__
+    return "BatchNorm" in name or "InstanceNorm" in name
+
+
 @contextlib.contextmanager
 def _model_mode(model: nn.Module, train: bool) -> Iterator[None]:
-    """Put the model in train/eval mode and restore every module's own flag afterwards."""
+    """Eval mode, or with ``train`` eval mode except the normalization layers, which use
+    batch statistics; restore every module's own flag afterwards.
+
+    Only the normalization layers go to train mode, so dropout stays off however it is
+    written (a Dropout module, or ``F.dropout(..., training=self.training)`` in a parent,
+    as in transformers' attention). Their running statistics (``running_mean``,
+    ``running_var``, ``num_batches_tracked``) are saved and restored: the model is not
+    changed by the pass."""
     saved = [(module, module.training) for module in model.modules()]
-    model.train(train)
+    norms = (
+        [module for module in model.modules() if _uses_batch_statistics(module)] if train else []
+    )
+    buffers = [
+        (tensor, tensor.detach().clone())
+        for module in norms
+        for tensor in module.buffers(recurse=False)
+    ]
+    model.train(False)
+    for module in norms:
+        module.training = True
     try:
         yield
     finally:
+        with torch.no_grad():
+            for tensor, value in buffers:
+                tensor.copy_(value)
         for module, training in saved:
             module.training = training
 
@@ -229,8 +258,9 @@ def probe(
     """Run ``model(*inputs)`` with a forward hook on every module (the root and containers
     included) and return per-call output statistics in the order the calls finished.
 
-    The model runs in eval mode unless ``train_mode`` (dropout and batch statistics
-    change the variance); every module's mode is restored afterwards, and every hook is
+    The model runs in eval mode; with ``train_mode`` its BatchNorm/InstanceNorm layers use
+    batch statistics (their running statistics are restored afterwards) and dropout stays
+    off (:func:`_model_mode`). Every module's mode is restored afterwards, and every hook is
     removed even when the forward fails. Forward-only runs under ``torch.no_grad()``.
 
     ``backward=True`` also measures gradients: with ``output`` the model's main output and

@@ -17,6 +17,8 @@ from inittui.core.errors import InittuiError
 
 ProgressFn = Callable[[int, int], None]
 CancelFn = Callable[[], bool]
+# What ``mode_detail`` says: train mode is eval mode but normalization uses batch statistics.
+MODE_DETAIL = {True: "train (batch statistics, dropout off)", False: "eval (running statistics)"}
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,7 @@ class LayerRecord:
     main_output: str | None = None
     grad_std: float | None = None
     theory_std: float | None = None
+    grad_theory_std: float | None = None
     nonfinite: bool = False
     input_link: str | None = None
     in_std: float | None = None
@@ -99,6 +102,7 @@ class LayerRecord:
             "abs_max": _finite(self.abs_max),
             "main_output": self.main_output,
             "theory_std": _finite(self.theory_std),
+            "grad_theory_std": _finite(self.grad_theory_std),
             "in_std": _finite(self.in_std),
             "expected_ratio": _finite(self.expected_ratio),
             "weight_ratio": _finite(self.weight_ratio),
@@ -213,6 +217,7 @@ class ProbeResult:
             "input_std": _finite(self.input_std),
             "input_std_source": self.input_std_source,
             "mode": "train" if self.train_mode else "eval",
+            "mode_detail": MODE_DETAIL[bool(self.train_mode)],
             "seed": self.seed,
             "loss": self.loss,
             "param_grad_std": None

@@ -62,15 +62,17 @@ def run_preview(
     seed: int = 0,
     backward: bool = False,
     thresholds: Thresholds | None = None,
-    train_mode: bool = False,
+    train_mode: bool = True,
     progress: ProgressFn | None = None,
     cancel: CancelFn | None = None,
     allow_in_place: bool = False,
 ) -> PreviewRun:
     """Probe ``loaded.model`` on inputs from :func:`make_inputs`; with ``resolved``, also
-    the planned weights (:func:`compare`). Unless ``allow_in_place``, a model that cannot
-    be copied is an :class:`InittuiError` and the model is never modified; with it, the
-    plan is applied to the model itself (``comparison.in_place`` says so)."""
+    the planned weights (:func:`compare`). By default normalization layers use batch
+    statistics and dropout is off (``train_mode``); ``train_mode=False`` is eval mode.
+    Unless ``allow_in_place``, a model that cannot be copied is an :class:`InittuiError`
+    and the model is never modified; with it, the plan is applied to the model itself
+    (``comparison.in_place`` says so)."""
     inputs = make_inputs(loaded, input_shapes or None, input_dtype, batch, seed)
     options = dict(
         backward=backward,

@@ -167,21 +167,26 @@ def dirac_shape_check(dims: tuple[int, ...], v: dict) -> str | None:
     return None
 
 
-def _fans_of(dims: tuple[int, ...]) -> tuple[int, int]:
+def _fans_of(dims: tuple[int, ...], v: dict | None = None) -> tuple[float, float]:
+    """torch's fans of ``dims``, or the fans a caller computed from the forward, given as
+    ``v["_fans"]`` (:mod:`inittui.core.fans`: a transformers Conv1D, a transposed conv)."""
+    if v is not None and v.get("_fans") is not None:
+        return v["_fans"]
     fan = fans(dims)
     assert fan is not None  # applicability guarantees 2+ dims
     return fan
 
 
 def xavier_shape_check(dims: tuple[int, ...], v: dict) -> str | None:
-    fan_in, fan_out = _fans_of(dims)
+    fan_in, fan_out = _fans_of(dims, v)
     if fan_in + fan_out == 0:
         return "cannot compute its std: fan_in + fan_out = 0"
     return None
 
 
-def _xavier_std(dims: tuple[int, ...], gain: float) -> tuple[float, str]:
-    fan_in, fan_out = _fans_of(dims)
+def _xavier_std(dims: tuple[int, ...], v: dict) -> tuple[float, str]:
+    gain = v["gain"]
+    fan_in, fan_out = _fans_of(dims, v)
     std = gain * math.sqrt(2.0 / float(fan_in + fan_out))  # as torch computes it
     text = (
         f"std = gain * sqrt(2 / (fan_in + fan_out)) = {fmt_num(gain)} * "
@@ -191,14 +196,14 @@ def _xavier_std(dims: tuple[int, ...], gain: float) -> tuple[float, str]:
 
 
 def xavier_uniform_stats(dims: tuple[int, ...], v: dict) -> Expected:
-    std, text = _xavier_std(dims, v["gain"])
+    std, text = _xavier_std(dims, v)
     bound = math.sqrt(3.0) * std
     formula = f"{text}; U(-bound, bound) with bound = sqrt(3) * std = {fmt_num(bound)}"
     return Expected(0.0, std, bound, formula, -bound, bound)
 
 
 def xavier_normal_stats(dims: tuple[int, ...], v: dict) -> Expected:
-    std, text = _xavier_std(dims, v["gain"])
+    std, text = _xavier_std(dims, v)
     return Expected(0.0, std, None, f"N(0, std^2) with {text}")
 
 
@@ -212,7 +217,7 @@ _GAIN_TEXT = {
 
 
 def _kaiming_std(dims: tuple[int, ...], v: dict) -> tuple[float, str]:
-    fan_in, fan_out = _fans_of(dims)
+    fan_in, fan_out = _fans_of(dims, v)
     mode, nonlinearity, a = v["mode"], v["nonlinearity"], v["a"]
     fan = fan_in if mode == "fan_in" else fan_out
     gain = nn.init.calculate_gain(nonlinearity, a)  # type: ignore[arg-type]
@@ -244,7 +249,7 @@ def kaiming_normal_stats(dims: tuple[int, ...], v: dict) -> Expected:
 
 
 def lecun_normal_stats(dims: tuple[int, ...], v: dict) -> Expected:
-    fan_in, _ = _fans_of(dims)
+    fan_in, _ = _fans_of(dims, v)
     std = 1.0 / math.sqrt(fan_in)
     return Expected(
         0.0,
