@@ -176,15 +176,17 @@ def _add_check(sub: _Subparsers, common: _Parser, probe: _Parser) -> _Parser:
         "check",
         parents=[common, probe],
         help="exit 1 if variance drifts beyond --max-ratio",
-        description="For CI: exit 1 when any layer's output std leaves "
-        "[1/R, R] times the input's or a flag fires, else 0.",
+        description="For CI: exit 1 when a flag fires or any layer's output std leaves "
+        "[1/R, R] times its reference's (the input, or the last embedding or normalization), "
+        "or its own input's times what its type and weights should give, or a residual "
+        "stream outgrows its stack; with --backward the same for gradients. Else 0.",
     )
     check_cmd.add_argument(
         "--max-ratio",
         type=float,
         default=10.0,
         metavar="R",
-        help="allowed factor between a layer's output std and the input's (default 10)",
+        help="allowed factor either way for every rule (default 10)",
     )
     return check_cmd
 

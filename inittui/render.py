@@ -424,9 +424,7 @@ def render_preview(result, comparison=None, console: Console | None = None) -> N
     for layer in result.layers:
         if not layer.leaf:
             continue
-        style = {"vanishing": "yellow", "exploding": "red", "nan": "bold red"}.get(
-            flagged.get(layer.path, ""), ""
-        )
+        style = _FLAG_STYLES.get(flagged.get(layer.path, ""), "")
         name = layer.path + (f" #{layer.call}" if layer.call else "")
         cells: list = [name, layer.type]
         if comparison is not None:
@@ -459,11 +457,21 @@ def render_preview(result, comparison=None, console: Console | None = None) -> N
     for flag in result.flags:
         console.print(
             Text(
-                f"{flag.kind}: {flag.detail}", style="yellow" if flag.kind == "vanishing" else "red"
+                f"{flag.kind}: {flag.detail}",
+                style="yellow" if flag.kind.startswith("vanishing") else "red",
             )
         )
     if not result.flags:
         console.print(Text("no vanishing, exploding or NaN flags", style="dim"))
+
+
+_FLAG_STYLES = {
+    "vanishing": "yellow",
+    "vanishing_grad": "yellow",
+    "exploding": "red",
+    "exploding_grad": "red",
+    "nan": "bold red",
+}
 
 
 class StderrProgress:

@@ -105,6 +105,7 @@ def emitted(tmp_path_factory) -> dict[str, list[dict]]:
         "preview": [
             preview_mlp,
             run_json("preview", LSTM),  # a tuple output (main_output), a vanishing flag
+            run_json("preview", f"{SAMPLES}/tiny_gpt.py:TinyGPT", "--backward"),  # residuals
         ],
         "preview-current": [preview_mlp["current"]],
         "lsuv": [

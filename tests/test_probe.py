@@ -428,7 +428,8 @@ def test_to_dict_contract_keys_and_strict_json():
     for layer in document["layers"]:
         assert contract <= set(layer)
         assert layer["grad_std"] is None
-    assert all(set(flag) == {"path", "kind", "detail"} for flag in document["flags"])
+    flag_keys = {"path", "kind", "detail", "rule", "ratio", "expected_ratio", "reference"}
+    assert all(set(flag) == flag_keys for flag in document["flags"])
     assert document["layers"][2]["out_std"] is None  # layers.2 is non-finite
     nan_flags = [f for f in document["flags"] if f["kind"] == "nan"]
     assert len(nan_flags) == 1 and nan_flags[0]["path"] == "layers.2"

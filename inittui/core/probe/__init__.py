@@ -27,8 +27,10 @@ Only ``torch`` and the standard library are imported here.
 
 Modules: ``results`` (records, flags, thresholds), ``inputs`` (example inputs),
 ``input_files`` (``--inputs FILE``, keyword inputs), ``input_report`` (what the inputs were:
-shapes, dtypes, distributions, the header line), ``moments``
-(per-tensor statistics), ``record`` (the hooked pass), ``theory`` (predicted std),
+shapes, dtypes, distributions, the header line), ``moments`` (per-tensor statistics),
+``record`` (the hooked pass), ``residuals`` (residual adds seen in the pass),
+``expectations`` (what each call should do to the std, references along the data flow),
+``verdicts`` (the rules flags and check apply), ``theory`` (predicted std),
 ``theory_grad`` (predicted gradient std),
 ``memory`` (model and device sizes), ``comparison`` (current vs planned), ``lsuv_init``
 (LSUV), ``run`` (preview and check for the CLI and the TUI).
@@ -72,6 +74,7 @@ from inittui.core.probe.results import (
     LayerRecord,
     ProbeResult,
     ProgressFn,
+    ResidualAdd,
     Thresholds,
     find_flags,
 )
@@ -87,6 +90,7 @@ from inittui.core.probe.run import (
     run_preview,
 )
 from inittui.core.probe.theory import theory_std
+from inittui.core.probe.verdicts import Verdict, judge
 
 __all__ = [
     "DEFAULT_BATCH",
@@ -112,7 +116,9 @@ __all__ = [
     "ProbeInputs",
     "ProbeResult",
     "ProgressFn",
+    "ResidualAdd",
     "Thresholds",
+    "Verdict",
     "check_max_ratio",
     "check_preview",
     "compare",
@@ -126,6 +132,7 @@ __all__ = [
     "inputs_line",
     "keyword_call",
     "infer_inputs",
+    "judge",
     "lsuv",
     "make_inputs",
     "read_inputs_file",

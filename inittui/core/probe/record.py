@@ -15,10 +15,12 @@ from torch import nn
 
 from inittui.core.errors import CancelledError, InittuiError
 from inittui.core.loading import model_device
+from inittui.core.probe.expectations import annotate
 from inittui.core.probe.input_files import keyword_call
 from inittui.core.probe.input_report import input_infos
 from inittui.core.probe.inputs import _KNOWN_COMPOSITES
 from inittui.core.probe.moments import _fill, _main_tensor, _Stats, _std_of
+from inittui.core.probe.residuals import _AddWatch, _Streams
 from inittui.core.probe.results import (
     CancelFn,
     LayerRecord,
@@ -120,10 +122,12 @@ class _Recorder:
         self.backward = backward
         self.link_input = link_input
         self.last_leaf: tuple[weakref.ref, int] | None = None
-        self.pending_links: dict[int, str | None] = {}
+        self.pending: dict[int, list[_Pending]] = {}
         self.total = total
         self.progress = progress
         self.cancel = cancel
+        self.inputs: list[_Pending] = []
+        self.streams = _Streams(self)
 
     def hook(self, path: str, module: nn.Module) -> Callable[..., None]:
         type_name = type(module).__name__
@@ -132,6 +136,7 @@ class _Recorder:
         def forward_hook(mod: nn.Module, args: tuple[Any, ...], output: object) -> None:
             if self.cancel is not None and self.cancel():
                 raise CancelledError("preview cancelled")
+            self.streams.leave(path)
             call = self.calls.get(path, 0)
             self.calls[path] = call + 1
             tensor, where = _main_tensor(output)
@@ -146,7 +151,11 @@ class _Recorder:
             self.records.append(record)
             self.slots.append(slot)
             if leaf:
-                record.input_link = self.pending_links.pop(id(mod), None)
+                stack = self.pending.get(id(mod))
+                pending = stack.pop() if stack else None
+                if pending is not None:
+                    record.input_link = pending.link
+                    pending.index = index
                 if tensor is not None:
                     with contextlib.suppress(TypeError):
                         self.last_leaf = (weakref.ref(tensor), tensor._version)
@@ -158,9 +167,28 @@ class _Recorder:
 
         return forward_hook
 
-    def pre_hook(self, mod: nn.Module, args: tuple[Any, ...]) -> None:
-        """Before a leaf runs (an in-place op changes its input): where its input came from."""
-        self.pending_links[id(mod)] = self._link(args)
+    def container_pre_hook(self, path: str) -> Callable[..., None]:
+        def pre_hook(mod: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+            self.streams.enter(path, args, leaf=False)
+
+        return pre_hook
+
+    def leaf_pre_hook(self, path: str) -> Callable[..., None]:
+        def pre_hook(mod: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+            """Before a leaf runs (an in-place op changes its input): where its input came
+            from, its statistics and (backward) a hook for its gradient."""
+            self.streams.enter(path, args, leaf=True)
+            first = args[0] if args else None
+            pending = _Pending(self._link(args))
+            if isinstance(first, torch.Tensor) and first.is_floating_point():
+                pending.in_slot = self.stats.measure(first)
+                pending.tensor_id = self.streams.consume(first)
+                if self.backward and first.requires_grad and not isinstance(first, nn.Parameter):
+                    first.register_hook(self._in_grad_hook(pending))  # never on the model's own
+            self.pending.setdefault(id(mod), []).append(pending)
+            self.inputs.append(pending)
+
+        return pre_hook
 
     def _link(self, args: tuple[Any, ...]) -> str | None:
         first = args[0] if args else None
@@ -181,6 +209,40 @@ class _Recorder:
                 self.grad_slots[index] = self.stats.measure(grad)
 
         return grad_hook
+
+    def _in_grad_hook(self, pending: _Pending) -> Callable[[torch.Tensor], None]:
+        def grad_hook(grad: torch.Tensor) -> None:
+            if pending.in_grad_slot is None:
+                pending.in_grad_slot = self.stats.measure(grad)
+
+        return grad_hook
+
+    def fill_inputs(self) -> None:
+        """Copy the measured input statistics (and input gradients of inputs that only this
+        call consumed) onto the leaf records."""
+        stats = self.stats
+        for pending in self.inputs:
+            if pending.index is None:
+                continue
+            record = self.records[pending.index]
+            values = stats.get(pending.in_slot)
+            record.in_std = _std_of(values)
+            record.in_mean = values[1] if values is not None else None
+            if self.streams.consumers.get(pending.tensor_id, 0) == 1:
+                record.in_grad_std = _std_of(stats.get(pending.in_grad_slot))
+
+
+class _Pending:
+    """A leaf call between its pre-hook and its forward hook (then its record's index)."""
+
+    __slots__ = ("in_grad_slot", "in_slot", "index", "link", "tensor_id")
+
+    def __init__(self, link: str | None) -> None:
+        self.link = link
+        self.in_slot: int | None = None
+        self.in_grad_slot: int | None = None
+        self.index: int | None = None
+        self.tensor_id: int | None = None
 
 
 def probe(
@@ -230,6 +292,7 @@ def probe(
         _fill(record, stats.get(slot))
     for index, slot in recorder.grad_slots.items():
         recorder.records[index].grad_std = _std_of(stats.get(slot))
+    recorder.fill_inputs()
     input_std, input_mean, source = _input_reference(
         tensors, first_float, stats.get(input_slot), recorder.records
     )
@@ -248,8 +311,10 @@ def probe(
         else None,
         train_mode=train_mode,
         seed=seed,
+        residuals=recorder.streams.finish(),
     )
-    result.flags = find_flags(result.layers, input_std, thresholds)
+    annotate(model, result)
+    result.flags = find_flags(result.layers, input_std, thresholds, result.residuals)
     if theory:
         theory_std(model, result)
     return result
@@ -271,15 +336,19 @@ def _probe_tensors(
 
 @contextlib.contextmanager
 def _hooks_on(named_modules: list[tuple[str, nn.Module]], recorder: _Recorder) -> Iterator[None]:
-    """The recorder's forward hook on every module and its pre-hook on every leaf, removed
-    on the way out even when the pass fails."""
+    """The recorder's forward hook and pre-hook on every module, removed on the way out
+    even when the pass fails."""
     handles = [
         module.register_forward_hook(recorder.hook(path, module)) for path, module in named_modules
     ]
     handles += [
-        module.register_forward_pre_hook(recorder.pre_hook)
-        for _, module in named_modules
-        if next(module.children(), None) is None
+        module.register_forward_pre_hook(
+            recorder.leaf_pre_hook(path)
+            if next(module.children(), None) is None
+            else recorder.container_pre_hook(path),
+            with_kwargs=True,
+        )
+        for path, module in named_modules
     ]
     try:
         yield
@@ -299,7 +368,7 @@ def _run_pass(
     """The forward pass (and the backward one): the loss description and, per parameter
     name, the statistics slot of its gradient. ``requires_grad`` is restored afterwards."""
     if not backward:
-        with torch.no_grad():
+        with torch.no_grad(), _AddWatch(recorder.streams):
             _forward(model, tensors)
         return None, {}
     saved_requires_grad = [(p, p.requires_grad) for _, p in params]
@@ -308,7 +377,8 @@ def _run_pass(
         for _, p in params:
             p.requires_grad_(True)
         with torch.enable_grad():
-            output = _forward(model, tensors)
+            with _AddWatch(recorder.streams):
+                output = _forward(model, tensors)
             loss_text, grads = _backward(output, params, tensors, seed)
         del output
         for (name, _), grad in zip(params, grads, strict=True):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -64,7 +64,16 @@ class LayerRecord:
     the element of a tuple/dict/dataclass output that was measured; ``None`` when the output
     is itself a tensor). ``input_link`` is ``"input"`` when the call's first positional
     argument was the model's first floating input, ``"previous"`` when it was the previous
-    leaf's output unchanged, else ``None`` (used by :func:`theory_std`)."""
+    leaf's output unchanged, else ``None`` (used by :func:`theory_std`).
+
+    The verdict fields (leaves only; see :mod:`inittui.core.probe.verdicts`): ``in_std`` /
+    ``in_mean`` of the tensor the call consumed; ``expected_ratio`` (output std / input std
+    its type and weights should give); ``weight_ratio`` (Linear/Conv: how its weights scale a
+    unit input, sqrt(fan_in) x weight rms); ``reference`` / ``reference_std`` (what its output
+    std is judged against: the model input, or the last embedding, normalization or residual
+    add before it; ``None`` inside a residual branch, which its add judges);
+    ``residual_branch`` (the module whose residual add the call feeds); and the backward
+    twins ``in_grad_std``, ``expected_grad_ratio``, ``grad_reference_std``."""
 
     path: str
     type: str
@@ -81,6 +90,17 @@ class LayerRecord:
     grad_theory_std: float | None = None
     nonfinite: bool = False
     input_link: str | None = None
+    in_std: float | None = None
+    in_mean: float | None = None
+    expected_ratio: float | None = None
+    weight_ratio: float | None = None
+    reference: str | None = None
+    reference_std: float | None = None
+    residual_branch: str | None = None
+    branch_last: bool = False
+    in_grad_std: float | None = None
+    expected_grad_ratio: float | None = None
+    grad_reference_std: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -97,17 +117,87 @@ class LayerRecord:
             "main_output": self.main_output,
             "theory_std": _finite(self.theory_std),
             "grad_theory_std": _finite(self.grad_theory_std),
+            "in_std": _finite(self.in_std),
+            "expected_ratio": _finite(self.expected_ratio),
+            "weight_ratio": _finite(self.weight_ratio),
+            "reference": self.reference,
+            "reference_std": _finite(self.reference_std),
+            "residual_branch": self.residual_branch,
+            "in_grad_std": _finite(self.in_grad_std),
+            "expected_grad_ratio": _finite(self.expected_grad_ratio),
+            "grad_reference_std": _finite(self.grad_reference_std),
+        }
+
+
+@dataclass
+class ResidualAdd:
+    """One residual add ``stream + branch`` seen in the forward pass, inside module ``path``
+    (its ``call``-th add there). ``depth`` counts the adds of its stack (a stream that is the
+    previous add's output continues the stack); ``entry_std`` is the stream's std entering
+    the stack, ``expected_std`` = ``entry_std x sqrt(depth + 1)`` the most it should have
+    grown to (each branch adding about the entering variance: He et al. 2016's linear growth
+    of the variance). ``kind`` is ``pre-LN`` (the branch starts with a normalization),
+    ``post-LN`` (a normalization follows the add) or ``plain``. ``start``/``end`` are the
+    record indices the branch's calls span (not in the JSON)."""
+
+    path: str
+    call: int
+    kind: str
+    depth: int
+    stream_std: float | None
+    branch_std: float | None
+    out_std: float | None
+    entry_std: float | None
+    start: int = 0
+    end: int = 0
+    grad_std: float | None = None
+
+    @property
+    def expected_std(self) -> float | None:
+        if self.entry_std is None:
+            return None
+        return self.entry_std * math.sqrt(self.depth + 1)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "call": self.call,
+            "kind": self.kind,
+            "depth": self.depth,
+            "stream_std": _finite(self.stream_std),
+            "branch_std": _finite(self.branch_std),
+            "out_std": _finite(self.out_std),
+            "entry_std": _finite(self.entry_std),
+            "expected_std": _finite(self.expected_std),
+            "grad_std": _finite(self.grad_std),
         }
 
 
 @dataclass
 class Flag:
+    """Where a problem starts. ``rule`` names the rule broken (see
+    :mod:`inittui.core.probe.verdicts`), ``ratio`` the measured factor it judged,
+    ``expected_ratio`` what the rule expected of it, ``reference`` what it was measured
+    against."""
+
     path: str
-    kind: str  # vanishing, exploding, nan
+    kind: str  # vanishing, exploding, vanishing_grad, exploding_grad, nan
     detail: str
+    rule: str | None = None
+    ratio: float | None = None
+    expected_ratio: float | None = None
+    reference: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"path": self.path, "kind": self.kind, "detail": self.detail}
+        return {
+            "path": self.path,
+            "kind": self.kind,
+            "detail": self.detail,
+            "rule": self.rule,
+            "ratio": _finite(self.ratio),
+            "expected_ratio": _finite(self.expected_ratio),
+            "reference": self.reference,
+        }
 
 
 @dataclass
@@ -126,6 +216,7 @@ class ProbeResult:
     param_grad_std: dict[str, float] | None = None
     train_mode: bool = False
     seed: int = 0
+    residuals: list[ResidualAdd] = field(default_factory=list)
 
     def layer(self, path: str, call: int = 0) -> LayerRecord:
         return _lookup(self, self.layers, (path, call))
@@ -146,15 +237,23 @@ class ProbeResult:
             "param_grad_std": None
             if self.param_grad_std is None
             else {k: _finite(v) for k, v in self.param_grad_std.items()},
+            "residuals": [item.to_dict() for item in self.residuals],
         }
 
 
 def find_flags(
-    layers: Sequence[LayerRecord], input_std: float | None, thresholds: Thresholds
+    layers: Sequence[LayerRecord],
+    input_std: float | None,
+    thresholds: Thresholds,
+    residuals: Sequence[ResidualAdd] = (),
 ) -> list[Flag]:
-    """The first onset of each kind: ``nan`` (first non-finite output, any layer),
-    ``vanishing``/``exploding`` (first leaf whose output std is below/above the threshold
-    times ``input_std``)."""
+    """The first onset of each kind: ``nan`` (first non-finite output, any layer), then
+    ``vanishing``/``exploding`` (forward, in call order) and ``vanishing_grad``/
+    ``exploding_grad`` (backward, from the output toward the input): the first call whose
+    output breaks one of the rules of :func:`inittui.core.probe.verdicts.judge` by more than
+    the thresholds. Records without the verdict fields are judged against ``input_std``."""
+    from inittui.core.probe.verdicts import judge
+
     flags: list[Flag] = []
     bad = [r for r in layers if r.nonfinite]
     if bad:
@@ -165,33 +264,17 @@ def find_flags(
                 "nan",
                 f"output holds NaN/Inf at {first.path or '(root)'} ({first.type}); it starts "
                 f"here ({len(bad)} of {len(layers)} layer outputs are non-finite)",
+                rule="nan",
             )
         )
-    if input_std is None or not math.isfinite(input_std) or input_std <= 0:
-        return flags
-    found: dict[str, LayerRecord] = {}
-    for record in layers:
-        std = record.out_std
-        if not record.leaf or std is None or not math.isfinite(std):
-            continue
-        ratio = std / input_std
-        if "vanishing" not in found and ratio < thresholds.vanishing:
-            found["vanishing"] = record
-        if "exploding" not in found and ratio > thresholds.exploding:
-            found["exploding"] = record
-    for kind in ("vanishing", "exploding"):
-        if kind in found:
-            record = found[kind]
-            assert record.out_std is not None
-            ratio = record.out_std / input_std
-            flags.append(
-                Flag(
-                    record.path,
-                    kind,
-                    f"output std {record.out_std:.2g} is {ratio:.2g}x the input's at "
-                    f"{record.path or '(root)'} ({record.type}); it starts here",
-                )
-            )
+    found: dict[str, object] = {}
+    verdicts = judge(layers, residuals, input_std, thresholds.vanishing, thresholds.exploding)
+    for verdict in sorted(verdicts, key=lambda v: v.order):
+        found.setdefault(verdict.kind, verdict)
+    for kind in ("vanishing", "exploding", "vanishing_grad", "exploding_grad"):
+        verdict = found.get(kind)
+        if verdict is not None:
+            flags.append(verdict.flag())
     return flags
 
 

@@ -19,6 +19,7 @@ from inittui.core.probe.comparison import Comparison, compare
 from inittui.core.probe.inputs import describe_inputs, make_inputs
 from inittui.core.probe.record import probe
 from inittui.core.probe.results import CancelFn, ProbeResult, ProgressFn, Thresholds
+from inittui.core.probe.verdicts import Verdict, judge
 
 
 @dataclass(frozen=True)
@@ -175,13 +176,16 @@ def preview_rows(run: PreviewRun) -> Preview:
 
 @dataclass(frozen=True)
 class CheckVerdict:
-    """``inittui check``: the problems found (flags first, then every leaf whose output std
-    is beyond ``max_ratio`` x the input's either way), over ``leaves`` leaf calls."""
+    """``inittui check``: the problems found (flags first, then every rule of
+    :func:`inittui.core.probe.verdicts.judge` a call or a residual add breaks by more than
+    ``max_ratio`` either way), over ``leaves`` leaf calls. ``fresh_references`` counts the
+    embeddings and normalizations that set a new reference."""
 
     problems: list[str]
     leaves: int
     max_ratio: float
     input_std_source: str
+    fresh_references: int = 0
 
     @property
     def passed(self) -> bool:
@@ -193,9 +197,16 @@ class CheckVerdict:
             return [f"fail: {line}" for line in self.problems] + [
                 f"check failed: {len(self.problems)} problem(s) in {self.leaves} layers"
             ]
+        source = self.input_std_source or "input"
+        if not self.fresh_references:
+            return [
+                f"check passed: {self.leaves} layers within {self.max_ratio:g}x of the input "
+                f"std ({source}), no flags"
+            ]
         return [
-            f"check passed: {self.leaves} layers within {self.max_ratio:g}x of the input std "
-            f"({self.input_std_source or 'input'}), no flags"
+            f"check passed: {self.leaves} layers within {self.max_ratio:g}x of their "
+            f"references ({source}, then {self.fresh_references} embeddings or "
+            "normalizations) and of their own theory, no flags"
         ]
 
 
@@ -206,21 +217,23 @@ def check_max_ratio(max_ratio: float) -> None:
 
 
 def check_preview(result: ProbeResult, max_ratio: float) -> CheckVerdict:
-    """The verdict on ``result``: its flags, and each leaf output std outside
-    ``[input std / max_ratio, input std * max_ratio]``."""
+    """The verdict on ``result``: its flags, and each rule a leaf call (or a residual add)
+    breaks by more than ``max_ratio`` either way -- its output std against its reference
+    (the input std for records without one), against its own input and theory, its weights'
+    scale, the residual stream's growth, and with a backward pass the same for gradients."""
     check_max_ratio(max_ratio)
     problems = [f"{flag.kind} at {flag.path}: {flag.detail}" for flag in result.flags]
-    base = result.input_std
-    if base:
-        for layer in result.layers:
-            if not layer.leaf or layer.out_std is None:
-                continue
-            ratio = layer.out_std / base
-            if not (1 / max_ratio <= ratio <= max_ratio):
-                problems.append(
-                    f"{layer.path} ({layer.type}): output std {layer.out_std:.4g} "
-                    f"is {ratio:.3g}x the input's (allowed 1/{max_ratio:g}.."
-                    f"{max_ratio:g})"
-                )
+    low, high = 1 / max_ratio, max_ratio
+    verdicts = judge(result.layers, result.residuals, result.input_std, low, high)
+    problems += [verdict.problem(low, high) for verdict in sorted(verdicts, key=_order)]
     leaves = sum(1 for layer in result.layers if layer.leaf)
-    return CheckVerdict(problems, leaves, max_ratio, result.input_std_source)
+    fresh = {
+        layer.reference
+        for layer in result.layers
+        if layer.leaf and layer.reference not in (None, "input", "none")
+    }
+    return CheckVerdict(problems, leaves, max_ratio, result.input_std_source, len(fresh))
+
+
+def _order(verdict: Verdict) -> tuple[float, ...]:
+    return verdict.order
