@@ -257,6 +257,15 @@ def test_lints_trunc_normal_fused_recurrent_fan_layout_uncovered():
     lstm = nn.LSTM(4, 4)
     fused = resolve(lstm, rules('select = ""\nparams = "weight_hh*"\nscheme = "orthogonal"'))
     assert any(lint.kind == "fused_recurrent" for lint in fused.lints)
+    advice = next(lint.message for lint in fused.lints if lint.kind == "fused_recurrent")
+    assert "per_gate = true" in advice
+    followed = resolve(
+        lstm, rules('select = ""\nparams = "weight_hh*"\nscheme = "orthogonal"\nper_gate = true')
+    )
+    assert not any(lint.kind == "fused_recurrent" for lint in followed.lints)
+    apply_plan(lstm, followed)
+    for block in lstm.weight_hh_l0.detach().chunk(4, 0):  # each gate block is orthogonal
+        assert torch.allclose(block @ block.T, torch.eye(4), atol=1e-5)
     convs = load_model(f"{MODELS}/zoo.py:Convs").model
     layout = resolve(
         convs,

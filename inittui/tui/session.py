@@ -224,7 +224,7 @@ def compute_flags(
             add(
                 index.resolve_path(flag.path),
                 NodeFlag(
-                    "error" if flag.kind in ("nan", "exploding") else "warning",
+                    "error" if flag.kind in ("nan", "exploding", "exploding_grad") else "warning",
                     f"{flag.which}: {flag.kind} {flag.detail}".strip(),
                 ),
             )
