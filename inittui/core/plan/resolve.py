@@ -8,7 +8,6 @@ dialog's verdict) calls it on a node's own parameters, so both say the same.
 
 from __future__ import annotations
 
-import fnmatch
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -19,7 +18,7 @@ from inittui.core.errors import InittuiError
 from inittui.core.fans import permutation_for
 from inittui.core.plan.lints import Lint, plan_lints
 from inittui.core.plan.model import Plan, Rule, check_rule_numbers, rule_label
-from inittui.core.plan.select import gate_count, module_matches
+from inittui.core.plan.select import RuleIndex, gate_count, module_matches, name_glob
 from inittui.core.prelude import _param_seed
 from inittui.core.schemes import Expected, Scheme, SchemeError, fans, get_scheme
 from inittui.core.schemes.args import fmt_num
@@ -140,11 +139,22 @@ def name_sites(
 
 def matching_names(sites: Sequence[Site], rule: Rule) -> list[str]:
     """The names among ``sites`` that ``rule`` selects, in order."""
+    params = name_glob(rule.params)
     return [
         name
         for name, local, module, paths in sites
-        if fnmatch.fnmatchcase(local, rule.params) and module_matches(rule.select, paths, module)
+        if params.match(local) and module_matches(rule.select, paths, module)
     ]
+
+
+def selecting_rules(sites: Sequence[Site], index: RuleIndex) -> dict[int, list[str]]:
+    """Rule index -> the names among ``sites`` it selects (in order), for every rule of
+    the plan ``index`` was built from that selects one."""
+    selected: dict[int, list[str]] = {}
+    for name, local, module, paths in sites:
+        for rule_index in index.site_rules(local, module, paths):
+            selected.setdefault(rule_index, []).append(name)
+    return selected
 
 
 def resolve_plan(
@@ -155,16 +165,13 @@ def resolve_plan(
     module_paths = module_paths_of(model)
     modules = modules_by_path(model)
     check_rule_numbers(plan)
+    rule_index = RuleIndex(plan.rules)
     lints: list[Lint] = []
     steps: list[InitStep] = []
     decided: dict[str, int] = {}
     for record in tree.parameters:
         sites = name_sites(record, model, module_paths, modules)
-        selected: dict[int, list[str]] = {}  # rule index -> the names it selects
-        for index, rule in enumerate(plan.rules):
-            names = matching_names(sites, rule)
-            if names:
-                selected[index] = names
+        selected = selecting_rules(sites, rule_index)  # rule index -> the names it selects
         if not selected:
             continue
         index = max(selected)
