@@ -16,6 +16,7 @@ from torch import nn
 
 from inittui.core.errors import InittuiError
 from inittui.core.fans import permutation_for
+from inittui.core.limits import seed_too_large
 from inittui.core.plan.lints import Lint, plan_lints
 from inittui.core.plan.model import Plan, Rule, check_rule_numbers, rule_label
 from inittui.core.plan.select import RuleIndex, gate_count, module_matches, name_glob
@@ -162,6 +163,8 @@ def resolve_plan(
 ) -> ResolvedPlan:
     """Turn rules into one :class:`InitStep` per decided parameter (the last rule wins)."""
     plan_seed = plan.seed if seed is None else seed
+    if isinstance(plan_seed, int) and seed_too_large(plan_seed) is not None:
+        raise InittuiError(f"plan: seed {seed_too_large(plan_seed)}; write e.g. seed = 0")
     module_paths = module_paths_of(model)
     modules = modules_by_path(model)
     check_rule_numbers(plan)
@@ -265,6 +268,7 @@ def make_step(
     from_default = get_scheme(rule.scheme).per_module
     used = _used_fans(record, fan, blocks, from_default)
     expected, view, fill = fan_expected(scheme, args, block_shape, fan, used[:2])
+    _check_finite(scheme, args, expected, rule, record, label)
     expected = step_expected(expected, shape, rule.scale, forget_block, padding_idx)
     return InitStep(
         param=record.name,
@@ -386,6 +390,61 @@ def _check_dtype(
         problem = scheme.fit_problem(block_shape, args, record.dtype, extra)
     if problem:
         raise StepRefused(label, f"cannot apply to {record.name}: {problem}", problem)
+
+
+TAIL_SIGMAS = 9.0
+"""How far from the mean a normal draw can land, in stds: torch's Box-Muller on doubles
+stops near 8.6 (on floats near 5.8), so mean +- 9 std holds every value drawn."""
+
+
+def largest_value(expected: Expected, args: Mapping[str, object]) -> float | None:
+    """The largest magnitude a scheme with ``expected`` statistics can write: its interval
+    when it has one, else mean +- bound or mean +- :data:`TAIL_SIGMAS` std; at least the
+    ``gain`` it multiplies by (orthogonal, eye, dirac). None when nothing can be said."""
+    found: list[float] = []
+    if expected.low is not None and expected.high is not None:
+        found += [abs(expected.low), abs(expected.high)]
+    elif expected.mean is not None and expected.std is not None:
+        spread = expected.bound if expected.bound is not None else TAIL_SIGMAS * expected.std
+        found.append(abs(expected.mean) + abs(spread))
+    gain = args.get("gain")
+    if isinstance(gain, (int, float)) and not isinstance(gain, bool):
+        found.append(abs(float(gain)))
+    return max(found, default=None)
+
+
+def _check_finite(
+    scheme: Scheme,
+    args: Mapping[str, object],
+    expected: Expected,
+    rule: Rule,
+    record: ParamRecord,
+    label: str,
+) -> None:
+    """Every value the step writes (the scheme's, then times ``scale``) is finite in the
+    tensor's floating dtype: ``std = 1e300`` or ``scale = 1e300`` would fill it with inf."""
+    import torch
+
+    try:
+        largest = float(torch.finfo(getattr(torch, record.dtype)).max)
+    except (AttributeError, TypeError):
+        return  # an integer or bool tensor: dtype_problem / fit_problem decide
+    holds = f"do not fit in {record.dtype} (largest value {largest:g})"
+    problem = None
+    top = largest_value(expected, args)
+    scale = abs(rule.scale) if rule.scale is not None else None
+    if scale is not None and scale > largest:
+        problem = f"scale={rule.scale!r} does not fit in {record.dtype} (largest value {largest:g})"
+    elif top is not None and not top <= largest:
+        problem = f"{scheme.name} gives values up to {top:.3g}, which {holds}"
+    elif top is not None and scale is not None and not top * scale <= largest:
+        problem = f"scale={rule.scale!r} makes values up to {top * scale:.3g}, which {holds}"
+    if problem is not None:
+        raise StepRefused(
+            label,
+            f"cannot apply to {record.name}: {problem}; use smaller values",
+            problem,
+        )
 
 
 def _used_fans(
