@@ -23,6 +23,7 @@ from inittui.core.plan.select import RuleIndex, gate_count, module_matches, name
 from inittui.core.prelude import _param_seed
 from inittui.core.schemes import Expected, Scheme, SchemeError, fans, get_scheme
 from inittui.core.schemes.args import fmt_num
+from inittui.core.schemes.row import overflow_problem
 from inittui.core.schemes.stats import scaled, with_rows_filled
 from inittui.core.tree import ModelTree, ParamRecord
 
@@ -392,59 +393,16 @@ def _check_dtype(
         raise StepRefused(label, f"cannot apply to {record.name}: {problem}", problem)
 
 
-TAIL_SIGMAS = 9.0
-"""How far from the mean a normal draw can land, in stds: torch's Box-Muller on doubles
-stops near 8.6 (on floats near 5.8), so mean +- 9 std holds every value drawn."""
-
-
-def largest_value(expected: Expected, args: Mapping[str, object]) -> float | None:
-    """The largest magnitude a scheme with ``expected`` statistics can write: its interval
-    when it has one, else mean +- bound or mean +- :data:`TAIL_SIGMAS` std; at least the
-    ``gain`` it multiplies by (orthogonal, eye, dirac). None when nothing can be said."""
-    found: list[float] = []
-    if expected.low is not None and expected.high is not None:
-        found += [abs(expected.low), abs(expected.high)]
-    elif expected.mean is not None and expected.std is not None:
-        spread = expected.bound if expected.bound is not None else TAIL_SIGMAS * expected.std
-        found.append(abs(expected.mean) + abs(spread))
-    gain = args.get("gain")
-    if isinstance(gain, (int, float)) and not isinstance(gain, bool):
-        found.append(abs(float(gain)))
-    return max(found, default=None)
-
-
 def _check_finite(
-    scheme: Scheme,
-    args: Mapping[str, object],
-    expected: Expected,
-    rule: Rule,
-    record: ParamRecord,
-    label: str,
-) -> None:
+    scheme: Scheme, args: Mapping[str, object], expected: Expected, rule: Rule,
+    record: ParamRecord, label: str,
+) -> None:  # fmt: skip
     """Every value the step writes (the scheme's, then times ``scale``) is finite in the
     tensor's floating dtype: ``std = 1e300`` or ``scale = 1e300`` would fill it with inf."""
-    import torch
-
-    try:
-        largest = float(torch.finfo(getattr(torch, record.dtype)).max)
-    except (AttributeError, TypeError):
-        return  # an integer or bool tensor: dtype_problem / fit_problem decide
-    holds = f"do not fit in {record.dtype} (largest value {largest:g})"
-    problem = None
-    top = largest_value(expected, args)
-    scale = abs(rule.scale) if rule.scale is not None else None
-    if scale is not None and scale > largest:
-        problem = f"scale={rule.scale!r} does not fit in {record.dtype} (largest value {largest:g})"
-    elif top is not None and not top <= largest:
-        problem = f"{scheme.name} gives values up to {top:.3g}, which {holds}"
-    elif top is not None and scale is not None and not top * scale <= largest:
-        problem = f"scale={rule.scale!r} makes values up to {top * scale:.3g}, which {holds}"
+    problem = overflow_problem(scheme.name, expected, args, rule.scale, record.dtype)
     if problem is not None:
-        raise StepRefused(
-            label,
-            f"cannot apply to {record.name}: {problem}; use smaller values",
-            problem,
-        )
+        detail = f"cannot apply to {record.name}: {problem}; use smaller values"
+        raise StepRefused(label, detail, problem)
 
 
 def _used_fans(
