@@ -193,14 +193,25 @@ def _cmd_check(args: argparse.Namespace) -> int:
     return 0 if verdict.passed else 1
 
 
+def _positive_finite(value: float) -> bool:
+    return value > 0 and value != float("inf")  # nan compares False
+
+
 def _cmd_lsuv(args: argparse.Namespace) -> int:
     from inittui.core.export import check_destination, write_text
     from inittui.core.plan import load_plan, plan_to_toml
     from inittui.core.probe import lsuv, make_inputs
 
     check_destination(args.plan_out, args.force, (".toml",), "plan")
-    if args.target_std <= 0 or args.tol <= 0 or args.max_iter < 1:
-        raise _user_error("--target-std and --tol must be positive, --max-iter at least 1")
+    std = args.target_std
+    if not (std > 0 and _positive_finite(std * std) and _positive_finite(args.tol)) or (
+        args.max_iter < 1
+    ):  # nan and inf too: the plan and the --json document must be finite
+        raise _user_error(
+            "--target-std and --tol must be positive finite numbers (the variance "
+            f"--target-std**2 too), --max-iter at least 1; got {args.target_std:g}, "
+            f"{args.tol:g}, {args.max_iter}"
+        )
     plan = load_plan(args.plan) if args.plan else None
     if plan is not None and args.seed is not None:
         plan = plan.with_seed(args.seed)

@@ -49,13 +49,18 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _seed(text: str) -> int:
-    """``--seed``: a non-negative integer (torch generators take no negative seeds)."""
+    """``--seed``: an integer 0..2**64 - 1, as in a plan (torch generators take 64 bits)."""
+    from inittui.core.limits import seed_too_large
+
     try:
         value = int(text)
     except ValueError:
         value = -1
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be an integer 0 or more, got {text!r}")
+    problem = seed_too_large(value)
+    if problem is not None:
+        raise argparse.ArgumentTypeError(problem)
     return value
 
 

@@ -112,16 +112,20 @@ def check_extension(label: str, key: str, value: object) -> object:
             raise InittuiError(f"{label}: per_gate must be true or false, got {value!r}")
         return value
     if key in ("forget_bias", "scale"):
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, (int, float))
-            or not math.isfinite(value)
-        ):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not _finite(value):
             raise InittuiError(f"{label}: {key} must be a finite number, got {value!r}")
         return float(value)
     if key == "note":
         return str(value)
     raise AssertionError(key)
+
+
+def _finite(value: float) -> bool:
+    """Finite as a float64 (an integer beyond float64's range, 10**400, is not)."""
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:
+        return False
 
 
 def check_rule_numbers(plan: Plan) -> None:

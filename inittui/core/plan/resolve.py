@@ -8,7 +8,6 @@ dialog's verdict) calls it on a node's own parameters, so both say the same.
 
 from __future__ import annotations
 
-import fnmatch
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -17,12 +16,14 @@ from torch import nn
 
 from inittui.core.errors import InittuiError
 from inittui.core.fans import permutation_for
+from inittui.core.limits import seed_too_large
 from inittui.core.plan.lints import Lint, plan_lints
 from inittui.core.plan.model import Plan, Rule, check_rule_numbers, rule_label
-from inittui.core.plan.select import gate_count, module_matches
+from inittui.core.plan.select import RuleIndex, gate_count, module_matches, name_glob
 from inittui.core.prelude import _param_seed
 from inittui.core.schemes import Expected, Scheme, SchemeError, fans, get_scheme
 from inittui.core.schemes.args import fmt_num
+from inittui.core.schemes.row import overflow_problem
 from inittui.core.schemes.stats import scaled, with_rows_filled
 from inittui.core.tree import ModelTree, ParamRecord
 
@@ -140,11 +141,22 @@ def name_sites(
 
 def matching_names(sites: Sequence[Site], rule: Rule) -> list[str]:
     """The names among ``sites`` that ``rule`` selects, in order."""
+    params = name_glob(rule.params)
     return [
         name
         for name, local, module, paths in sites
-        if fnmatch.fnmatchcase(local, rule.params) and module_matches(rule.select, paths, module)
+        if params.match(local) and module_matches(rule.select, paths, module)
     ]
+
+
+def selecting_rules(sites: Sequence[Site], index: RuleIndex) -> dict[int, list[str]]:
+    """Rule index -> the names among ``sites`` it selects (in order), for every rule of
+    the plan ``index`` was built from that selects one."""
+    selected: dict[int, list[str]] = {}
+    for name, local, module, paths in sites:
+        for rule_index in index.site_rules(local, module, paths):
+            selected.setdefault(rule_index, []).append(name)
+    return selected
 
 
 def resolve_plan(
@@ -152,19 +164,18 @@ def resolve_plan(
 ) -> ResolvedPlan:
     """Turn rules into one :class:`InitStep` per decided parameter (the last rule wins)."""
     plan_seed = plan.seed if seed is None else seed
+    if isinstance(plan_seed, int) and seed_too_large(plan_seed) is not None:
+        raise InittuiError(f"plan: seed {seed_too_large(plan_seed)}; write e.g. seed = 0")
     module_paths = module_paths_of(model)
     modules = modules_by_path(model)
     check_rule_numbers(plan)
+    rule_index = RuleIndex(plan.rules)
     lints: list[Lint] = []
     steps: list[InitStep] = []
     decided: dict[str, int] = {}
     for record in tree.parameters:
         sites = name_sites(record, model, module_paths, modules)
-        selected: dict[int, list[str]] = {}  # rule index -> the names it selects
-        for index, rule in enumerate(plan.rules):
-            names = matching_names(sites, rule)
-            if names:
-                selected[index] = names
+        selected = selecting_rules(sites, rule_index)  # rule index -> the names it selects
         if not selected:
             continue
         index = max(selected)
@@ -258,6 +269,7 @@ def make_step(
     from_default = get_scheme(rule.scheme).per_module
     used = _used_fans(record, fan, blocks, from_default)
     expected, view, fill = fan_expected(scheme, args, block_shape, fan, used[:2])
+    _check_finite(scheme, args, expected, rule, record, label)
     expected = step_expected(expected, shape, rule.scale, forget_block, padding_idx)
     return InitStep(
         param=record.name,
@@ -379,6 +391,18 @@ def _check_dtype(
         problem = scheme.fit_problem(block_shape, args, record.dtype, extra)
     if problem:
         raise StepRefused(label, f"cannot apply to {record.name}: {problem}", problem)
+
+
+def _check_finite(
+    scheme: Scheme, args: Mapping[str, object], expected: Expected, rule: Rule,
+    record: ParamRecord, label: str,
+) -> None:  # fmt: skip
+    """Every value the step writes (the scheme's, then times ``scale``) is finite in the
+    tensor's floating dtype: ``std = 1e300`` or ``scale = 1e300`` would fill it with inf."""
+    problem = overflow_problem(scheme.name, expected, args, rule.scale, record.dtype)
+    if problem is not None:
+        detail = f"cannot apply to {record.name}: {problem}; use smaller values"
+        raise StepRefused(label, detail, problem)
 
 
 def _used_fans(

@@ -4,55 +4,45 @@ coverage helpers the assign dialog asks on every open (fast on a 10,000-module m
 
 from __future__ import annotations
 
-import fnmatch
 import functools
-import re
 from collections.abc import Iterable, Sequence
 from typing import Protocol
 
 from torch import nn
 
 from inittui.core.errors import InittuiError
+from inittui.core.plan.globs import Glob, compile_name_glob, compile_select_glob
 from inittui.core.tree import ModelTree, ModuleRecord, ParamRecord
 
 RECURRENT_GATES = {"LSTM": 4, "LSTMCell": 4, "GRU": 3, "GRUCell": 3, "RNN": 1, "RNNCell": 1}
 
 
-@functools.lru_cache(maxsize=4096)
-def compile_select(select: str, label: str = "select") -> re.Pattern[str] | None:
-    """Dotted-path glob -> regex. ``*`` matches within one component, ``**`` any number of
-    components (``encoder.**`` is the encoder and its whole subtree), ``?`` one character,
-    ``[...]`` a class. ``type:...`` selectors return None."""
+def compile_select(select: str, label: str = "select") -> Glob | None:
+    """Dotted-path glob -> :class:`~inittui.core.plan.globs.Glob` (``.match(path)``, linear
+    time). ``*`` matches within one component, ``**`` any number of components
+    (``encoder.**`` is the encoder and its whole subtree), ``?`` one character, ``[...]`` a
+    class. ``type:...`` selectors return None."""
     if select.startswith("type:"):
         if not select[5:].strip() or not select[5:].replace(".", "").replace("_", "").isalnum():
             raise InittuiError(f"{label}: {select!r} must name a class, e.g. type:Linear")
         return None
-    out = []
-    i = 0
-    while i < len(select):
-        c = select[i]
-        if select.startswith(".**", i):
-            out.append(r"(?:\..*)?")
-            i += 3
-        elif select.startswith("**", i):
-            out.append(r".*")
-            i += 2
-        elif c == "*":
-            out.append(r"[^.]*")
-            i += 1
-        elif c == "?":
-            out.append(r"[^.]")
-            i += 1
-        elif c == "[":
-            end = select.find("]", i)
-            if end < 0:
-                raise InittuiError(f"{label}: unclosed '[' in select {select!r}")
-            out.append(select[i : end + 1].replace("[!", "[^"))
-            i = end + 1
-        else:
-            out.append(re.escape(c))
-            i += 1
-    return re.compile("".join(out) + r"\Z")
+    try:
+        return compile_select_glob(select)
+    except ValueError as exc:
+        raise InittuiError(f"{label}: {exc}") from None
+
+
+@functools.lru_cache(maxsize=256)
+def _select_glob(select: str) -> Glob | None:
+    """A few recent selects, for one-rule questions (the assign dialog, coverage); a plan's
+    resolution compiles its own (:class:`RuleIndex`), so no cache size limits it."""
+    return compile_select(select)
+
+
+@functools.lru_cache(maxsize=256)
+def name_glob(pattern: str) -> Glob:
+    """The params glob (fnmatch's language) compiled, for one-rule questions."""
+    return compile_name_glob(pattern)
 
 
 def _class_names(module: nn.Module) -> frozenset[str]:
@@ -71,7 +61,7 @@ def _type_names(module_type: type) -> frozenset[str]:
 def module_matches(select: str, paths: Sequence[str], module: nn.Module) -> bool:
     if select.startswith("type:"):
         return select[5:].strip() in _class_names(module)
-    pattern = compile_select(select)
+    pattern = _select_glob(select)
     assert pattern is not None
     return any(pattern.match(path) for path in paths)
 
@@ -85,6 +75,74 @@ def gate_count(module: nn.Module, local_name: str) -> int | None:
         if cls.__name__ in RECURRENT_GATES:
             return RECURRENT_GATES[cls.__name__]
     return None
+
+
+# -- a plan's rules, indexed ---------------------------------------------------------------
+
+
+class SelectsRule(Protocol):
+    select: str
+    params: str
+
+
+class RuleIndex:
+    """Which of a plan's rules select a module and a parameter, without trying every rule
+    on every parameter: exact paths through a dict (path -> rule indexes), ``type:`` rules
+    through a dict over class names (the module's MRO), and only the glob rules tried one
+    by one, each compiled once for this plan. Answers are memoised per module and per
+    (params glob, local name), so resolution is linear in parameters plus rules."""
+
+    def __init__(self, rules: Sequence[SelectsRule]) -> None:
+        self.exact: dict[str, list[int]] = {}
+        self.by_type: dict[str, list[int]] = {}
+        self.globs: list[tuple[int, Glob]] = []
+        self.params: list[str] = []
+        self._name_globs: dict[str, Glob] = {}
+        self._modules: dict[tuple[int, tuple[str, ...]], tuple[int, ...]] = {}
+        self._names: dict[tuple[str, str], bool] = {}
+        for index, rule in enumerate(rules):
+            select = rule.select
+            if select.startswith("type:"):
+                self.by_type.setdefault(select[5:].strip(), []).append(index)
+            elif any(c in select for c in "*?["):
+                glob = compile_select(select, f"rule {index + 1} (select {select!r})")
+                assert glob is not None
+                self.globs.append((index, glob))
+            else:
+                self.exact.setdefault(select, []).append(index)
+            self.params.append(rule.params)
+            if rule.params not in self._name_globs:
+                self._name_globs[rule.params] = compile_name_glob(rule.params)
+
+    def module_rules(self, module: nn.Module, paths: Sequence[str]) -> tuple[int, ...]:
+        """The indexes (ascending) of the rules whose select matches ``module`` under any
+        of its ``paths``."""
+        key = (id(module), tuple(paths))
+        found = self._modules.get(key)
+        if found is None:
+            hits: set[int] = set()
+            for path in paths:
+                hits.update(self.exact.get(path, ()))
+            if self.by_type:
+                for name in _class_names(module):
+                    hits.update(self.by_type.get(name, ()))
+            for index, glob in self.globs:
+                if index not in hits and any(glob.match(path) for path in paths):
+                    hits.add(index)
+            found = self._modules[key] = tuple(sorted(hits))
+        return found
+
+    def params_match(self, index: int, local: str) -> bool:
+        """Rule ``index``'s params glob matches the local name ``local``."""
+        key = (self.params[index], local)
+        found = self._names.get(key)
+        if found is None:
+            found = self._names[key] = self._name_globs[key[0]].match(local)
+        return found
+
+    def site_rules(self, local: str, module: nn.Module, paths: Sequence[str]) -> list[int]:
+        """The rules (ascending) that select the parameter ``local`` of ``module``."""
+        return [i for i in self.module_rules(module, paths) if self.params_match(i, local)]
 
 
 # -- coverage: what a rule reaches in a model's tree ---------------------------------------
@@ -122,13 +180,14 @@ def _candidates(index: TreeIndex, select: str) -> Iterable[ModuleRecord]:
 def covered_params(index: TreeIndex, select: str, params_glob: str) -> list[ParamRecord]:
     """The parameters a rule ``select``/``params`` would reach (the resolver's matching)."""
     out: list[ParamRecord] = []
+    params = name_glob(params_glob or "*")
     for record in _candidates(index, select):
         module = index.tree.module_objects.get(record.path)
         if module is None or not module_matches(select, [record.path, *record.aliases], module):
             continue
         for name in record.param_names:
             param = index.params.get(name)
-            if param is not None and fnmatch.fnmatchcase(param.local_name, params_glob or "*"):
+            if param is not None and params.match(param.local_name):
                 out.append(param)
     return out
 

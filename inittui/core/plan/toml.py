@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from inittui.core.errors import InittuiError
+from inittui.core.limits import seed_too_large
 from inittui.core.plan.model import (
     CONTRACT_KEYS,
     EXTENSION_KEYS,
@@ -72,6 +73,8 @@ def plan_from_dict(document: Mapping[str, object], source: str = "plan") -> Plan
         raise InittuiError(
             f"{source}: seed must be a non-negative integer, got {seed!r}; write e.g. seed = 0"
         )
+    if seed_too_large(seed) is not None:
+        raise InittuiError(f"{source}: seed {seed_too_large(seed)}; write e.g. seed = 0")
     raw_rules = document.get("rule", [])
     if not isinstance(raw_rules, list):
         raise InittuiError(f"{source}: 'rule' must be an array of tables; write [[rule]]")

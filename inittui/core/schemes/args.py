@@ -106,7 +106,10 @@ def check_value(scheme: str, arg: Arg, value: object) -> object:
     if arg.kind is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise SchemeError(f"{where} must be {_type_name(float)}, {got}", arg.name)
-        value = float(value)
+        try:
+            value = float(value)  # an integer beyond float64 (10**400) overflows
+        except OverflowError:
+            value = math.inf
         if not math.isfinite(value):
             raise SchemeError(f"{where} must be a finite number, {got}", arg.name)
     elif arg.kind is int:
@@ -124,7 +127,10 @@ def check_value(scheme: str, arg: Arg, value: object) -> object:
             arg.name,
         )
     if arg.minimum is not None or arg.maximum is not None:
-        number = float(value)  # type: ignore[arg-type]
+        try:
+            number = float(value)  # type: ignore[arg-type]
+        except OverflowError:  # an integer argument beyond float64
+            number = math.inf if value > 0 else -math.inf  # type: ignore[operator]
         low_bad = arg.minimum is not None and (
             number <= arg.minimum if arg.exclusive_minimum else number < arg.minimum
         )

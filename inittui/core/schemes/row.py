@@ -320,3 +320,50 @@ class Scheme:
 @functools.lru_cache(maxsize=4096)
 def _compiled(statement: str) -> CodeType:
     return compile(statement, "<inittui scheme>", "exec")
+
+
+TAIL_SIGMAS = 9.0
+"""How far from the mean a normal draw can land, in stds: torch's Box-Muller on doubles
+stops near 8.6 (on floats near 5.8), so mean +- 9 std holds every value drawn."""
+
+
+def largest_value(expected: Expected, args: Mapping[str, object]) -> float | None:
+    """The largest magnitude a scheme with ``expected`` statistics can write: its interval
+    when it has one, else mean +- bound or mean +- :data:`TAIL_SIGMAS` std; at least the
+    ``gain`` it multiplies by (orthogonal, eye, dirac). None when nothing can be said."""
+    found: list[float] = []
+    if expected.low is not None and expected.high is not None:
+        found += [abs(expected.low), abs(expected.high)]
+    elif expected.mean is not None and expected.std is not None:
+        spread = expected.bound if expected.bound is not None else TAIL_SIGMAS * expected.std
+        found.append(abs(expected.mean) + abs(spread))
+    gain = args.get("gain")
+    if isinstance(gain, (int, float)) and not isinstance(gain, bool):
+        found.append(abs(float(gain)))
+    return max(found, default=None)
+
+
+def overflow_problem(
+    scheme: str,
+    expected: Expected,
+    args: Mapping[str, object],
+    scale: float | None,
+    dtype: str,
+) -> str | None:
+    """Why the values a scheme writes (``expected``, then times ``scale``) would not all be
+    finite in the floating ``dtype``, else None (integer dtypes: see
+    :meth:`Scheme.fit_problem`)."""
+    try:
+        largest = float(torch.finfo(getattr(torch, dtype)).max)
+    except (AttributeError, TypeError):
+        return None
+    holds = f"do not fit in {dtype} (largest value {largest:g})"
+    top = largest_value(expected, args)
+    factor = abs(scale) if scale is not None else None
+    if factor is not None and not factor <= largest:
+        return f"scale={scale!r} does not fit in {dtype} (largest value {largest:g})"
+    if top is not None and not top <= largest:
+        return f"{scheme} gives values up to {top:.3g}, which {holds}"
+    if top is not None and factor is not None and not top * factor <= largest:
+        return f"scale={scale!r} makes values up to {top * factor:.3g}, which {holds}"
+    return None
