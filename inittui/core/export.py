@@ -262,7 +262,8 @@ def _save_checkpoint(
         save_file(tensors, str(tmp), metadata=meta or None)
     else:
         state = {k: v.detach().to("cpu") for k, v in model.state_dict().items()}
-        torch.save(state, str(tmp))
+        with open(tmp, "wb") as handle:  # a handle: the archive's inner name is not the
+            torch.save(state, handle)  # temp file's, so the same state gives the same bytes
 
 
 def write_checkpoint(
