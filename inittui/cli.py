@@ -91,12 +91,13 @@ def _cmd_export(args: argparse.Namespace) -> int:
             "or OUT.safetensors, and/or --plan-out OUT.toml"
         )
     # Check every destination before loading anything: no work is wasted, nothing is written.
-    check_outputs(paths, args.force, meta_device=args.device == "meta")
+    # Write to the absolute paths: model code that calls os.chdir cannot redirect them.
+    absolute = check_outputs(paths, args.force, meta_device=args.device == "meta")
     loaded, _tree, resolved = _resolve(args)
     written = export_outputs(
         loaded.model,
         resolved,
-        paths,
+        absolute,
         target=loaded.target,
         model_class=loaded.model_class,
         force=args.force,
@@ -105,8 +106,10 @@ def _cmd_export(args: argparse.Namespace) -> int:
     for lint in resolved.lints:
         if lint.severity == "warning":
             print(f"warning: {lint.message}", file=sys.stderr)
-    for path in written:
-        print(f"wrote {path}", file=sys.stderr)
+    from pathlib import Path
+
+    for (_, given), _path in zip(paths.items(), written, strict=True):
+        print(f"wrote {Path(given).expanduser()}", file=sys.stderr)  # as the user wrote it
     return 0
 
 
@@ -198,11 +201,12 @@ def _positive_finite(value: float) -> bool:
 
 
 def _cmd_lsuv(args: argparse.Namespace) -> int:
-    from inittui.core.export import check_destination, write_text
+    from inittui.core.export import absolute, check_destination, write_text
     from inittui.core.plan import load_plan, plan_to_toml
     from inittui.core.probe import lsuv, make_inputs
 
     check_destination(args.plan_out, args.force, (".toml",), "plan")
+    plan_out = absolute(args.plan_out)  # before model code, which may call os.chdir
     std = args.target_std
     if not (std > 0 and _positive_finite(std * std) and _positive_finite(args.tol)) or (
         args.max_iter < 1
@@ -231,7 +235,7 @@ def _cmd_lsuv(args: argparse.Namespace) -> int:
         max_iter=args.max_iter,
         plan=plan,
     )
-    write_text(args.plan_out, result.header() + plan_to_toml(result.plan), force=args.force)
+    write_text(plan_out, result.header() + plan_to_toml(result.plan), force=args.force)
     if args.json:
         _print_json(result.to_dict())
     else:

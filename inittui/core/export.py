@@ -1,9 +1,14 @@
 """Atomic writes of scripts, plans and checkpoints (.pt, .safetensors), and the export
 action itself (:func:`check_outputs`, :func:`export_outputs`) the CLI and the TUI both run.
 
-Every write goes to a temporary file in the destination folder, is flushed to disk, then
-renamed over the destination: a reader never sees half a file, and a failure leaves nothing
-behind. An existing file is replaced only with ``force=True``.
+Every write goes to a temporary file in the destination folder, named
+``.<name>.inittui-tmp-<pid>`` (``<name>`` shortened when the whole would pass the folder's
+name limit), is flushed and fsynced, then renamed over the destination with ``os.replace``.
+The old file stays in place until that rename: a reader, a crash or a kill (SIGKILL, SIGTERM)
+at any moment finds the complete old file or the complete new one. A failure or SIGTERM
+removes the temporary file; after SIGKILL it may stay behind under that name. inittui never
+moves, renames or deletes a file it did not create. An existing destination (a dangling
+symlink included) is replaced only with ``force=True``.
 """
 
 from __future__ import annotations
@@ -11,7 +16,8 @@ from __future__ import annotations
 import contextlib
 import copy
 import os
-import tempfile
+import signal
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,13 +31,19 @@ from inittui.core.errors import CancelledError, InittuiError
 from inittui.core.plan import ResolvedPlan, plan_to_toml
 
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".safetensors")
+TEMP_MARK = ".inittui-tmp-"
+
+
+def _exists(path: Path) -> bool:
+    """True for anything at ``path``, a dangling symlink included."""
+    return os.path.lexists(path)
 
 
 def check_destination(
     path: str | Path, force: bool = False, suffixes: tuple[str, ...] = (), what: str = "file"
 ) -> Path:
     """Validate an output path before any work: suffix, folder exists and is writable,
-    no existing file unless ``force``."""
+    nothing there (not even a dangling symlink) unless ``force``."""
     dest = Path(path).expanduser()
     if suffixes and dest.suffix.lower() not in suffixes:
         raise InittuiError(
@@ -47,45 +59,134 @@ def check_destination(
         raise InittuiError(f"cannot write {str(path)!r}: {str(folder)!r} is not a folder")
     if dest.is_dir():
         raise InittuiError(f"cannot write {str(path)!r}: it is a folder")
-    if dest.exists() and not force:
+    if _exists(dest) and not force:
         raise InittuiError(f"{str(path)!r} already exists; pass --force to overwrite it")
     if not os.access(folder, os.W_OK):
         raise InittuiError(f"cannot write {str(path)!r}: folder {str(folder)!r} is read-only")
     return dest
 
 
+def _name_max(folder: Path) -> int:
+    try:
+        return os.pathconf(folder, "PC_NAME_MAX")
+    except (OSError, ValueError, AttributeError):
+        return 255
+
+
+def temp_name(dest: Path, attempt: int = 0) -> str:
+    """``.<name>.inittui-tmp-<pid>[-attempt]``, ``<name>`` cut so that the whole fits the
+    folder's name limit (in bytes) even for a destination name at that limit."""
+    tail = f"{TEMP_MARK}{os.getpid()}" + (f"-{attempt}" if attempt else "")
+    room = _name_max(dest.parent) - len(tail.encode()) - 1
+    name = os.fsencode(dest.name)[: max(room, 1)]
+    return "." + name.decode("utf-8", "ignore") + tail  # a cut character is dropped
+
+
+def _create_temp(dest: Path, path: str | Path) -> Path:
+    """Create a new, empty temporary file beside ``dest`` (never an existing one)."""
+    for attempt in range(100):
+        tmp = dest.parent / temp_name(dest, attempt)
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # left by a killed run with our pid: not ours to delete
+            continue
+        except OSError as exc:  # a folder that refuses new files (permissions, /proc, full disk)
+            reason = exc.strerror or str(exc)
+            raise InittuiError(
+                f"writing {str(path)!r} failed: {reason}; nothing was written, "
+                "choose a writable folder"
+            ) from exc
+        os.close(fd)
+        _LIVE_TEMPS.add(tmp)
+        return tmp
+    raise InittuiError(f"writing {str(path)!r} failed: too many leftover temporary files")
+
+
+# -- SIGTERM while writing: remove our temporary files, exit 143 -------------------------
+
+_LIVE_TEMPS: set[Path] = set()
+
+
+def _on_sigterm(signum: int, _frame: object) -> None:
+    for tmp in list(_LIVE_TEMPS):
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+    os.write(
+        2,
+        b"error: terminated (SIGTERM) while writing; unfinished files removed, "
+        b"every destination left whole\n",
+    )
+    os._exit(128 + signum)
+
+
+@contextlib.contextmanager
+def _sigterm_cleans_up() -> Iterator[None]:
+    """In the main thread, SIGTERM removes the live temporary files and exits 143 (the
+    default action would leave them); elsewhere signals cannot be handled, nothing changes."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    try:
+        previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    except (ValueError, OSError):
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _discard(tmp: Path) -> None:
+    with contextlib.suppress(OSError):
+        tmp.unlink()
+    _LIVE_TEMPS.discard(tmp)
+
+
+def _flush(tmp: Path) -> None:
+    with open(tmp, "rb+") as handle:
+        os.fsync(handle.fileno())
+    os.chmod(tmp, 0o666 & ~_umask())
+
+
+def _commit(tmp: Path, dest: Path, path: str | Path, force: bool) -> None:
+    """Rename ``tmp`` over ``dest``; the only step that touches the destination."""
+    if _exists(dest) and not force:  # appeared while we were writing
+        raise InittuiError(f"{str(path)!r} already exists; pass --force to overwrite it")
+    os.replace(tmp, dest)
+    _LIVE_TEMPS.discard(tmp)
+    with contextlib.suppress(OSError):  # the rename itself reaches the disk
+        fd = os.open(dest.parent, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _write_failed(path: str | Path, exc: OSError) -> InittuiError:
+    reason = exc.strerror or str(exc)
+    return InittuiError(f"writing {str(path)!r} failed: {reason}; nothing was written")
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | Path, force: bool = False) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; on success rename it over ``path``.
+    """Yield a temporary path beside ``path``; on success fsync it and rename it over ``path``.
 
-    On any exception the temporary file is removed and ``path`` is left as it was.
+    On any exception (or SIGTERM) the temporary file is removed and ``path`` is left as it was.
     """
     dest = check_destination(path, force=force)
-    try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
-    except OSError as exc:  # a folder that refuses new files (permissions, /proc, full disk)
-        reason = exc.strerror or str(exc)
-        raise InittuiError(
-            f"writing {str(path)!r} failed: {reason}; nothing was written, choose a writable folder"
-        ) from exc
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        yield tmp
-        with open(tmp, "rb+") as handle:
-            os.fsync(handle.fileno())
-        if dest.exists() and not force:  # appeared while we were writing
-            raise InittuiError(f"{str(path)!r} already exists; pass --force to overwrite it")
-        mode = 0o666 & ~_umask()
-        os.chmod(tmp, mode)
-        os.replace(tmp, dest)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        reason = exc.strerror or str(exc)
-        raise InittuiError(f"writing {str(path)!r} failed: {reason}; nothing was written") from exc
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with _sigterm_cleans_up():
+        tmp = _create_temp(dest, path)
+        try:
+            yield tmp
+            _flush(tmp)
+            _commit(tmp, dest, path, force)
+        except OSError as exc:
+            _discard(tmp)
+            raise _write_failed(path, exc) from exc
+        except BaseException:
+            _discard(tmp)
+            raise
 
 
 def _umask() -> int:
@@ -127,12 +228,7 @@ def unique_state_dict(model: nn.Module) -> tuple[dict[str, torch.Tensor], dict[s
     return unique, aliases
 
 
-def write_checkpoint(
-    model: nn.Module, path: str | Path, force: bool = False, metadata: dict[str, str] | None = None
-) -> Path:
-    """``.pt``/``.pth``: ``torch.save(model.state_dict())``. ``.safetensors``: every tensor
-    once (tied names recorded in the metadata as ``alias:<name>`` = kept name)."""
-    check_destination(path, force, CHECKPOINT_SUFFIXES, "checkpoint")
+def _check_checkpoint_model(model: nn.Module) -> None:
     if any(p.is_meta for p in model.parameters()) or any(b.is_meta for b in model.buffers()):
         raise InittuiError(
             "cannot write a checkpoint of a model on the meta device (it holds no values); "
@@ -148,49 +244,69 @@ def write_checkpoint(
             f"cannot write a checkpoint: {lazy[0]} is uninitialized (a lazy module); run one "
             "forward pass first so its shape is known, or export --script only"
         )
-    suffix = Path(path).suffix.lower()
-    with atomic_path(path, force=force) as tmp:
-        if suffix == ".safetensors":
-            from safetensors.torch import save_file
 
-            unique, aliases = unique_state_dict(model)
-            meta = dict(metadata or {})
-            meta.update({f"alias:{alias}": kept for alias, kept in aliases.items()})
-            tensors = {k: v.detach().to("cpu").contiguous() for k, v in unique.items()}
-            # safetensors writes an unreadable header for an empty metadata dict with no
-            # tensors: pass None when there is nothing to record.
-            save_file(tensors, str(tmp), metadata=meta or None)
-        else:
-            state = {k: v.detach().to("cpu") for k, v in model.state_dict().items()}
-            torch.save(state, str(tmp))
+
+def _save_checkpoint(
+    model: nn.Module, tmp: Path, suffix: str, metadata: dict[str, str] | None
+) -> None:
+    """Write the checkpoint's bytes into ``tmp`` (the caller renames it into place)."""
+    if suffix == ".safetensors":
+        from safetensors.torch import save_file
+
+        unique, aliases = unique_state_dict(model)
+        meta = dict(metadata or {})
+        meta.update({f"alias:{alias}": kept for alias, kept in aliases.items()})
+        tensors = {k: v.detach().to("cpu").contiguous() for k, v in unique.items()}
+        # safetensors writes an unreadable header for an empty metadata dict with no
+        # tensors: pass None when there is nothing to record.
+        save_file(tensors, str(tmp), metadata=meta or None)
+    else:
+        state = {k: v.detach().to("cpu") for k, v in model.state_dict().items()}
+        with open(tmp, "wb") as handle:  # a handle: the archive's inner name is not the
+            torch.save(state, handle)  # temp file's, so the same state gives the same bytes
+
+
+def write_checkpoint(
+    model: nn.Module, path: str | Path, force: bool = False, metadata: dict[str, str] | None = None
+) -> Path:
+    """``.pt``/``.pth``: ``torch.save(model.state_dict())``. ``.safetensors``: every tensor
+    once (tied names recorded in the metadata as ``alias:<name>`` = kept name)."""
+    check_destination(path, force, CHECKPOINT_SUFFIXES, "checkpoint")
+    _check_checkpoint_model(model)
+    with atomic_path(path, force=force) as tmp:
+        _save_checkpoint(model, tmp, Path(path).suffix.lower(), metadata)
     return Path(path)
 
 
 def export_all(jobs: list[tuple[str, Callable[[Path], None]]], force: bool) -> list[Path]:
-    """Validate every destination first, then write each; if one write fails, the files
-    this call already wrote are removed, so an export is all or nothing."""
-    for path, _ in jobs:
-        check_destination(path, force)
-    written: list[Path] = []
-    backups: list[tuple[Path, Path]] = []
-    try:
-        for path, write in jobs:
-            dest = Path(path).expanduser()
-            if dest.exists():
-                backup = dest.with_name(f".{dest.name}.inittui-backup")
-                os.replace(dest, backup)
-                backups.append((dest, backup))
-            write(dest)
-            written.append(dest)
-    except BaseException:
-        for dest in written:
-            dest.unlink(missing_ok=True)
-        for dest, backup in backups:
-            os.replace(backup, dest)
-        raise
-    for _, backup in backups:
-        backup.unlink(missing_ok=True)
-    return written
+    """Validate every destination, write each job's bytes into its own temporary file
+    (``write(tmp)``), fsync them all, and only then rename each over its destination. A
+    failure before the renames (a full disk, an error, SIGTERM) removes the temporary files
+    and leaves every destination as it was: the export is all or nothing, and no existing
+    file is moved or deleted at any moment."""
+    dests = [check_destination(path, force) for path, _ in jobs]
+    staged: list[tuple[Path, Path, str]] = []
+    current = ""
+    with _sigterm_cleans_up():
+        try:
+            for (path, write), dest in zip(jobs, dests, strict=True):
+                current = path
+                tmp = _create_temp(dest, path)
+                staged.append((tmp, dest, path))
+                write(tmp)
+                _flush(tmp)
+            for tmp, dest, path in staged:
+                current = path
+                _commit(tmp, dest, path, force)
+        except OSError as exc:
+            for tmp, _, _ in staged:
+                _discard(tmp)
+            raise _write_failed(current, exc) from exc
+        except BaseException:
+            for tmp, _, _ in staged:
+                _discard(tmp)
+            raise
+    return dests
 
 
 # -- the export action: what `inittui export` and the TUI's export dialog both run ------
@@ -215,11 +331,19 @@ class ExportPaths:
         return [(kind, path) for kind in OUTPUT_KINDS if (path := getattr(self, kind))]
 
 
-def check_outputs(paths: ExportPaths, force: bool, meta_device: bool = False) -> None:
+def absolute(path: str | Path) -> str:
+    """``path`` with ``~`` expanded, made absolute against the current folder now (not
+    resolved: a symlink destination stays the link), so model code that changes the current
+    folder later cannot redirect it."""
+    return os.path.abspath(os.path.expanduser(path))
+
+
+def check_outputs(paths: ExportPaths, force: bool, meta_device: bool = False) -> ExportPaths:
     """Check every destination before any work, so nothing is wasted and nothing written:
-    no two outputs on one file, each suffix known, each folder writable, no existing file
+    no two outputs on one file, each suffix known, each folder writable, nothing there
     unless ``force``. ``meta_device``: the model will be on the meta device (no values), so a
-    checkpoint is refused."""
+    checkpoint is refused. Returns the same paths made absolute (:func:`absolute`): call it
+    before any model code runs and write to those."""
     outputs = paths.items()
     if len({str(Path(p).expanduser().resolve()) for _, p in outputs}) < len(outputs):
         raise InittuiError("two outputs name the same file; give each its own path")
@@ -231,6 +355,7 @@ def check_outputs(paths: ExportPaths, force: bool, meta_device: bool = False) ->
                 "cannot write a checkpoint from the meta device (no values); "
                 "drop --checkpoint or use --device cpu"
             )
+    return ExportPaths(**{kind: absolute(path) for kind, path in outputs})
 
 
 def export_outputs(
@@ -255,15 +380,17 @@ def export_outputs(
     jobs: list[tuple[str, Callable[[Path], object]]] = []
     if paths.script:
         source = script or render_script(resolved, target, model_class, seed=seed)
-        jobs.append((paths.script, lambda p: write_text(p, source, force=True)))
+        jobs.append((paths.script, lambda p: p.write_text(source, encoding="utf-8")))
     if paths.checkpoint:
         planned = copy.deepcopy(model) if copy_model else model
         apply_plan(planned, resolved, seed=seed, progress=progress, cancel=cancel)
+        _check_checkpoint_model(planned)
         meta = {"inittui_target": target, "inittui_seed": str(seed)}
-        jobs.append((paths.checkpoint, lambda p: write_checkpoint(planned, p, True, meta)))
+        suffix = Path(paths.checkpoint).suffix.lower()
+        jobs.append((paths.checkpoint, lambda p: _save_checkpoint(planned, p, suffix, meta)))
     if paths.plan:
         text = plan_to_toml(resolved.plan)
-        jobs.append((paths.plan, lambda p: write_text(p, text, force=True)))
+        jobs.append((paths.plan, lambda p: p.write_text(text, encoding="utf-8")))
     if cancel is not None and cancel():
         raise CancelledError("export cancelled; nothing was written")
     return export_all(jobs, force=force)  # type: ignore[arg-type]
