@@ -281,3 +281,76 @@ def test_non_loopback_host_warns(tmp_path: Path) -> None:
 )
 def test_download_names_are_quoted_per_rfc6266(header: str, expected: str) -> None:
     assert content_disposition(header) == expected
+
+
+def test_each_tab_exports_into_its_own_folder_and_gets_one_zip(tmp_path: Path) -> None:
+    """Two tabs: two folders; `e`, Enter in one exports script and checkpoint, and the browser
+    is sent one download, a zip of both, with an RFC 6266 name."""
+    served = start_server(tmp_path)
+    try:
+
+        async def screen_until(websocket, text: bytes) -> str | None:
+            """Read the tab until its screen shows ``text``; a download key if one comes."""
+            seen = b""
+            while text not in seen:
+                message = await websocket.receive()
+                if message.type == aiohttp.WSMsgType.BINARY:
+                    seen = (seen + message.data)[-20000:]
+                elif message.type == aiohttp.WSMsgType.TEXT:
+                    kind, value = message.json()[:2]
+                    if kind == "deliver_file_start":
+                        return value
+                else:
+                    raise AssertionError(f"the tab ended: {message}")
+            return None
+
+        async def go() -> tuple[bytes, str, list[str]]:
+            url = served.base.replace("http:", "ws:") + f"/ws/{served.token}?width=120&height=40"
+            async with asyncio.timeout(240), aiohttp.ClientSession() as session:
+                async with session.ws_connect(url) as first, session.ws_connect(url):
+                    await screen_until(first, b"planned")
+                    await first.send_json(["stdin", "e"])
+                    await screen_until(first, b"Export (enter)")
+                    await first.send_json(["stdin", "\r"])
+                    key = await screen_until(first, b"never shown")
+                    download = f"{served.base}/download/{key}?token={served.token}"
+                    async with session.get(download) as response:
+                        assert response.status == 200
+                        body = await response.read()
+                        disposition = response.headers["Content-Disposition"]
+                    folders = sorted(p.name for p in (tmp_path / "inittui-exports").iterdir())
+                    return body, disposition, folders
+
+        body, disposition, folders = asyncio.run(go())
+        assert folders == ["tab-1", "tab-2"]
+        exports = tmp_path / "inittui-exports"
+        tabs = [tab for tab in exports.iterdir() if (tab / "init_weights.py").exists()]
+        assert len(tabs) == 1 and (tabs[0] / "init_weights.pt").exists()
+        assert not (tmp_path / "init_weights.py").exists()
+        import io
+        import zipfile
+
+        names = sorted(zipfile.ZipFile(io.BytesIO(body)).namelist())
+        assert names == ["init_weights.pt", "init_weights.py"]
+        assert "filename*=UTF-8''inittui-export-1.zip" in disposition
+    finally:
+        stop(served)
+
+
+def test_bundle_zips_several_files_and_never_replaces_one(tmp_path: Path, monkeypatch) -> None:
+    from inittui.tui.serve_downloads import EXPORT_DIR_ENV, bundle, default_path
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv(EXPORT_DIR_ENV, str(tmp_path / "tab-1"))
+    assert default_path("init_weights.py") == str(Path("tab-1") / "init_weights.py")
+    (tmp_path / "tab-1").mkdir()
+    (tmp_path / "tab-1" / "inittui-export-1.zip").write_text("the user's own file")
+    one, two = tmp_path / "a.py", tmp_path / "b.pt"
+    one.write_text("x")
+    two.write_bytes(b"y")
+    assert bundle([str(one)]) == str(one)
+    zipped = bundle([str(one), str(two)])
+    assert zipped == str(tmp_path / "tab-1" / "inittui-export-2.zip")
+    assert (tmp_path / "tab-1" / "inittui-export-1.zip").read_text() == "the user's own file"
+    monkeypatch.delenv(EXPORT_DIR_ENV)
+    assert default_path("init_weights.py") == "init_weights.py"
