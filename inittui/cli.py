@@ -266,13 +266,15 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     _precheck(args)
     if args.plan:
         load_plan(args.plan)
+    from inittui.tui.serve import bind, serve
+
+    sock = bind(args.host, args.port)  # a taken port fails now, before the model is built
     # Each browser tab builds the model: build it here once, so a wrong TARGET, --arg or
     # --load is one line now rather than an error inside every tab; then let it go.
     loaded = _load(args)
     del loaded
     gc.unfreeze()
     gc.collect()
-    from inittui.tui.serve import serve
 
     argv = [args.target]
     for item in args.arg:
@@ -290,7 +292,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
             argv += [flag, str(value)]
     for shape in args.input_shape:
         argv += ["--input-shape", shape]
-    serve(argv, host=args.host, port=args.port, max_sessions=args.max_sessions)
+    serve(argv, host=args.host, port=args.port, max_sessions=args.max_sessions, sock=sock)
     return 0
 
 

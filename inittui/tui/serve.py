@@ -183,9 +183,12 @@ def serve(
     port: int = 8000,
     max_sessions: int = 4,
     title: str | None = None,
+    sock: socket.socket | None = None,
 ) -> None:
-    """Serve ``inittui ARGV`` per browser tab on ``host:port`` until Ctrl+C or SIGTERM."""
-    server = InittuiServer(argv, bind(host, port), host, max_sessions, title or "inittui")
+    """Serve ``inittui ARGV`` per browser tab on ``host:port`` (or on ``sock``, bound already
+    by ``bind``) until Ctrl+C or SIGTERM."""
+    sock = sock or bind(host, port)
+    server = InittuiServer(argv, sock, host, max_sessions, title or "inittui")
     if not is_loopback(host):
         print(
             f"warning: --host {host} serves inittui beyond this machine; anyone who gets the "
