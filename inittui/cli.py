@@ -272,22 +272,26 @@ def _precheck(args: argparse.Namespace) -> dict[str, object]:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    import shlex
-
-    from inittui.core.loading import import_location, resolve_name, split_target
     from inittui.core.plan import load_plan
 
-    if not 0 < args.port < 65536:
-        raise _user_error(f"--port must be 1..65535, got {args.port}")
+    if not 0 <= args.port < 65536:
+        raise _user_error(f"--port must be 0..65535 (0: any free port), got {args.port}")
+    if args.max_sessions < 1:
+        raise _user_error(f"--max-sessions must be at least 1, got {args.max_sessions}")
     _precheck(args)
     if args.plan:
         load_plan(args.plan)
-    # Each browser tab constructs the model; the import and the name are checked here once.
-    location, name = split_target(args.target)
-    resolve_name(import_location(location), name, location)
-    from inittui.tui.serve import serve
+    from inittui.tui.serve import bind, serve
 
-    argv = [sys.executable, "-m", "inittui", args.target]
+    sock = bind(args.host, args.port)  # a taken port fails now, before the model is built
+    # Each browser tab builds the model: build it here once, so a wrong TARGET, --arg or
+    # --load is one line now rather than an error inside every tab; then let it go.
+    loaded = _load(args)
+    del loaded
+    gc.unfreeze()
+    gc.collect()
+
+    argv = [args.target]
     for item in args.arg:
         argv += ["--arg", item]
     for flag, value in (
@@ -303,7 +307,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
             argv += [flag, str(value)]
     for shape in args.input_shape:
         argv += ["--input-shape", shape]
-    serve(shlex.join(argv), host=args.host, port=args.port)
+    serve(argv, host=args.host, port=args.port, max_sessions=args.max_sessions, sock=sock)
     return 0
 
 

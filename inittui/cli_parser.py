@@ -233,11 +233,25 @@ def _add_serve(sub: _Subparsers, common: _Parser, probe: _Parser) -> _Parser:
         "serve",
         parents=[common],
         help="the TUI in a browser",
-        description="Serve the TUI in a browser with textual-serve.",
+        description="Serve the TUI in a browser with textual-serve. The printed URL carries a "
+        "token: only who has it can open the page.",
     )
     serve_cmd.add_argument("--plan", metavar="PLAN")
-    serve_cmd.add_argument("--host", default="localhost", help="bind address (default localhost)")
-    serve_cmd.add_argument("--port", type=int, default=8000)
+    serve_cmd.add_argument(
+        "--host",
+        default="localhost",
+        help="bind address (default localhost; any other address is reachable from the network)",
+    )
+    serve_cmd.add_argument(
+        "--port", type=int, default=8000, help="port (default 8000; 0: any free port)"
+    )
+    serve_cmd.add_argument(
+        "--max-sessions",
+        type=int,
+        default=4,
+        metavar="N",
+        help="browser tabs served at once, each its own process (default 4)",
+    )
     return serve_cmd
 
 

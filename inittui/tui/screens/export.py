@@ -23,6 +23,7 @@ from inittui.core.codegen import render_script
 from inittui.core.errors import InittuiError
 from inittui.core.export import OUTPUT_KINDS, ExportPaths, check_outputs, export_outputs
 from inittui.tui.screens.dialogs import ConfirmScreen
+from inittui.tui.serve_downloads import bundle, default_path
 from inittui.tui.session import Session
 from inittui.tui.textual_private import PromptFrames
 from inittui.tui.widgets.text import error_text
@@ -54,9 +55,10 @@ class ExportScreen(PromptFrames, ModalScreen[Exported | None]):
     ]
 
     class Written(Message):
-        def __init__(self, paths: list[str]) -> None:
+        def __init__(self, paths: list[str], download: str | None = None) -> None:
             super().__init__()
             self.paths = paths
+            self.download = download  # the one file the browser gets (inittui serve)
 
     def __init__(self, session: Session, target: str, plan_path: str | None) -> None:
         super().__init__(classes="dialog-screen")
@@ -70,10 +72,10 @@ class ExportScreen(PromptFrames, ModalScreen[Exported | None]):
 
     def compose(self) -> ComposeResult:
         on_meta = bool(getattr(self.session.loaded, "on_meta", False))
-        defaults = {
-            "script": ("init_weights.py", True),
-            "checkpoint": ("init_weights.pt", not on_meta),
-            "plan": (self.plan_path or "init_plan.toml", False),
+        defaults = {  # under inittui serve: in this tab's own folder
+            "script": (default_path("init_weights.py"), True),
+            "checkpoint": (default_path("init_weights.pt"), not on_meta),
+            "plan": (self.plan_path or default_path("init_plan.toml"), False),
         }
         with Vertical(classes="dialog export-dialog") as box:
             steps = len(self.session.resolved.steps)
@@ -189,14 +191,16 @@ class ExportScreen(PromptFrames, ModalScreen[Exported | None]):
             ),
             cancel=self.cancel_event.is_set,
         )
-        self.post_message(self.Written([str(p) for p in written]))
+        paths = [str(p) for p in written]
+        # Served in a browser (inittui serve): the files also reach the user, as one download
+        # (a zip when there are several: browsers block every download but the first).
+        download = bundle(paths) if self.app.is_web else None
+        self.post_message(self.Written(paths, download))
 
     def on_export_screen_written(self, message: ExportScreen.Written) -> None:
         self.busy = False
-        if self.app.is_web:
-            # Served in a browser (inittui serve): the files also reach the user as downloads.
-            for path in message.paths:
-                self.app.deliver_binary(path, save_filename=Path(path).name)
+        if message.download:
+            self.app.deliver_binary(message.download, save_filename=Path(message.download).name)
         self.dismiss(Exported(message.paths))
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
