@@ -166,7 +166,17 @@ def _probe_run(args: argparse.Namespace):
             progress=progress,
             allow_in_place=True,  # a command's model is its own: too big to copy, apply in place
         )
+    _note_batch_moot(args, run.result.inputs_source)
     return run
+
+
+def _note_batch_moot(args: argparse.Namespace, source: str | None) -> None:
+    """``--batch`` sizes only inputs inferred from the first layer: say so when the inputs
+    came from elsewhere (example_inputs, --input-shape, --inputs)."""
+    if args.batch is not None and source and not source.startswith("inferred"):
+        where = source.split()[0] if source.startswith("--") else source
+        print(f"note: --batch {args.batch} is not used: the inputs come from {where}",
+              file=sys.stderr)  # fmt: skip
 
 
 def _cmd_preview(args: argparse.Namespace) -> int:
@@ -212,6 +222,7 @@ def _cmd_lsuv(args: argparse.Namespace) -> int:
     inputs = make_inputs(
         loaded, args.input_shape, args.input_dtype, args.batch, args.seed or 0, args.inputs
     )
+    _note_batch_moot(args, inputs.source)
     result = lsuv(
         loaded.model,
         inputs,
@@ -303,6 +314,7 @@ def _print_json(document: dict) -> None:
 def _cmd_tui(args: argparse.Namespace) -> int:
     # Check what can be checked before the screen takes over, so a typo is one line.
     kwargs = _precheck(args)
+    _require_terminal()
     from inittui.tui.app import run_app
 
     return run_app(
@@ -316,6 +328,27 @@ def _cmd_tui(args: argparse.Namespace) -> int:
         input_dtype=args.input_dtype,
         seed=args.seed,
     )
+
+
+def _require_terminal() -> None:
+    """The TUI needs a terminal on stdin and stdout, unless a Textual driver of its own is
+    set (``inittui serve``: textual-serve starts each tab with ``TEXTUAL_DRIVER`` set to
+    its web driver and pipes for stdin and stdout)."""
+    import os
+
+    if os.environ.get("TEXTUAL_DRIVER"):
+        return
+    for name, stream in (("stdin", sys.stdin), ("stdout", sys.stdout)):
+        try:
+            tty = stream is not None and stream.isatty()
+        except (AttributeError, OSError, ValueError):
+            tty = False
+        if not tty:
+            raise _user_error(
+                f"inittui TARGET opens the terminal UI, but {name} is not a terminal; "
+                "use a headless command (inittui inspect, plan, export, preview, check or "
+                "lsuv TARGET) or inittui serve TARGET"
+            )
 
 
 def _user_error(message: str) -> Exception:
@@ -432,6 +465,11 @@ HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv == ["--version"]:
+        from inittui.cli_parser import version
+
+        print(f"inittui {version()}")
+        return 0
     try:
         if argv and argv[0] in SUBCOMMANDS or not argv or argv[0] in ("-h", "--help"):
             parser = build_parser()
