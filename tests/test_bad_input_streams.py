@@ -394,3 +394,18 @@ def test_state_dict_errors_name_the_unexpected_key_and_shape(cli, tmp_path):
 def test_the_table_counts():
     assert len(CASES) >= 12
     assert ZOO.endswith("zoo.py")
+
+
+def test_the_tui_under_serve_needs_no_terminal(cli, monkeypatch):
+    """textual-serve starts each tab as ``inittui TARGET`` with pipes and TEXTUAL_DRIVER set
+    to its web driver: that must still open the app."""
+    import inittui.tui.app as app
+
+    calls = []
+    monkeypatch.setattr(app, "run_app", lambda *a, **k: calls.append(a) or 0)
+    monkeypatch.setattr(sys, "stdin", io.StringIO())
+    monkeypatch.setenv("TEXTUAL_DRIVER", "textual.drivers.web_driver:WebDriver")
+    result = cli(MLP)
+    assert result.code == 0 and result.err == "" and len(calls) == 1
+    monkeypatch.delenv("TEXTUAL_DRIVER")
+    assert cli(MLP).code == 2 and len(calls) == 1
