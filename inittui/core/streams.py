@@ -90,6 +90,10 @@ class OurStdout(io.TextIOBase):
     def isatty(self) -> bool:
         return self._isatty
 
+    def fileno(self) -> int:
+        """The real stdout's descriptor (for its terminal size), not fd 1."""
+        return self._stream.fileno()
+
     def writable(self) -> bool:
         return True
 
