@@ -169,7 +169,17 @@ def _probe_run(args: argparse.Namespace):
             progress=progress,
             allow_in_place=True,  # a command's model is its own: too big to copy, apply in place
         )
+    _note_batch_moot(args, run.result.inputs_source)
     return run
+
+
+def _note_batch_moot(args: argparse.Namespace, source: str | None) -> None:
+    """``--batch`` sizes only inputs inferred from the first layer: say so when the inputs
+    came from elsewhere (example_inputs, --input-shape, --inputs)."""
+    if args.batch is not None and source and not source.startswith("inferred"):
+        where = source.split()[0] if source.startswith("--") else source
+        print(f"note: --batch {args.batch} is not used: the inputs come from {where}",
+              file=sys.stderr)  # fmt: skip
 
 
 def _cmd_preview(args: argparse.Namespace) -> int:
@@ -227,6 +237,7 @@ def _cmd_lsuv(args: argparse.Namespace) -> int:
     inputs = make_inputs(
         loaded, args.input_shape, args.input_dtype, args.batch, args.seed or 0, args.inputs
     )
+    _note_batch_moot(args, inputs.source)
     result = lsuv(
         loaded.model,
         inputs,
@@ -314,12 +325,15 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 def _print_json(document: dict) -> None:
     import json
 
-    sys.stdout.write(json.dumps(document, indent=2, allow_nan=False, default=str) + "\n")
+    from inittui.core.streams import our_stdout
+
+    our_stdout().write(json.dumps(document, indent=2, allow_nan=False, default=str) + "\n")
 
 
 def _cmd_tui(args: argparse.Namespace) -> int:
     # Check what can be checked before the screen takes over, so a typo is one line.
     kwargs = _precheck(args)
+    _require_terminal()
     from inittui.tui.app import run_app
 
     return run_app(
@@ -333,6 +347,27 @@ def _cmd_tui(args: argparse.Namespace) -> int:
         input_dtype=args.input_dtype,
         seed=args.seed,
     )
+
+
+def _require_terminal() -> None:
+    """The TUI needs a terminal on stdin and stdout, unless a Textual driver of its own is
+    set (``inittui serve``: textual-serve starts each tab with ``TEXTUAL_DRIVER`` set to
+    its web driver and pipes for stdin and stdout)."""
+    import os
+
+    if os.environ.get("TEXTUAL_DRIVER"):
+        return
+    for name, stream in (("stdin", sys.stdin), ("stdout", sys.stdout)):
+        try:
+            tty = stream is not None and stream.isatty()
+        except (AttributeError, OSError, ValueError):
+            tty = False
+        if not tty:
+            raise _user_error(
+                f"inittui TARGET opens the terminal UI, but {name} is not a terminal; "
+                "use a headless command (inittui inspect, plan, export, preview, check or "
+                "lsuv TARGET) or inittui serve TARGET"
+            )
 
 
 def _user_error(message: str) -> Exception:
@@ -358,23 +393,41 @@ def _check_not_a_misspelled_command(first: str) -> None:
         )
 
 
+_CONTROL = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F, *range(0x80, 0xA0))}
+_CONTROL.update({ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): "\\t"})
+
+
+def one_line(text: str) -> str:
+    """``text`` with control characters (newlines, ANSI escapes, NUL, DEL) written as
+    Python escapes, so an echoed value cannot break the line or paint the terminal."""
+    return text.translate(_CONTROL)
+
+
+# Headless commands: model code may print; stdout is kept for our own output.
+_CLEAN_STREAMS = ("inspect", "plan", "export", "preview", "check", "lsuv")
+
+
 def _run(handler: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
+    from inittui.core.streams import PipeClosed
+
     debug = getattr(args, "debug", False)
     try:
+        if getattr(args, "command", None) in _CLEAN_STREAMS:
+            return _run_clean(handler, args)
         return handler(args)
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:
-        return 0
+    except (BrokenPipeError, PipeClosed):
+        return 0  # the reader has all it wanted (inittui inspect M | head -1): no error
     except SystemExit as exc:  # no handler exits on purpose: the user's model code did
         if debug:  # re-raising would end the process silently with the model's code
             import traceback
 
             traceback.print_exc()
         print(
-            f"error: the model's code called sys.exit({exc.code!r}); remove that call "
-            "(run with --debug for the traceback)",
+            f"error: the model's code called sys.exit({one_line(repr(exc.code))}); remove that "
+            "call (run with --debug for the traceback)",
             file=sys.stderr,
         )
         return 2
@@ -391,8 +444,31 @@ def _run(handler: Callable[[argparse.Namespace], int], args: argparse.Namespace)
                 f"unexpected {type(exc).__name__}{': ' + first if first else ''} "
                 "(run with --debug for the traceback)"
             )
-        print(f"error: {message}", file=sys.stderr)
+        print(f"error: {one_line(message)}", file=sys.stderr)
         return 2
+
+
+def _run_clean(handler: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
+    """Run a headless command with fd 1 on stderr (inittui.core.streams) and warnings
+    recorded: shown as one ``warning:`` line each when the command succeeds, dropped when
+    it fails (the error line says what matters)."""
+    import warnings
+
+    from inittui.core.streams import command_streams
+
+    with warnings.catch_warnings(record=True) as caught:
+        with command_streams():
+            code = handler(args)
+    shown = set()
+    for item in caught:
+        if issubclass(item.category, (DeprecationWarning, PendingDeprecationWarning)):
+            continue
+        text = str(item.message).strip().splitlines()
+        line = f"warning: {item.category.__name__}: {text[0] if text else ''}"
+        if line not in shown:
+            shown.add(line)
+            print(one_line(line), file=sys.stderr)
+    return code
 
 
 HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
@@ -408,6 +484,11 @@ HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv == ["--version"]:
+        from inittui.cli_parser import version
+
+        print(f"inittui {version()}")
+        return 0
     try:
         if argv and argv[0] in SUBCOMMANDS or not argv or argv[0] in ("-h", "--help"):
             parser = build_parser()
@@ -420,7 +501,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = build_tui_parser().parse_args(argv)
         return _run(_cmd_tui, args)
     except UsageError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {one_line(str(exc))}", file=sys.stderr)
         return 2
     finally:
         gc.unfreeze()  # what _load froze is the caller's again (main can run in-process)

@@ -39,6 +39,25 @@ INPUTS_HELP = (
 )
 
 
+BATCH_HELP = (
+    "batch size of inputs inferred from the first layer (default 8); moot with the "
+    "model file's example_inputs, --input-shape or --inputs"
+)
+
+
+def version() -> str:
+    """The installed distribution's version, else the package's ``__version__``."""
+    try:
+        from importlib.metadata import PackageNotFoundError
+        from importlib.metadata import version as dist_version
+
+        return dist_version("inittui")
+    except (ImportError, PackageNotFoundError):
+        from inittui import __version__
+
+        return __version__
+
+
 class UsageError(Exception):
     """argparse's complaints, turned into our one-line error with exit status 2."""
 
@@ -108,6 +127,9 @@ def build_parser(handlers: Mapping[str, Callable[[argparse.Namespace], int]]) ->
         prog="inittui",
         description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"inittui {version()}", help="print the version"
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     probe = _probe_options()
@@ -212,16 +234,24 @@ def _add_lsuv(sub: _Subparsers, common: _Parser, probe: _Parser) -> _Parser:
         "--target-std",
         type=float,
         default=1.0,
-        help="each layer's output std; the target variance is its square (default 1)",
+        metavar="STD",
+        help="each layer's output std; the target variance is its square (default %(default)g)",
     )
     lsuv_cmd.add_argument(
         "--tol",
         type=float,
         default=0.1,
-        help="stop when |output variance - target variance| < TOL (default 0.1)",
+        metavar="TOL",
+        help="stop when |output variance - target variance| < TOL (default %(default)g)",
     )
-    lsuv_cmd.add_argument("--max-iter", type=int, default=10, help="rescalings per layer")
-    lsuv_cmd.add_argument("--batch", type=int, metavar="N")
+    lsuv_cmd.add_argument(
+        "--max-iter",
+        type=int,
+        default=10,
+        metavar="N",
+        help="rescalings per layer at most (default %(default)s)",
+    )
+    lsuv_cmd.add_argument("--batch", type=int, metavar="N", help=BATCH_HELP)
     lsuv_cmd.add_argument("--inputs", metavar="FILE", help=INPUTS_HELP)
     lsuv_cmd.add_argument("--force", action="store_true", help="overwrite --plan-out")
     lsuv_cmd.add_argument("--json", action="store_true", help="print JSON only")
@@ -236,21 +266,25 @@ def _add_serve(sub: _Subparsers, common: _Parser, probe: _Parser) -> _Parser:
         description="Serve the TUI in a browser with textual-serve. The printed URL carries a "
         "token: only who has it can open the page.",
     )
-    serve_cmd.add_argument("--plan", metavar="PLAN")
+    serve_cmd.add_argument("--plan", metavar="PLAN", help="open this plan file in each tab")
     serve_cmd.add_argument(
         "--host",
         default="localhost",
-        help="bind address (default localhost; any other address is reachable from the network)",
+        help="bind address (default %(default)s; any other address is reachable from the network)",
     )
     serve_cmd.add_argument(
-        "--port", type=int, default=8000, help="port (default 8000; 0: any free port)"
+        "--port",
+        type=int,
+        default=8000,
+        metavar="N",
+        help="port (default %(default)s; 0: any free port)",
     )
     serve_cmd.add_argument(
         "--max-sessions",
         type=int,
         default=4,
         metavar="N",
-        help="browser tabs served at once, each its own process (default 4)",
+        help="browser tabs served at once, each its own process (default %(default)s)",
     )
     return serve_cmd
 
@@ -263,21 +297,21 @@ def _probe_options() -> _Parser:
     group.add_argument(
         "--backward", action="store_true", help="one backward pass: output-gradient std per layer"
     )
-    group.add_argument("--batch", type=int, metavar="N", help="batch size of inferred inputs")
+    group.add_argument("--batch", type=int, metavar="N", help=BATCH_HELP)
     group.add_argument("--inputs", metavar="FILE", help=INPUTS_HELP)
     group.add_argument(
         "--vanishing",
         type=float,
         default=0.1,
         metavar="X",
-        help="flag a layer whose output std falls below X times the input's",
+        help="flag a layer whose output std falls below X times the input's (default %(default)g)",
     )
     group.add_argument(
         "--exploding",
         type=float,
         default=10.0,
         metavar="X",
-        help="flag a layer whose output std rises above X times the input's",
+        help="flag a layer whose output std rises above X times the input's (default %(default)g)",
     )
     mode = group.add_mutually_exclusive_group()
     mode.add_argument(

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Sequence
 
 from rich.cells import cell_len
@@ -20,6 +21,44 @@ from inittui.core.formatting import (
     short,
     sparkline,
 )
+
+
+def console_width(stream) -> int:
+    """The width to draw for: ``COLUMNS`` when it is a usable number (20 or more), else the
+    terminal's width, else (a pipe or a file) wide enough that nothing is cut."""
+    import os
+
+    columns = os.environ.get("COLUMNS", "")
+    if columns.isdigit() and int(columns) >= 20:
+        return int(columns)
+    try:
+        tty = stream.isatty()
+    except (AttributeError, OSError, ValueError):
+        tty = False
+    if not tty:
+        return PIPE_WIDTH
+    try:
+        width = os.get_terminal_size(stream.fileno()).columns
+    except (AttributeError, OSError, ValueError):
+        width = 0
+    if width < 20:
+        try:
+            width = os.get_terminal_size(sys.__stdout__.fileno()).columns
+        except (AttributeError, OSError, ValueError):
+            width = 80
+    return width if width >= 20 else 80
+
+
+PIPE_WIDTH = 1000  # a pipe or file has no edge: tables keep every column whole
+
+
+def stdout_console() -> Console:
+    """A console on inittui's own stdout (not the model's: inittui.core.streams), as wide as
+    :func:`console_width` says."""
+    from inittui.core.streams import our_stdout
+
+    file = our_stdout()
+    return Console(file=file, width=console_width(file))
 
 
 class LeanTable:
@@ -219,7 +258,7 @@ def _flag_text(flags: list[str]) -> Text:
 
 def render_inspect(report: dict, console: Console | None = None) -> None:
     """The module tree with each module's parameters: shape, fans, statistics, flags."""
-    console = console or Console()
+    console = console or stdout_console()
     params_by_module: dict[str, list[dict]] = {}
     for param in report["parameters"]:
         params_by_module.setdefault(param["module"], []).append(param)
@@ -300,7 +339,7 @@ def _fan_cells(param: dict) -> list[str]:
 
 def render_plan(report: dict, console: Console | None = None, show_undecided: bool = False) -> None:
     """One row per decided parameter: rule, scheme, fans, expected std; then the lints."""
-    console = console or Console()
+    console = console or stdout_console()
     console.print(
         Text(f"{report['model_class']}  {report['target']}  ·  seed {report['seed']}", style="bold")
     )
@@ -384,7 +423,7 @@ def render_plan(report: dict, console: Console | None = None, show_undecided: bo
 
 def render_preview(result, comparison=None, console: Console | None = None) -> None:
     """Per-layer output std (log-scale bar), planned beside current when a plan is given."""
-    console = console or Console()
+    console = console or stdout_console()
     from inittui.core.probe.input_report import inputs_line
 
     head = (
@@ -496,7 +535,7 @@ class StderrProgress:
                 BarColumn(),
                 TextColumn("{task.percentage:>3.0f}%"),
                 TimeRemainingColumn(),
-                console=Console(stderr=True),
+                console=Console(stderr=True, width=console_width(sys.stderr)),
                 transient=True,
             )
             self._progress.start()

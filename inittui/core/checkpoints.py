@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from inittui.core.errors import InittuiError
+from inittui.core.infiles import require_regular_file
 from inittui.core.tree import _is_uninitialized
 
 
@@ -30,6 +31,7 @@ def read_checkpoint(path: str) -> dict[str, torch.Tensor]:
         raise InittuiError(
             f"checkpoint {path!r} is a folder; give a .pt, .pth or .safetensors file"
         )
+    require_regular_file(file, "checkpoint", "give a .pt, .pth or .safetensors file")
     if suffix == ".safetensors":
         from safetensors import SafetensorError
         from safetensors.torch import load_file
@@ -125,9 +127,9 @@ def load_checkpoint(model: nn.Module, path: str, on_meta: bool = False) -> None:
     ]
     problems = []
     if missing:
-        problems.append(f"missing keys: {_brief(missing)}")
+        problems.append(f"missing keys: {_brief([_shaped(k, expected[k]) for k in missing])}")
     if unexpected:
-        problems.append(f"unexpected keys: {_brief(unexpected)}")
+        problems.append(f"unexpected keys: {_brief([_shaped(k, state[k]) for k in unexpected])}")
     if mismatched:
         problems.append(f"shape mismatch: {_brief(mismatched, 3)}")
     if problems:
@@ -138,6 +140,19 @@ def load_checkpoint(model: nn.Module, path: str, on_meta: bool = False) -> None:
     try:
         model.load_state_dict(state, strict=True, assign=on_meta)
     except RuntimeError as exc:
-        raise InittuiError(
-            f"loading {Path(path).name} failed: {str(exc).strip().splitlines()[0]}"
-        ) from exc
+        raise InittuiError(f"loading {Path(path).name} failed: {_detail(exc)}") from exc
+
+
+def _shaped(name: str, tensor: object) -> str:
+    """``name (4, 3)``: a key with the shape of its tensor."""
+    shape = getattr(tensor, "shape", None)
+    return name if shape is None else f"{name} {tuple(shape)}"
+
+
+def _detail(exc: BaseException) -> str:
+    """torch's ``Error(s) in loading state_dict for Net:`` says nothing; the line after it
+    names the key."""
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    if len(lines) > 1 and lines[0].startswith("Error(s) in loading state_dict"):
+        return f"{lines[0].rstrip(':')}: {lines[1]}"
+    return lines[0] if lines else type(exc).__name__

@@ -26,6 +26,7 @@ from torch import nn
 
 from inittui.core.checkpoints import load_checkpoint
 from inittui.core.errors import InittuiError
+from inittui.core.infiles import require_regular_file
 
 DTYPES: dict[str, torch.dtype] = {
     "float32": torch.float32,
@@ -217,6 +218,7 @@ def import_location(location: str) -> types.ModuleType:
             )
         if path.is_dir() or path.suffix != ".py":
             raise InittuiError(f"{location!r} is not a Python file; TARGET is file.py:Name")
+        require_regular_file(path, "model file", "TARGET is file.py:Name")
         path = path.resolve()
         root, dotted = _package_root(path)
         with _on_sys_path(str(path.parent)), _on_sys_path(str(root)):

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from inittui.core.errors import InittuiError
+from inittui.core.infiles import require_regular_file
 from inittui.core.limits import seed_too_large
 from inittui.core.plan.model import (
     CONTRACT_KEYS,
@@ -82,6 +83,9 @@ def plan_from_dict(document: Mapping[str, object], source: str = "plan") -> Plan
     return Plan(rules=rules, seed=seed)
 
 
+MAX_PLAN_BYTES = 10 * 10**6  # a plan of 100,000 rules is a few MB
+
+
 def load_plan(path: str | Path) -> Plan:
     file = Path(path).expanduser()
     if not file.exists():
@@ -89,7 +93,19 @@ def load_plan(path: str | Path) -> Plan:
     if file.is_dir():
         raise InittuiError(f"plan {str(path)!r} is a folder; give a .toml file")
     try:
-        text = file.read_text(encoding="utf-8")
+        size = require_regular_file(file, "plan", "give a .toml file").st_size
+        if size > MAX_PLAN_BYTES:
+            raise InittuiError(
+                f"plan {file.name} is {size / 1e6:.1f} MB; plans are at most "
+                f"{MAX_PLAN_BYTES // 10**6} MB of TOML (is this the right file?)"
+            )
+        data = file.read_bytes()
+        if data.startswith(b"\xef\xbb\xbf"):
+            raise InittuiError(
+                f"plan {file.name} starts with a UTF-8 byte-order mark (BOM); "
+                "save it as UTF-8 without BOM"
+            )
+        text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise InittuiError(
             f"cannot read plan {file.name}: it is not UTF-8 text (byte 0x{exc.object[exc.start]:02x}"
