@@ -270,14 +270,14 @@ def _add_serve(sub: _Subparsers, common: _Parser, probe: _Parser) -> _Parser:
     serve_cmd.add_argument(
         "--host",
         default="localhost",
-        help="bind address (default %(default)s; any other address is reachable from the network)",
+        help="bind address (default %(default)s); any other address is reachable from the network",
     )
     serve_cmd.add_argument(
         "--port",
         type=int,
         default=8000,
         metavar="N",
-        help="port (default %(default)s; 0: any free port)",
+        help="port (default %(default)s); 0 picks any free port",
     )
     serve_cmd.add_argument(
         "--max-sessions",
