@@ -143,6 +143,15 @@ CASES = [
         fragment="is a FIFO",
         setup=fifo("w.pt"),
     ),
+    C(
+        "inputs-fifo",
+        "preview",
+        MLP,
+        "--inputs",
+        "{tmp}/x.pt",
+        fragment="is a FIFO",
+        setup=fifo("x.pt"),
+    ),
     C("plan-dev-zero", "plan", MLP, "--plan", "/dev/zero", fragment="'/dev/zero' is a device"),
     C("ckpt-dev-null", "inspect", MLP, "--load", "/dev/null", fragment="unknown checkpoint type"),
     C(

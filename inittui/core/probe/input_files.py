@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from inittui.core.errors import InittuiError
+from inittui.core.infiles import require_regular_file
 from inittui.core.probe.results import _dtype_name
 
 SUFFIXES = (".pt", ".pth", ".safetensors")
@@ -44,6 +45,7 @@ def read_inputs_file(path: str, model: nn.Module) -> tuple[list[torch.Tensor], t
         raise InittuiError(f"--inputs {path!r} not found; check the path")
     if file.is_dir():
         raise InittuiError(f"--inputs {path!r} is a folder; give a .pt or .safetensors file")
+    require_regular_file(file, "--inputs", "give a .pt or .safetensors file")
     if suffix == ".safetensors":
         positional, keywords = _from_safetensors(file)
     else:
