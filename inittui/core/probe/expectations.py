@@ -29,27 +29,9 @@ import torch
 from torch import nn
 
 from inittui.core.probe.results import LayerRecord, ProbeResult, ResidualAdd
+from inittui.core.probe.theory import ELEMENTWISE
 
-_ELEMENTWISE = (
-    nn.ReLU,
-    nn.ReLU6,
-    nn.LeakyReLU,
-    nn.PReLU,
-    nn.ELU,
-    nn.SELU,
-    nn.CELU,
-    nn.GELU,
-    nn.SiLU,
-    nn.Mish,
-    nn.Tanh,
-    nn.Sigmoid,
-    nn.Hardtanh,
-    nn.Hardswish,
-    nn.Hardsigmoid,
-    nn.Softplus,
-    nn.Softsign,
-    nn.Tanhshrink,
-)
+_ELEMENTWISE = (*ELEMENTWISE, nn.PReLU)  # the theory's elementwise layers, and PReLU
 _ACTIVATION_NAME = re.compile(r"(Activation$|GELU|ReLU|SiLU|Swish|Tanh$|Sigmoid$|Mish$)")
 _DROPOUT = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout)
 _PASS = (nn.Identity, nn.Flatten, nn.Unflatten, *_DROPOUT)  # dropout is off in every mode

@@ -20,7 +20,7 @@ from torch import nn
 
 from inittui.core.probe.results import LayerRecord, ProbeResult
 
-_ELEMENTWISE = (
+ELEMENTWISE = (
     nn.ReLU,
     nn.ReLU6,
     nn.LeakyReLU,
@@ -39,6 +39,9 @@ _ELEMENTWISE = (
     nn.Softsign,
     nn.Tanhshrink,
 )
+"""Elementwise activations whose effect on a feature's mean and variance the theory
+computes from the module itself."""
+_ELEMENTWISE = ELEMENTWISE
 _NORMS = (nn.modules.batchnorm._BatchNorm, nn.modules.instancenorm._InstanceNorm)
 _CHUNK = 4096  # features per block of the numerical integration
 _MAX_ELEMENTS = 1 << 21  # per-sample size of a tracked convolution state
