@@ -1149,16 +1149,25 @@ def prepare(case: Case, tmp: Path, monkeypatch: pytest.MonkeyPatch) -> list[str]
     return [arg.replace("{tmp}", str(tmp)) for arg in case.args]
 
 
-@pytest.mark.parametrize("case", CASES)
-def test_bad_input(case: Case, cli, tmp_path, monkeypatch):
+def run_bad_input(case: Case, cli, tmp_path, monkeypatch, snapshot=None) -> str:  # noqa: ANN001
+    """Run ``case`` and assert the contract of every bad input: the case's exit status, an
+    empty stdout, exactly one ``error:`` line naming the problem, the folder unchanged
+    (``snapshot`` records it; the default reads every file). Returns the error line."""
+    snapshot = snapshot or globals()["snapshot"]
     args = prepare(case, tmp_path, monkeypatch)
     before = snapshot(tmp_path)
     result = cli(*args)
     monkeypatch.undo()
     assert result.code == case.code, result.err
     assert result.out == ""
-    one_error_line(result, case.fragment)
+    line = one_error_line(result, case.fragment)
     assert snapshot(tmp_path) == before
+    return line
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_bad_input(case: Case, cli, tmp_path, monkeypatch):
+    run_bad_input(case, cli, tmp_path, monkeypatch)
 
 
 def test_the_table_is_big_enough():

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 from harness import MODELS
-from test_bad_input import MLP, ZOO, C, Case, one_error_line, plan, prepare, snapshot
+from test_bad_input import MLP, ZOO, C, Case, plan, run_bad_input
 
 from inittui.core.limits import SEED_MAX
 
@@ -172,14 +172,7 @@ CASES = [
 
 @pytest.mark.parametrize("case", CASES)
 def test_bad_number(case: Case, cli, tmp_path, monkeypatch):
-    args = prepare(case, tmp_path, monkeypatch)
-    before = snapshot(tmp_path)
-    result = cli(*args)
-    monkeypatch.undo()
-    assert result.code == case.code, result.err
-    assert result.out == ""
-    one_error_line(result, case.fragment)
-    assert snapshot(tmp_path) == before
+    run_bad_input(case, cli, tmp_path, monkeypatch)
 
 
 def test_the_largest_seed_works_in_both_places(cli, tmp_path):

@@ -16,7 +16,17 @@ from pathlib import Path
 import pytest
 import torch
 from harness import ROOT, run_cli_subprocess
-from test_bad_input import MLP, ZOO, C, Case, _saved, good_pt, one_error_line, plan, prepare
+from test_bad_input import (
+    MLP,
+    ZOO,
+    C,
+    Case,
+    _saved,
+    good_pt,
+    one_error_line,
+    plan,
+    run_bad_input,
+)
 
 GOOD_PLAN = plan('select = "type:Linear"\nparams = "bias"\nscheme = "zeros"')
 
@@ -217,15 +227,8 @@ CASES = [
 
 @pytest.mark.parametrize("case", CASES)
 def test_bad_input(case: Case, cli, tmp_path, monkeypatch):
-    args = prepare(case, tmp_path, monkeypatch)
-    before = folder_snapshot(tmp_path)
-    result = cli(*args)
-    monkeypatch.undo()
-    assert result.code == case.code, result.err
-    assert result.out == ""
-    line = one_error_line(result, case.fragment)
+    line = run_bad_input(case, cli, tmp_path, monkeypatch, snapshot=folder_snapshot)
     assert "\x1b" not in line and "\x07" not in line
-    assert folder_snapshot(tmp_path) == before
 
 
 # --------------------------------------------------------------------------- real processes

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 from harness import MODELS
-from test_bad_input import GOOD_PLAN, MLP, C, Case, good_pt, one_error_line, prepare
+from test_bad_input import GOOD_PLAN, MLP, C, Case, good_pt, run_bad_input
 
 WANDERS = f"{MODELS}/chdir_ctor.py:Wanders"
 LONG_PT = "w" * 247 + ".pt"  # 250 characters: legal under NAME_MAX 255
@@ -76,14 +76,7 @@ CASES = [
 
 @pytest.mark.parametrize("case", CASES)
 def test_bad_input(case: Case, cli, tmp_path, monkeypatch):
-    args = prepare(case, tmp_path, monkeypatch)
-    before = snapshot(tmp_path)
-    result = cli(*args)
-    monkeypatch.undo()
-    assert result.code == case.code, result.err
-    assert result.out == ""
-    one_error_line(result, case.fragment)
-    assert snapshot(tmp_path) == before
+    run_bad_input(case, cli, tmp_path, monkeypatch, snapshot=snapshot)
 
 
 # ------------------------------------------------------- writes that must succeed, cleanly
