@@ -101,30 +101,25 @@ class OurStdout(io.TextIOBase):
         if self._narrow:
             text = text.translate(_ASCII)
             text = text.encode(self._encoding, "replace").decode(self._encoding)
-        try:
+        with self._pipe_guard():
             self._stream.write(text)
             if "\n" in text and self._isatty:
                 self._stream.flush()
-        except BrokenPipeError as exc:
-            self.closed_pipe = True
-            raise PipeClosed() from exc
-        except OSError as exc:
-            if exc.errno != errno.EPIPE:
-                raise
-            self.closed_pipe = True
-            raise PipeClosed() from exc
         return len(text)
 
     def flush(self) -> None:
         if self.closed_pipe:
             return
-        try:
+        with self._pipe_guard():
             self._stream.flush()
-        except BrokenPipeError as exc:
-            self.closed_pipe = True
-            raise PipeClosed() from exc
-        except OSError as exc:
-            if exc.errno != errno.EPIPE:
+
+    @contextlib.contextmanager
+    def _pipe_guard(self) -> Iterator[None]:
+        """A closed pipe (EPIPE) becomes :class:`PipeClosed`; other errors pass."""
+        try:
+            yield
+        except OSError as exc:  # BrokenPipeError is the EPIPE OSError
+            if exc.errno != errno.EPIPE and not isinstance(exc, BrokenPipeError):
                 raise
             self.closed_pipe = True
             raise PipeClosed() from exc
