@@ -303,6 +303,9 @@ def float_values(arg: Arg, wide: bool = True, limit: float = math.inf) -> st.Sea
     """Finite floats inside the argument's range: moderate ones, and (``wide``) any up to
     ``limit`` in magnitude."""
     lo, hi = arg.minimum, arg.maximum
+    # A valid plan's values times its scale (at most 3) must fit the parameter's dtype
+    # (float32): resolution refuses larger ones (issue 12, finite numbers).
+    limit = min(limit, 1e37)
     if math.isfinite(limit):
         lo = -limit if lo is None else max(lo, -limit)
         hi = limit if hi is None else min(hi, limit)
