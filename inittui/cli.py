@@ -50,12 +50,14 @@ def _resolve(args: argparse.Namespace, loaded=None):
     """Load the plan (first: a bad plan fails before the model is built), then resolve."""
     from inittui.core.fans import traced_tree
     from inittui.core.plan import resolve_plan
+    from inittui.core.plan.expr_context import constructor_arguments
     from inittui.core.workspace import read_plan
 
     plan = read_plan(args.plan, args.seed)
     loaded = loaded or _load(args)
     tree = traced_tree(loaded, *_trace_input_options(args))
-    return loaded, tree, resolve_plan(plan, loaded.model, tree)
+    args_given = constructor_arguments(loaded)  # what expressions' arg.NAME read
+    return loaded, tree, resolve_plan(plan, loaded.model, tree, constructor_args=args_given)
 
 
 def _trace_input_options(args: argparse.Namespace) -> tuple:
@@ -212,8 +214,8 @@ def _positive_finite(value: float) -> bool:
 def _cmd_lsuv(args: argparse.Namespace) -> int:
     from inittui.core.export import absolute, check_destination, write_text
     from inittui.core.plan import plan_to_toml
-    from inittui.core.workspace import read_plan
     from inittui.core.probe import lsuv, make_inputs
+    from inittui.core.workspace import read_plan
 
     check_destination(args.plan_out, args.force, (".toml",), "plan")
     plan_out = absolute(args.plan_out)  # before model code, which may call os.chdir

@@ -47,7 +47,9 @@ def _listing() -> str:
 def preset_text(name: str) -> str:
     """The TOML text of preset ``name`` (exactly the shipped file)."""
     if not name:
-        raise PresetError(f"'{PREFIX}' needs a preset name, e.g. {PREFIX}gpt2; presets: {_listing()}")
+        raise PresetError(
+            f"'{PREFIX}' needs a preset name, e.g. {PREFIX}gpt2; presets: {_listing()}"
+        )
     if name not in PRESETS:
         close = difflib.get_close_matches(name, list(PRESETS), n=1)
         hint = f" (did you mean {close[0]}?)" if close else ""
