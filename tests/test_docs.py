@@ -111,12 +111,14 @@ def emitted(tmp_path_factory) -> dict[str, list[dict]]:
         "lsuv": [
             run_json("lsuv", LSTM, "--plan", EVERY_KEY_PLAN, "--plan-out", out / "l.toml"),
         ],
+        "presets": [run_json("presets")],
     }
 
 
 def test_json_doc_covers_every_command():
     objects = documented_objects(JSON_DOC.read_text(encoding="utf-8"))
-    assert {name.split(".")[0] for name in objects} == {"inspect", "plan", "preview", "lsuv"}
+    commands = {"inspect", "plan", "preview", "lsuv", "presets"}
+    assert {name.split(".")[0] for name in objects} == commands
     assert len(objects) >= 15, sorted(objects)
 
 
