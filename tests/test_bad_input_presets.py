@@ -1,6 +1,6 @@
-"""Bad input for presets (issue 13): ``preset:NAME`` wherever a plan path is, and the
-``presets`` command; rows in the style of tests/test_bad_input.py (exit 2, one line naming
-what is wrong and listing the presets, nothing written)."""
+"""Bad input for presets (issue 13): ``preset:NAME`` wherever a plan path is, the
+``presets`` command and the ``variance_scaling`` scheme's arguments; rows in the style of
+tests/test_bad_input.py (exit 2, one line naming what is wrong, nothing written)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,12 @@ from harness import ROOT
 from test_bad_input import MLP, C, Case, run_bad_input
 
 LISTING = "presets: torch-default, gpt2, bert"
+
+
+def vs_plan(line: str) -> dict[str, bytes]:
+    rule = '[[rule]]\nselect = "type:Linear"\nparams = "weight"\nscheme = "variance_scaling"\n'
+    return {"p.toml": (rule + line + "\n").encode()}
+
 
 CASES = [
     C("preset-unknown", "plan", MLP, "--plan", "preset:gtp2", fragment="did you mean gpt2?"),
@@ -47,6 +53,44 @@ CASES = [
         "--plan",
         "preset:nanogpt",
         fragment="TinyGPT has no config attribute",
+    ),
+]
+CASES += [
+    C(
+        "variance-scaling-mode",
+        "plan",
+        MLP,
+        "--plan",
+        "{tmp}/p.toml",
+        fragment="fan_avg",
+        files=vs_plan('mode = "fan_sum"'),
+    ),
+    C(
+        "variance-scaling-distribution",
+        "plan",
+        MLP,
+        "--plan",
+        "{tmp}/p.toml",
+        fragment="untruncated_normal",
+        files=vs_plan('distribution = "normal"'),
+    ),
+    C(
+        "variance-scaling-zero",
+        "plan",
+        MLP,
+        "--plan",
+        "{tmp}/p.toml",
+        fragment="variance_scale",
+        files=vs_plan("variance_scale = 0.0"),
+    ),
+    C(
+        "variance-scaling-on-a-bias",
+        "plan",
+        MLP,
+        "--plan",
+        "{tmp}/p.toml",
+        fragment="at least 2 dims",
+        files={"p.toml": b'[[rule]]\nselect = "**"\nscheme = "variance_scaling"\n'},
     ),
 ]
 

@@ -205,7 +205,11 @@ def test_vit_is_timms_jax_mode():
     patch = resolved.step_for("patch_embed.proj.weight")
     fan_in = 3 * 4 * 4
     assert patch.scheme == "variance_scaling"
-    assert patch.kwargs == {"scale": 1.0, "mode": "fan_in", "distribution": "truncated_normal"}
+    assert patch.kwargs == {
+        "variance_scale": 1.0,
+        "mode": "fan_in",
+        "distribution": "truncated_normal",
+    }
     assert patch.expected.std == pytest.approx(1 / math.sqrt(fan_in), rel=1e-12)
     assert patch.expected.high == pytest.approx(2 / math.sqrt(fan_in) / TRUNC_STD_2)
     qkv = resolved.step_for("blocks.1.attn.qkv.weight")
@@ -252,7 +256,7 @@ def test_plan_and_export_take_a_preset(cli, tmp_path):
         "export", f"{ZOO}:vit", "--plan", "preset:vit", "--script", script, "--checkpoint", ckpt
     )
     assert result.code == 0, result.err
-    assert "_variance_scaling_(p, scale=1.0, mode='fan_in'" in script.read_text()
+    assert "_variance_scaling_(p, variance_scale=1.0, mode='fan_in'" in script.read_text()
     namespace: dict = {}
     exec(compile(script.read_text(), str(script), "exec"), namespace)
     model = load_model(f"{ZOO}:vit", {}).model

@@ -53,8 +53,11 @@ CASES: list[tuple[str, dict]] = [
     ("sparse", {"sparsity": 0.3}),
     ("lecun_normal", {}),
     ("variance_scaling", {}),
-    ("variance_scaling", {"scale": 2.0, "mode": "fan_out", "distribution": "untruncated_normal"}),
-    ("variance_scaling", {"scale": 0.5, "mode": "fan_avg", "distribution": "uniform"}),
+    (
+        "variance_scaling",
+        {"variance_scale": 2.0, "mode": "fan_out", "distribution": "untruncated_normal"},
+    ),
+    ("variance_scaling", {"variance_scale": 0.5, "mode": "fan_avg", "distribution": "uniform"}),
     ("keep", {}),
 ]
 CASE_IDS = [f"{name}-{i}" for i, (name, _) in enumerate(CASES)]
@@ -75,14 +78,14 @@ def torch_reference(name: str, t: torch.Tensor, args: dict, g: torch.Generator |
     elif name == "variance_scaling":  # JAX's definition with torch's draws
         fan_in, fan_out = init._calculate_fan_in_and_fan_out(t)
         n = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2}[a["mode"]]
-        std = math.sqrt(a["scale"] / n)
+        std = math.sqrt(a["variance_scale"] / n)
         if a["distribution"] == "truncated_normal":
             s = std / 0.87962566103423978
             init.trunc_normal_(t, mean=0.0, std=s, a=-2 * s, b=2 * s, generator=g)
         elif a["distribution"] == "untruncated_normal":
             init.normal_(t, mean=0.0, std=std, generator=g)
         else:
-            bound = math.sqrt(3 * a["scale"] / n)
+            bound = math.sqrt(3 * a["variance_scale"] / n)
             init.uniform_(t, a=-bound, b=bound, generator=g)
     elif name == "orthogonal" and t.dtype in HALF:
         work = torch.empty(t.shape, dtype=torch.float32)

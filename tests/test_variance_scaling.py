@@ -54,7 +54,7 @@ def test_the_constant_is_the_std_of_a_normal_truncated_at_2():
 @pytest.mark.parametrize("distribution", DISTRIBUTIONS)
 def test_every_mode_and_distribution_has_std_sqrt_scale_over_n(mode, distribution):
     shape, scale = (300, 500, 3), 2.0  # fan_in 1500, fan_out 900
-    args = {"scale": scale, "mode": mode, "distribution": distribution}
+    args = {"variance_scale": scale, "mode": mode, "distribution": distribution}
     n = {"fan_in": 1500, "fan_out": 900, "fan_avg": 1200}[mode]
     want = math.sqrt(scale / n)
     expected = ROW.expected(shape, args)
@@ -78,7 +78,7 @@ def test_every_mode_and_distribution_has_std_sqrt_scale_over_n(mode, distributio
         assert expected.bound == pytest.approx(math.sqrt(3) * want)
     else:
         assert top > 3 * want  # a normal's tail, not truncated
-    assert "std = sqrt(scale / n)" in expected.formula
+    assert "std = sqrt(variance_scale / n)" in expected.formula
 
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32])
@@ -106,8 +106,8 @@ def test_shapes_and_arguments():
     assert ROW.applicability((4, 0, 3)) is None  # empty: a no-op, as torch's functions
     ROW.apply(torch.empty(4, 0, 3), {}, None)
     assert "= 0" in ROW.shape_check((4, 3), {**ROW.defaults(), "_fans": (0, 4)})
-    with pytest.raises(Exception, match="scale"):
-        ROW.validate({"scale": 0.0})
+    with pytest.raises(Exception, match="variance_scale"):
+        ROW.validate({"variance_scale": 0.0})
     with pytest.raises(Exception, match="fan_avg"):
         ROW.validate({"mode": "fan_sum"})
     with pytest.raises(Exception, match="truncated_normal"):
@@ -132,7 +132,7 @@ def test_conv1d_draws_with_the_computed_fans_in_script_and_app(tmp_path):
     assert (step.fan_in, step.fan_out, step.torch_fan_in) == (1024, 256, 256)
     assert step.expected.std == pytest.approx(1 / math.sqrt(1024), rel=1e-12)
     source = step_source(step)
-    assert "_variance_scaling_(p, scale=1.0, mode='fan_in'" in source
+    assert "_variance_scaling_(p, variance_scale=1.0, mode='fan_in'" in source
     assert "fan_in=1024, fan_out=256, generator=g)" in source
     assert step.fan_view is None and step.fan_fill is None
     script = tmp_path / "init.py"

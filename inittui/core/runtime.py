@@ -85,21 +85,22 @@ def _sparse_(tensor, sparsity, std=0.01, generator=None):
 
 def _variance_scaling_(
     tensor,
-    scale=1.0,
+    variance_scale=1.0,
     mode="fan_in",
     distribution="truncated_normal",
     fan_in=None,
     fan_out=None,
     generator=None,
 ):
-    """``jax.nn.initializers.variance_scaling(scale, mode, distribution)`` with torch's draws.
+    """``jax.nn.initializers.variance_scaling(scale, mode, distribution)`` with torch's draws
+    (``variance_scale`` is JAX's ``scale``).
 
     n = fan_in, fan_out or (fan_in + fan_out) / 2 (``mode``); the values have std
-    sqrt(scale / n). ``truncated_normal``: a normal truncated at 2 of its own stds, whose
+    sqrt(variance_scale / n). ``truncated_normal``: a normal truncated at 2 of its own stds, whose
     std is first divided by 0.87962566103423978 (the std of a standard normal truncated
     to [-2, 2], scipy.stats.truncnorm.std(a=-2, b=2)) so that the result's std is
-    sqrt(scale / n); ``untruncated_normal``: N(0, scale / n); ``uniform``:
-    U(-sqrt(3 * scale / n), sqrt(3 * scale / n)). ``fan_in``/``fan_out`` default to
+    sqrt(variance_scale / n); ``untruncated_normal``: N(0, variance_scale / n);
+    ``uniform``: U(-sqrt(3 * variance_scale / n), sqrt(3 * variance_scale / n)). ``fan_in``/``fan_out`` default to
     torch's layout rule (``torch.nn.init._calculate_fan_in_and_fan_out``).
     """
     import math
@@ -109,7 +110,7 @@ def _variance_scaling_(
     if fan_in is None or fan_out is None:
         fan_in, fan_out = torch.nn.init._calculate_fan_in_and_fan_out(tensor)
     n = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2}[mode]
-    variance = scale / n
+    variance = variance_scale / n
     if distribution == "truncated_normal":
         std = math.sqrt(variance) / 0.87962566103423978
         return torch.nn.init.trunc_normal_(

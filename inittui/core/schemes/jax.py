@@ -2,10 +2,11 @@
 ``jax.nn.initializers.variance_scaling`` defines it (jax/_src/nn/initializers.py).
 
 n = fan_in, fan_out or (fan_in + fan_out) / 2 by ``mode``; the values have variance
-scale / n. ``truncated_normal`` draws a normal truncated at 2 of its own stds, with the
-std first divided by :data:`TRUNC_STD_2` so the result's std is sqrt(scale / n);
-``untruncated_normal`` draws N(0, scale / n); ``uniform`` U(-sqrt(3 scale / n),
-sqrt(3 scale / n)). The printed code calls the runtime helper ``_variance_scaling_``
+variance_scale / n (JAX's ``scale``: renamed because ``scale`` is the plan's extension key
+that multiplies the values). ``truncated_normal`` draws a normal truncated at 2 of its own stds, with the
+std first divided by :data:`TRUNC_STD_2` so the result's std is sqrt(variance_scale / n);
+``untruncated_normal`` draws N(0, variance_scale / n); ``uniform``
+U(-sqrt(3 variance_scale / n), sqrt(3 variance_scale / n)). The printed code calls the runtime helper ``_variance_scaling_``
 with the step's fans.
 """
 
@@ -25,12 +26,12 @@ DISTRIBUTIONS = ("truncated_normal", "untruncated_normal", "uniform")
 
 VARIANCE_SCALING_ARGS = (
     Arg(
-        "scale",
+        "variance_scale",
         float,
         1.0,
         minimum=0.0,
         exclusive_minimum=True,
-        doc="the variance is scale / n",
+        doc="JAX's scale: the variance is variance_scale / n",
     ),
     Arg("mode", str, "fan_in", choices=MODES, doc="n: fan_in, fan_out or their average"),
     Arg(
@@ -62,16 +63,18 @@ def variance_scaling_shape_check(dims: tuple[int, ...], v: dict) -> str | None:
 
 def variance_scaling_stats(dims: tuple[int, ...], v: dict) -> Expected:
     n, n_text = _n(dims, v)
-    scale, distribution = v["scale"], v["distribution"]
+    scale, distribution = v["variance_scale"], v["distribution"]
     variance = scale / n
     head = (
         f"JAX variance_scaling ({distribution}, mode={v['mode']}): {n_text}; "
-        f"std = sqrt(scale / n) = sqrt({fmt_num(scale)}/{fmt_num(n)}) = "
+        f"std = sqrt(variance_scale / n) = sqrt({fmt_num(scale)}/{fmt_num(n)}) = "
         f"{fmt_num(math.sqrt(variance))}"
     )
     if distribution == "uniform":
         bound = math.sqrt(3.0 * variance)
-        formula = f"{head}; U(-bound, bound) with bound = sqrt(3 * scale / n) = {fmt_num(bound)}"
+        formula = (
+            f"{head}; U(-bound, bound) with bound = sqrt(3 * variance_scale / n) = {fmt_num(bound)}"
+        )
         return Expected(0.0, bound / math.sqrt(3.0), bound, formula, -bound, bound)
     if distribution == "untruncated_normal":
         return Expected(0.0, math.sqrt(variance), None, f"N(0, std^2) with {head}")

@@ -302,7 +302,7 @@ _ALL: tuple[Scheme, ...] = (
     Scheme(
         name="lecun_normal",
         summary="LeCun normal: std = 1 / sqrt(fan_in), untruncated; JAX/Flax/timm's "
-        "lecun_normal is truncated: use variance_scaling (scale 1, fan_in, truncated_normal)",
+        "lecun_normal is truncated: use variance_scaling (variance_scale 1, fan_in, truncated_normal)",
         args=(),
         uses_generator=True,
         min_dims=2,
