@@ -87,8 +87,8 @@ def _notes(document: dict, console: Console) -> None:
     summary = document["summary"]
     console.print(
         Text(
-            f"differs: B/A outside its {summary['sigmas']:g}-sigma sampling band or KS > "
-            f"critical (alpha {summary['ks_alpha']:g}); constants exact",
+            f"differs: B/A out of its {summary['sigmas']:g}-sigma band, or KS > critical "
+            f"at alpha {summary['ks_alpha']:g}",
             style="dim",
         )
     )

@@ -237,6 +237,4 @@ def test_sides_are_told_apart_by_their_form():
     assert parse_side("current").kind == "current"
     assert parse_side("preset:gpt2").kind == "preset"
     assert parse_side("a/b.TOML").kind == "plan"
-    assert [parse_side(f"w{s}").kind for s in (".pt", ".pth", ".safetensors")] == [
-        "checkpoint"
-    ] * 3
+    assert [parse_side(f"w{s}").kind for s in (".pt", ".pth", ".safetensors")] == ["checkpoint"] * 3
