@@ -111,12 +111,23 @@ def emitted(tmp_path_factory) -> dict[str, list[dict]]:
         "lsuv": [
             run_json("lsuv", LSTM, "--plan", EVERY_KEY_PLAN, "--plan-out", out / "l.toml"),
         ],
+        "diff": [
+            run_json(
+                "diff", f"{SAMPLES}/tiny_gpt.py:TinyGPT", "current", HE_PLAN_FILE, "--preview"
+            ),
+        ],
     }
 
 
 def test_json_doc_covers_every_command():
     objects = documented_objects(JSON_DOC.read_text(encoding="utf-8"))
-    assert {name.split(".")[0] for name in objects} == {"inspect", "plan", "preview", "lsuv"}
+    assert {name.split(".")[0] for name in objects} == {
+        "inspect",
+        "plan",
+        "preview",
+        "lsuv",
+        "diff",
+    }
     assert len(objects) >= 15, sorted(objects)
 
 
