@@ -53,7 +53,7 @@ CASES = [
         "expr-layer-without-container",
         WEIGHTS + 'std = "0.02 / (layer + 1)"',
         "uses layer, but no repeated container (a ModuleList or Sequential of same-type "
-        "modules) is above 0.weight",
+        "modules) is above it for 0.weight",
     ),
     export(
         "expr-missing-config",

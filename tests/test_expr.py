@@ -419,10 +419,14 @@ def test_rules_built_in_code_and_the_assign_verdict_evaluate_the_same_way():
     from inittui.core.plan import judge_rule
 
     model = Nested()
-    rule = Rule("head", "normal", args={"mean": 0.0, "std": "1 / fan_in"})
+    rule = Rule("head", "normal", params="weight", args={"mean": 0.0, "std": "1 / fan_in"})
     verdict = judge_rule(rule, model, build_tree(model))
     assert verdict.ok
     assert verdict.params[0].step.kwargs["std"] == 1 / 3
     assert verdict.params[0].step.expressions == (("std", "1 / fan_in", 1 / 3),)
     bad = judge_rule(Rule("head", "normal", args={"std": "-fan_in"}), model, build_tree(model))
     assert not bad.ok and "std must be >= 0" in bad.reason
+    bias = judge_rule(Rule("head", "normal", args={"std": "1 / fan_in"}), model, build_tree(model))
+    assert bias.reason.endswith(
+        "uses fan_in, which a tensor under 2 dims does not have for head.bias"
+    )
