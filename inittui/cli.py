@@ -50,13 +50,15 @@ def _resolve(args: argparse.Namespace, loaded=None):
     """Load the plan (first: a bad plan fails before the model is built), then resolve."""
     from inittui.core.fans import traced_tree
     from inittui.core.plan import load_plan, resolve_plan
+    from inittui.core.plan.expr_context import constructor_arguments
 
     plan = load_plan(args.plan)
     if args.seed is not None:
         plan = plan.with_seed(args.seed)
     loaded = loaded or _load(args)
     tree = traced_tree(loaded, *_trace_input_options(args))
-    return loaded, tree, resolve_plan(plan, loaded.model, tree)
+    args_given = constructor_arguments(loaded)  # what expressions' arg.NAME read
+    return loaded, tree, resolve_plan(plan, loaded.model, tree, constructor_args=args_given)
 
 
 def _trace_input_options(args: argparse.Namespace) -> tuple:

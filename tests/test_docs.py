@@ -101,6 +101,16 @@ def emitted(tmp_path_factory) -> dict[str, list[dict]]:
         "plan": [
             run_json("plan", LSTM, "--plan", EVERY_KEY_PLAN),
             run_json("plan", f"{MODELS}/zoo.py:Convs", "--plan", PLANS / "fans.toml"),
+            run_json(
+                "plan",
+                f"{MODELS}/zoo.py:NeedsArgs",
+                "--arg",
+                "hidden=4",
+                "--arg",
+                "depth=2",
+                "--plan",
+                PLANS / "expressions.toml",
+            ),  # expressions
         ],
         "preview": [
             preview_mlp,

@@ -18,6 +18,7 @@ from inittui.core.errors import InittuiError
 from inittui.core.fans import traced_tree
 from inittui.core.loading import LoadedModel, load_model, move_to_device, parse_device
 from inittui.core.plan import Plan, ResolvedPlan, load_plan, resolve_plan
+from inittui.core.plan.expr_context import constructor_arguments
 from inittui.core.tree import ModelTree
 
 
@@ -75,9 +76,11 @@ def open_model(
         gc.freeze()
     tree = traced_tree(loaded)  # fans from one meta forward when inputs are known
     empty = Plan(seed=seed or 0)
+    args = constructor_arguments(loaded)  # what expressions' arg.NAME read
     if plan_path:
         try:
-            resolved = resolve_plan(read_plan(plan_path, seed), loaded.model, tree)
+            plan = read_plan(plan_path, seed)
+            resolved = resolve_plan(plan, loaded.model, tree, constructor_args=args)
             return OpenedModel(loaded, tree, resolved)
         except InittuiError as exc:
             if not keep_bad_plan:

@@ -252,10 +252,12 @@ class Jobs(_Base):
     @work(thread=True, exclusive=True, exit_on_error=False, group="resolve")
     def resolve_worker(self, plan: Plan, label: str) -> None:
         from inittui.core.plan import resolve_plan
+        from inittui.core.plan.expr_context import constructor_arguments
 
         session = self.session
         assert session is not None
-        resolved = resolve_plan(plan, session.loaded.model, session.tree)
+        args = constructor_arguments(session.loaded)
+        resolved = resolve_plan(plan, session.loaded.model, session.tree, constructor_args=args)
         self.post_message(PlanResolved(PlanState(plan, resolved, label)))
 
     def on_plan_resolved(self, message: PlanResolved) -> None:

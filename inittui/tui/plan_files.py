@@ -13,6 +13,7 @@ from rich.text import Text
 
 from inittui.core.errors import InittuiError
 from inittui.core.plan import resolve_plan
+from inittui.core.plan.expr_context import constructor_arguments
 from inittui.core.workspace import read_plan
 from inittui.tui.screens.dialogs import ConfirmScreen, PathScreen
 from inittui.tui.screens.export import Exported, ExportScreen
@@ -113,7 +114,8 @@ class PlanFiles(_Base):
 
         def load(path: str) -> tuple[str, PlanState]:
             plan = read_plan(path, self.seed)
-            resolved = resolve_plan(plan, session.loaded.model, session.tree)
+            args = constructor_arguments(session.loaded)
+            resolved = resolve_plan(plan, session.loaded.model, session.tree, constructor_args=args)
             return path, PlanState(plan, resolved, f"opened {Path(path).name}")
 
         self.push_screen(

@@ -73,6 +73,7 @@ def judge_rule(
     index: int = 0,
     seed: int = 0,
     groups: Sequence[Group] | None = None,
+    constructor_args: Mapping[str, object] | None = None,
 ) -> RuleVerdict:
     """Resolve ``rule`` alone (as the plan's rule ``index``) on ``params`` (default: every
     parameter it selects in ``tree``) with the resolver's step builder; the first refusal
@@ -93,7 +94,9 @@ def judge_rule(
             verdicts.append(ParamVerdict(record, tuple(members), None))
             continue
         try:
-            made = make_step(record, rule, index, via, model, seed)
+            made = make_step(
+                record, rule, index, via, model, seed, constructor_args=constructor_args
+            )
         except StepRefused as exc:
             return RuleVerdict(False, str(exc), why=exc.why)
         if isinstance(made, Lint):

@@ -21,6 +21,10 @@ Extension keys (inittui's; they never change the meaning of the contract keys):
     Multiply the initialized values by a constant (GPT-2's 1/sqrt(2 * n_layer) residual
     scaling, LSUV's per-layer factors).
 
+Every float argument of a scheme, ``scale`` and ``forget_bias`` may also be a string
+expression (``std = "0.02 / sqrt(2 * config.n_layer)"``, :mod:`.expr`): the rule keeps the
+text; resolution evaluates it per parameter (:mod:`.expr_context`).
+
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
 from inittui.core.errors import InittuiError
+from inittui.core.plan.expr import checked_expression
 
 PLAN_VERSION = 1
 CONTRACT_KEYS = ("select", "params", "scheme")
@@ -45,8 +50,8 @@ class Rule:
     params: str = "*"
     args: Mapping[str, object] = field(default_factory=dict)
     per_gate: bool = False
-    forget_bias: float | None = None
-    scale: float | None = None
+    forget_bias: float | str | None = None  # a str: an expression (.expr)
+    scale: float | str | None = None
     note: str | None = None
 
     def to_toml_dict(self) -> dict[str, object]:
@@ -72,9 +77,9 @@ class Rule:
         if self.per_gate:
             extra.append("per gate")
         if self.forget_bias is not None:
-            extra.append(f"forget_bias={self.forget_bias}")
+            extra.append(f"forget_bias={_option(self.forget_bias)}")
         if self.scale is not None:
-            extra.append(f"scale={self.scale}")
+            extra.append(f"scale={_option(self.scale)}")
         return extra
 
     def describe(self) -> str:
@@ -83,6 +88,11 @@ class Rule:
         params = "" if self.params == "*" else f" [{self.params}]"
         tail = f" ({'; '.join(extra)})" if extra else ""
         return f"{self.select or '(root)'}{params} -> {self.scheme}({args}){tail}"
+
+
+def _option(value: float | str) -> str:
+    """An option as text: a number as it prints, an expression in quotes."""
+    return repr(value) if isinstance(value, str) else str(value)
 
 
 @dataclass(frozen=True)
@@ -112,6 +122,10 @@ def check_extension(label: str, key: str, value: object) -> object:
             raise InittuiError(f"{label}: per_gate must be true or false, got {value!r}")
         return value
     if key in ("forget_bias", "scale"):
+        if isinstance(value, str):
+            lead = f"{key} must be a finite number or an expression; "
+            checked_expression(label, key, value, lead)  # the rule keeps the text
+            return value
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not _finite(value):
             raise InittuiError(f"{label}: {key} must be a finite number, got {value!r}")
         return float(value)

@@ -17,6 +17,7 @@ from torch import nn
 from inittui.core.errors import InittuiError
 from inittui.core.fans import permutation_for
 from inittui.core.limits import seed_too_large
+from inittui.core.plan.expr_context import ExprSite, concrete_rule
 from inittui.core.plan.lints import Lint, plan_lints
 from inittui.core.plan.model import Plan, Rule, check_rule_numbers, rule_label
 from inittui.core.plan.select import RuleIndex, gate_count, module_matches, name_glob
@@ -59,6 +60,9 @@ class InitStep:
     # ("uniform", bound) through torch.nn.init.normal_/uniform_.
     fan_view: tuple[int, ...] | None = None
     fan_fill: tuple[str, float] | None = None
+    # The rule's expressions and their values here: (key, text, value); args and scale
+    # hold the values (inittui.core.plan.expr_context).
+    expressions: tuple[tuple[str, str, float], ...] = ()
 
     @property
     def kwargs(self) -> dict[str, object]:
@@ -160,9 +164,16 @@ def selecting_rules(sites: Sequence[Site], index: RuleIndex) -> dict[int, list[s
 
 
 def resolve_plan(
-    plan: Plan, model: nn.Module, tree: ModelTree, seed: int | None = None
+    plan: Plan,
+    model: nn.Module,
+    tree: ModelTree,
+    seed: int | None = None,
+    *,
+    constructor_args: Mapping[str, object] | None = None,
 ) -> ResolvedPlan:
-    """Turn rules into one :class:`InitStep` per decided parameter (the last rule wins)."""
+    """Turn rules into one :class:`InitStep` per decided parameter (the last rule wins).
+    ``constructor_args`` are what expressions' ``arg.NAME`` read
+    (:func:`~inittui.core.plan.expr_context.constructor_arguments`)."""
     plan_seed = plan.seed if seed is None else seed
     if isinstance(plan_seed, int) and seed_too_large(plan_seed) is not None:
         raise InittuiError(f"plan: seed {seed_too_large(plan_seed)}; write e.g. seed = 0")
@@ -187,7 +198,9 @@ def resolve_plan(
             lints.append(conflict)
         if rule.scheme == "keep":
             continue
-        made = make_step(record, rule, index, via, model, plan_seed)
+        made = make_step(
+            record, rule, index, via, model, plan_seed, constructor_args=constructor_args
+        )
         if isinstance(made, Lint):
             lints.append(made)
         else:
@@ -232,7 +245,14 @@ class StepRefused(InittuiError):
 
 
 def make_step(
-    record: ParamRecord, rule: Rule, index: int, via: str, model: nn.Module, plan_seed: int
+    record: ParamRecord,
+    rule: Rule,
+    index: int,
+    via: str,
+    model: nn.Module,
+    plan_seed: int,
+    *,
+    constructor_args: Mapping[str, object] | None = None,
 ) -> InitStep | Lint:
     """The step of ``rule`` (the plan's rule ``index``) for ``record``, reached as ``via``;
     a ``no_default`` :class:`Lint` when ``default`` knows no default for it.
@@ -240,6 +260,8 @@ def make_step(
     Raises :class:`InittuiError` (the rule's label, then why) when the rule cannot apply.
     """
     label = rule_label(index, rule)
+    # Expressions -> their values for this parameter: from here on the rule holds numbers.
+    rule, expressions = concrete_rule(rule, ExprSite(record, via, model, constructor_args), label)
     module_path, _, local = via.rpartition(".")
     module = model.get_submodule(module_path)
     shape = _materialized_shape(record, label)
@@ -296,6 +318,7 @@ def make_step(
         fan_source=used[2],
         fan_view=view,
         fan_fill=fill,
+        expressions=expressions,
     )
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from inittui.core.errors import InittuiError
 from inittui.core.infiles import require_regular_file
 from inittui.core.limits import seed_too_large
+from inittui.core.plan.expr_context import validate_args
 from inittui.core.plan.model import (
     CONTRACT_KEYS,
     EXTENSION_KEYS,
@@ -48,7 +49,7 @@ def rule_from_dict(index: int, raw: Mapping[str, object]) -> Rule:
         k: v for k, v in raw.items() if k not in CONTRACT_KEYS and k not in EXTENSION_KEYS
     }
     try:
-        args = get_scheme(scheme_name).validate(scheme_args)
+        args = validate_args(get_scheme(scheme_name), scheme_args, label)
     except SchemeError as exc:
         raise InittuiError(f"{label}: {exc}") from None
     return Rule(select=select, scheme=scheme_name, params=params, args=args, **extensions)

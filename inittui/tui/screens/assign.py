@@ -29,6 +29,7 @@ from textual.worker import Worker, WorkerState
 
 from inittui.core.errors import InittuiError
 from inittui.core.plan import Plan, ResolvedPlan, Rule, RuleVerdict, resolve_plan
+from inittui.core.plan.expr_context import constructor_arguments
 from inittui.core.schemes import ROWS, Scheme, SchemeError, get_scheme
 from inittui.tui.session import (
     Coverage,
@@ -504,7 +505,13 @@ class AssignScreen(PromptFrames, ModalScreen[Assigned | None]):
     @work(thread=True, exclusive=True, exit_on_error=False, group="assign-check")
     def check(self, rule: Rule) -> None:
         plan = with_assignment(self.session.plan, rule)
-        resolved = resolve_plan(plan, self.session.loaded.model, self.session.tree)  # type: ignore
+        args = constructor_arguments(self.session.loaded)  # type: ignore
+        resolved = resolve_plan(
+            plan,
+            self.session.loaded.model,
+            self.session.tree,
+            constructor_args=args,  # type: ignore
+        )
         self.post_message(self.Checked(Assigned(rule, plan, resolved)))
 
     def on_assign_screen_checked(self, message: AssignScreen.Checked) -> None:
