@@ -207,6 +207,33 @@ def _cmd_check(args: argparse.Namespace) -> int:
     return 0 if verdict.passed else 1
 
 
+def _cmd_diff(args: argparse.Namespace) -> int:
+    from inittui.core.diff import check_sides, diff_preview, diff_states
+    from inittui.core.fans import traced_tree
+    from inittui.render import StderrProgress
+
+    if args.batch is not None and args.batch < 1:
+        raise _user_error("--batch must be 1 or more")
+    sides = check_sides(args.a, args.b, args.seed)  # a bad side fails before the build
+    loaded = _load(args)
+    tree = traced_tree(loaded, *_trace_input_options(args))
+    with StderrProgress("diff") as progress:
+        result = diff_states(loaded, *sides, tree=tree, seed=args.seed, progress=progress)
+    if args.preview:
+        options = dict(input_shapes=args.input_shape, input_dtype=args.input_dtype,
+                       inputs_file=args.inputs, batch=args.batch, seed=args.seed or 0,
+                       train_mode=not args.eval)  # fmt: skip
+        result.preview = diff_preview(loaded, result, options)
+        _note_batch_moot(args, result.preview["inputs_source"])
+    if args.json:
+        _print_json(result.to_dict())
+    else:
+        from inittui.render_diff import render_diff
+
+        render_diff(result.to_dict())
+    return 1 if args.fail_on_diff and result.differing else 0
+
+
 def _positive_finite(value: float) -> bool:
     return value > 0 and value != float("inf")  # nan compares False
 
@@ -404,7 +431,7 @@ def one_line(text: str) -> str:
 
 
 # Headless commands: model code may print; stdout is kept for our own output.
-_CLEAN_STREAMS = ("inspect", "plan", "export", "preview", "check", "lsuv", "presets")
+_CLEAN_STREAMS = ("inspect", "plan", "export", "preview", "check", "lsuv", "diff", "presets")
 
 
 def _run(handler: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
@@ -502,6 +529,7 @@ HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
     "check": _cmd_check,
     "lsuv": _cmd_lsuv,
     "serve": _cmd_serve,
+    "diff": _cmd_diff,
     "presets": _cmd_presets,
 }
 

@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 
 _Subparsers = argparse._SubParsersAction  # noqa: SLF001 - argparse's own return type
 
-SUBCOMMANDS = ("inspect", "plan", "export", "preview", "check", "lsuv", "serve", "presets")
+SUBCOMMANDS = ("inspect", "plan", "export", "preview", "check", "lsuv", "serve", "diff", "presets")
 
 DESCRIPTION = """\
 inittui: inspect, plan, preview and export PyTorch weight initialization.
@@ -27,6 +27,9 @@ inittui: inspect, plan, preview and export PyTorch weight initialization.
                                            exit 1 if variance drifts beyond R per layer
   inittui lsuv TARGET --plan-out OUT.toml  LSUV: data-driven scales, written as a plan
   inittui serve TARGET [--port N]          the TUI in a browser (localhost)
+  inittui diff TARGET A B [--preview] [--json]
+                                           two states per parameter (plan, preset:NAME,
+                                           checkpoint or current): std, ratio, KS
   inittui presets [NAME] [--json]          the shipped plans (--plan preset:NAME); NAME
                                            prints its TOML
 
@@ -292,6 +295,36 @@ def _add_serve(sub: _Subparsers, common: _Parser, probe: _Parser) -> _Parser:
     return serve_cmd
 
 
+def _add_diff(sub: _Subparsers, common: _Parser, probe: _Parser) -> _Parser:
+    diff_cmd = sub.add_parser(
+        "diff",
+        parents=[common],
+        help="compare two states per parameter",
+        description="Compare two states of the model per parameter: A and B are each a plan "
+        "file (.toml), preset:NAME, a checkpoint (.pt, .pth, .safetensors) or current (the "
+        "model as built). Shows each side's mean and std, the std ratio B/A, the "
+        "Kolmogorov-Smirnov distance and flags where they differ beyond sampling error. "
+        "Exit status 0 (a report) unless --fail-on-diff.",
+    )
+    diff_cmd.add_argument("a", metavar="A", help="plan .toml, preset:NAME, checkpoint or current")
+    diff_cmd.add_argument("b", metavar="B", help="the same forms as A")
+    diff_cmd.add_argument("--json", action="store_true", help="print JSON only")
+    diff_cmd.add_argument(
+        "--preview", action="store_true", help="also each side's per-layer output std"
+    )
+    diff_cmd.add_argument(
+        "--fail-on-diff",
+        action="store_true",
+        help="exit 1 when any parameter differs beyond sampling error (for CI)",
+    )
+    diff_cmd.add_argument("--batch", type=int, metavar="N", help=BATCH_HELP)
+    diff_cmd.add_argument("--inputs", metavar="FILE", help=INPUTS_HELP)
+    diff_cmd.add_argument(
+        "--eval", action="store_true", help="preview in eval mode (default: train mode)"
+    )
+    return diff_cmd
+
+
 def _probe_options() -> _Parser:
     """The options preview and check share."""
     probe_options = _Parser(add_help=False)
@@ -356,5 +389,6 @@ _ADDERS: dict[str, Callable[[_Subparsers, _Parser, _Parser], _Parser]] = {
     "check": _add_check,
     "lsuv": _add_lsuv,
     "serve": _add_serve,
+    "diff": _add_diff,
     "presets": _add_presets,
 }

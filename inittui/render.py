@@ -232,9 +232,22 @@ def render_plan(report: dict, console: Console | None = None, show_undecided: bo
                     style="yellow",
                 )
             )
+    if show_undecided:
+        _print_expressions(report, console)
     for lint in report["lints"]:
         style = "yellow" if lint["severity"] == "warning" else "dim"
         console.print(Text(f"{lint['severity']}: {lint['message']}", style=style))
+
+
+def _print_expressions(report: dict, console: Console) -> None:
+    """``--explain``: each parameter's expressions and their values."""
+    for param in report["parameters"]:
+        for key, item in param.get("expressions", {}).items():
+            console.print(
+                f"expr {param['name']}: {key} = {item['expression']} = {number(item['value'])}",
+                markup=False,
+                highlight=False,
+            )
 
 
 def render_preview(result, comparison=None, console: Console | None = None) -> None:

@@ -101,6 +101,16 @@ def emitted(tmp_path_factory) -> dict[str, list[dict]]:
         "plan": [
             run_json("plan", LSTM, "--plan", EVERY_KEY_PLAN),
             run_json("plan", f"{MODELS}/zoo.py:Convs", "--plan", PLANS / "fans.toml"),
+            run_json(
+                "plan",
+                f"{MODELS}/zoo.py:NeedsArgs",
+                "--arg",
+                "hidden=4",
+                "--arg",
+                "depth=2",
+                "--plan",
+                PLANS / "expressions.toml",
+            ),  # expressions
         ],
         "preview": [
             preview_mlp,
@@ -111,13 +121,18 @@ def emitted(tmp_path_factory) -> dict[str, list[dict]]:
         "lsuv": [
             run_json("lsuv", LSTM, "--plan", EVERY_KEY_PLAN, "--plan-out", out / "l.toml"),
         ],
+        "diff": [
+            run_json(
+                "diff", f"{SAMPLES}/tiny_gpt.py:TinyGPT", "current", HE_PLAN_FILE, "--preview"
+            ),
+        ],
         "presets": [run_json("presets")],
     }
 
 
 def test_json_doc_covers_every_command():
     objects = documented_objects(JSON_DOC.read_text(encoding="utf-8"))
-    commands = {"inspect", "plan", "preview", "lsuv", "presets"}
+    commands = {"inspect", "plan", "preview", "lsuv", "diff", "presets"}
     assert {name.split(".")[0] for name in objects} == commands
     assert len(objects) >= 15, sorted(objects)
 

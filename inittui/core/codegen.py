@@ -78,7 +78,7 @@ def step_source(step: InitStep) -> str:
     """
     scheme = get_scheme(step.scheme)
     lines = [f"with _fresh(params, {step.param!r}, seed) as (p, g):"]
-    body: list[str] = []
+    body = expression_comments(step)
     fans = (step.fan_in, step.fan_out)
     if step.blocks:
         body.append(f"for block in p.chunk({len(step.blocks)}, 0):")
@@ -102,6 +102,15 @@ def step_source(step: InitStep) -> str:
         body.append(f"p[{step.padding_idx}].zero_()  # padding row stays zero")
     lines += ["    " + line for line in body]
     return "\n".join(lines)
+
+
+def expression_comments(step: InitStep) -> list[str]:
+    """``# std = 0.02 / sqrt(2 * config.n_layer) = 0.004082482904638631``: the rule's
+    expressions as comments (the code holds their values, exactly)."""
+    return [
+        f"# {shown(key, quotes=False)} = {shown(text, quotes=False)} = {value!r}"
+        for key, text, value in step.expressions
+    ]
 
 
 def _helpers_used(steps: list[InitStep]) -> list[str]:

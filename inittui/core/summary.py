@@ -163,6 +163,11 @@ def plan_report(loaded: LoadedModel, tree: ModelTree, resolved: ResolvedPlan) ->
                     "seed": step.seed,
                 }
             )
+            if step.expressions:
+                entry["expressions"] = {
+                    key: {"expression": text, "value": value}
+                    for key, text, value in step.expressions
+                }
         parameters.append(entry)
     return {
         "target": loaded.target,

@@ -209,6 +209,8 @@ def _evaluate(node: Node, values: Mapping[str, float]) -> float:
     if kind == "num":
         return node[1]
     if kind == "name":
+        if node[1] not in values:
+            raise ExpressionError(f"has no value for {node[1]}")
         return float(values[node[1]])
     if kind == "neg":
         return -_evaluate(node[1], values)

@@ -172,14 +172,14 @@ def name_value(name: str, site: ExprSite) -> float:
     if name in ("fan_in", "fan_out", "width"):
         fan = record.fan_out if name == "fan_out" else record.fan_in
         if fan is None:
-            raise ExpressionError(f"uses {name}, but {record.name} has no fans (under 2 dims)")
+            raise ExpressionError(f"uses {name}, which a tensor under 2 dims does not have")
         return float(fan)
     if name in ("depth", "layer"):
         position = block_position(site.model, site.via.rpartition(".")[0])
         if position is None:
             raise ExpressionError(
                 f"uses {name}, but no repeated container (a ModuleList or Sequential of "
-                f"same-type modules) is above {site.via}"
+                "same-type modules) is above it"
             )
         return float(position[0] if name == "layer" else position[1])
     prefix, _, attr = name.partition(".")

@@ -205,6 +205,8 @@ def _param_text(session: Session, param: ParamRecord, canonical: str, width: int
     rule_index = session.resolved.decided_by.get(param.name)
     if rule_index is not None:
         out.append_text(_rule_line(session.plan.rules[rule_index], rule_index, canonical, width))
+    if step is not None and step.expressions:
+        out.append_text(expressions_text(step, width))
     if step is not None and step.expected is not None:
         out.append_text(_expected_text(step, width))
         after = (session.planned_stats or {}).get(param.name)
@@ -237,6 +239,20 @@ def _rule_line(rule: Rule, rule_index: int, canonical: str, width: int) -> Text:
         out.append("\n      " if not wide else " ")
         out.append(extra, style="green")
     out.append("\n")
+    return out
+
+
+def expressions_text(step: InitStep, width: int) -> Text:
+    """``expr std = 0.02 / sqrt(2 * config.n_layer) = 0.007071``: each of the rule's
+    expressions with its value for this parameter (the resolver's, from the step)."""
+    out = Text()
+    for key, text, value in step.expressions:
+        line = f"{key} = {text}"
+        if len(line) > width - 18:
+            line = line[: max(width - 19, 8)] + "…"
+        out.append(" expr ", style="green")
+        out.append(line)
+        out.append(f" = {num(value)}\n", style="bold")
     return out
 
 
