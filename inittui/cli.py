@@ -49,12 +49,11 @@ def _load(args: argparse.Namespace):
 def _resolve(args: argparse.Namespace, loaded=None):
     """Load the plan (first: a bad plan fails before the model is built), then resolve."""
     from inittui.core.fans import traced_tree
-    from inittui.core.plan import load_plan, resolve_plan
+    from inittui.core.plan import resolve_plan
     from inittui.core.plan.expr_context import constructor_arguments
+    from inittui.core.workspace import read_plan
 
-    plan = load_plan(args.plan)
-    if args.seed is not None:
-        plan = plan.with_seed(args.seed)
+    plan = read_plan(args.plan, args.seed)
     loaded = loaded or _load(args)
     tree = traced_tree(loaded, *_trace_input_options(args))
     args_given = constructor_arguments(loaded)  # what expressions' arg.NAME read
@@ -241,8 +240,9 @@ def _positive_finite(value: float) -> bool:
 
 def _cmd_lsuv(args: argparse.Namespace) -> int:
     from inittui.core.export import absolute, check_destination, write_text
-    from inittui.core.plan import load_plan, plan_to_toml
+    from inittui.core.plan import plan_to_toml
     from inittui.core.probe import lsuv, make_inputs
+    from inittui.core.workspace import read_plan
 
     check_destination(args.plan_out, args.force, (".toml",), "plan")
     plan_out = absolute(args.plan_out)  # before model code, which may call os.chdir
@@ -255,9 +255,7 @@ def _cmd_lsuv(args: argparse.Namespace) -> int:
             f"--target-std**2 too), --max-iter at least 1; got {args.target_std:g}, "
             f"{args.tol:g}, {args.max_iter}"
         )
-    plan = load_plan(args.plan) if args.plan else None
-    if plan is not None and args.seed is not None:
-        plan = plan.with_seed(args.seed)
+    plan = read_plan(args.plan, args.seed) if args.plan else None
     loaded = _load(args)
     if loaded.on_meta:
         raise _user_error("LSUV needs values: use --device cpu, cuda or mps, not meta")
@@ -312,7 +310,7 @@ def _precheck(args: argparse.Namespace) -> dict[str, object]:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    from inittui.core.plan import load_plan
+    from inittui.core.workspace import read_plan
 
     if not 0 <= args.port < 65536:
         raise _user_error(f"--port must be 0..65535 (0: any free port), got {args.port}")
@@ -320,7 +318,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         raise _user_error(f"--max-sessions must be at least 1, got {args.max_sessions}")
     _precheck(args)
     if args.plan:
-        load_plan(args.plan)
+        read_plan(args.plan)
     from inittui.tui.serve import bind, serve
 
     sock = bind(args.host, args.port)  # a taken port fails now, before the model is built
@@ -433,7 +431,7 @@ def one_line(text: str) -> str:
 
 
 # Headless commands: model code may print; stdout is kept for our own output.
-_CLEAN_STREAMS = ("inspect", "plan", "export", "preview", "check", "lsuv", "diff")
+_CLEAN_STREAMS = ("inspect", "plan", "export", "preview", "check", "lsuv", "diff", "presets")
 
 
 def _run(handler: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
@@ -500,6 +498,29 @@ def _run_clean(handler: Callable[[argparse.Namespace], int], args: argparse.Name
     return code
 
 
+def _cmd_presets(args: argparse.Namespace) -> int:
+    from inittui.core.streams import our_stdout
+    from inittui.presets import PRESETS, PresetError, preset_text
+
+    if args.name is not None:
+        if args.json:
+            raise _user_error("--json lists the presets; give no NAME with it")
+        try:
+            our_stdout().write(preset_text(args.name))
+        except PresetError as exc:
+            raise _user_error(str(exc)) from None
+        return 0
+    if args.json:
+        listing = [{"name": name, "mirrors": what} for name, what in PRESETS.items()]
+        _print_json({"presets": listing})
+        return 0
+    width = max(map(len, PRESETS))
+    out = our_stdout()
+    for name, what in PRESETS.items():
+        out.write(f"{name:<{width}}  {what}\n")
+    return 0
+
+
 HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
     "inspect": _cmd_inspect,
     "plan": _cmd_plan,
@@ -509,6 +530,7 @@ HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
     "lsuv": _cmd_lsuv,
     "serve": _cmd_serve,
     "diff": _cmd_diff,
+    "presets": _cmd_presets,
 }
 
 

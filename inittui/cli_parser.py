@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 
 _Subparsers = argparse._SubParsersAction  # noqa: SLF001 - argparse's own return type
 
-SUBCOMMANDS = ("inspect", "plan", "export", "preview", "check", "lsuv", "serve", "diff")
+SUBCOMMANDS = ("inspect", "plan", "export", "preview", "check", "lsuv", "serve", "diff", "presets")
 
 DESCRIPTION = """\
 inittui: inspect, plan, preview and export PyTorch weight initialization.
@@ -30,9 +30,12 @@ inittui: inspect, plan, preview and export PyTorch weight initialization.
   inittui diff TARGET A B [--preview] [--json]
                                            two states per parameter (plan, preset:NAME,
                                            checkpoint or current): std, ratio, KS
+  inittui presets [NAME] [--json]          the shipped plans (--plan preset:NAME); NAME
+                                           prints its TOML
 
 TARGET is path/to/file.py:Name or package.module:Name, where Name is an nn.Module
-subclass, a callable returning a module, or a module instance.
+subclass, a callable returning a module, or a module instance. A plan P is a TOML file
+or a shipped preset, preset:NAME (inittui presets lists them).
 """
 
 
@@ -365,6 +368,19 @@ def build_tui_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_presets(sub: _Subparsers, common: _Parser, probe: _Parser) -> _Parser:
+    presets_cmd = sub.add_parser(
+        "presets",
+        help="the shipped plans (preset:NAME)",
+        description="List the plans shipped with inittui, one line each; --plan preset:NAME "
+        "uses one wherever a plan file is accepted. With NAME, print its TOML to start from.",
+    )
+    presets_cmd.add_argument("name", nargs="?", metavar="NAME", help="print this preset's TOML")
+    presets_cmd.add_argument("--json", action="store_true", help="print the listing as JSON")
+    presets_cmd.add_argument("--debug", action="store_true", help="show tracebacks")
+    return presets_cmd
+
+
 _ADDERS: dict[str, Callable[[_Subparsers, _Parser, _Parser], _Parser]] = {
     "inspect": _add_inspect,
     "plan": _add_plan,
@@ -374,4 +390,5 @@ _ADDERS: dict[str, Callable[[_Subparsers, _Parser, _Parser], _Parser]] = {
     "lsuv": _add_lsuv,
     "serve": _add_serve,
     "diff": _add_diff,
+    "presets": _add_presets,
 }

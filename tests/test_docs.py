@@ -126,18 +126,14 @@ def emitted(tmp_path_factory) -> dict[str, list[dict]]:
                 "diff", f"{SAMPLES}/tiny_gpt.py:TinyGPT", "current", HE_PLAN_FILE, "--preview"
             ),
         ],
+        "presets": [run_json("presets")],
     }
 
 
 def test_json_doc_covers_every_command():
     objects = documented_objects(JSON_DOC.read_text(encoding="utf-8"))
-    assert {name.split(".")[0] for name in objects} == {
-        "inspect",
-        "plan",
-        "preview",
-        "lsuv",
-        "diff",
-    }
+    commands = {"inspect", "plan", "preview", "lsuv", "diff", "presets"}
+    assert {name.split(".")[0] for name in objects} == commands
     assert len(objects) >= 15, sorted(objects)
 
 

@@ -52,6 +52,12 @@ CASES: list[tuple[str, dict]] = [
     ("orthogonal", {"gain": 1.5}),
     ("sparse", {"sparsity": 0.3}),
     ("lecun_normal", {}),
+    ("variance_scaling", {}),
+    (
+        "variance_scaling",
+        {"variance_scale": 2.0, "mode": "fan_out", "distribution": "untruncated_normal"},
+    ),
+    ("variance_scaling", {"variance_scale": 0.5, "mode": "fan_avg", "distribution": "uniform"}),
     ("keep", {}),
 ]
 CASE_IDS = [f"{name}-{i}" for i, (name, _) in enumerate(CASES)]
@@ -69,6 +75,18 @@ def torch_reference(name: str, t: torch.Tensor, args: dict, g: torch.Generator |
         return
     if name == "lecun_normal":
         init.kaiming_normal_(t, mode="fan_in", nonlinearity="linear", generator=g)
+    elif name == "variance_scaling":  # JAX's definition with torch's draws
+        fan_in, fan_out = init._calculate_fan_in_and_fan_out(t)
+        n = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2}[a["mode"]]
+        std = math.sqrt(a["variance_scale"] / n)
+        if a["distribution"] == "truncated_normal":
+            s = std / 0.87962566103423978
+            init.trunc_normal_(t, mean=0.0, std=s, a=-2 * s, b=2 * s, generator=g)
+        elif a["distribution"] == "untruncated_normal":
+            init.normal_(t, mean=0.0, std=std, generator=g)
+        else:
+            bound = math.sqrt(3 * a["variance_scale"] / n)
+            init.uniform_(t, a=-bound, b=bound, generator=g)
     elif name == "orthogonal" and t.dtype in HALF:
         work = torch.empty(t.shape, dtype=torch.float32)
         init.orthogonal_(work, generator=g, **a)
@@ -362,7 +380,7 @@ def test_table_is_well_formed():
         "xavier_uniform", "xavier_normal", "kaiming_uniform", "kaiming_normal", "orthogonal",
         "sparse",
     }  # fmt: skip
-    assert torch_names | {"lecun_normal", "keep"} == set(SCHEMES)
+    assert torch_names | {"lecun_normal", "variance_scaling", "keep"} == set(SCHEMES)
     for name in torch_names:
         params = inspect.signature(getattr(init, name + "_")).parameters
         for arg in SCHEMES[name].args:
@@ -736,6 +754,7 @@ def test_every_row_owns_its_facts():
         "kaiming_uniform",
         "kaiming_normal",
         "lecun_normal",
+        "variance_scaling",
     }
     assert get_scheme("default") is DEFAULT and DEFAULT.per_module
     scheme, args = DEFAULT.resolve(torch.nn.Linear(16, 4), "bias", {})

@@ -79,9 +79,10 @@ def step_source(step: InitStep) -> str:
     scheme = get_scheme(step.scheme)
     lines = [f"with _fresh(params, {step.param!r}, seed) as (p, g):"]
     body = expression_comments(step)
+    fans = (step.fan_in, step.fan_out)
     if step.blocks:
         body.append(f"for block in p.chunk({len(step.blocks)}, 0):")
-        body.append("    " + scheme.code("block", step.kwargs, "g"))
+        body.append("    " + scheme.code("block", step.kwargs, "g", fans))
     elif step.fan_fill is not None:  # fans no view of the tensor gives torch's function
         kind, value = step.fan_fill
         if kind == "uniform":
@@ -91,7 +92,7 @@ def step_source(step: InitStep) -> str:
     elif step.fan_view is not None:  # torch's function sees the computed fans on this view
         body.append(scheme.code(view_expression(step.fan_view), step.kwargs, "g"))
     else:
-        body.append(scheme.code("p", step.kwargs, "g"))
+        body.append(scheme.code("p", step.kwargs, "g", fans))
     if step.scale is not None:
         body.append(f"p.mul_({step.scale!r})")
     if step.forget_block is not None:

@@ -15,6 +15,9 @@ reproducible:
 - ``_sparse_``: ``torch.nn.init.sparse_`` draws the zero pattern from the global RNG
   (``torch.randperm(rows)`` without the generator), so a per-parameter generator alone
   does not reproduce it.
+- ``_variance_scaling_``: torch has no ``variance_scaling_``; the helper is JAX's
+  definition drawn with torch's own ``trunc_normal_``/``normal_``/``uniform_``, with the
+  fans passed in (the step's effective fans, which torch's layout rule may not give).
 
 Every other ``torch.nn.init`` function works on float16/bfloat16 on CPU (checked by the
 tests) and is called directly.
@@ -80,9 +83,50 @@ def _sparse_(tensor, sparsity, std=0.01, generator=None):
     return tensor
 
 
+def _variance_scaling_(
+    tensor,
+    variance_scale=1.0,
+    mode="fan_in",
+    distribution="truncated_normal",
+    fan_in=None,
+    fan_out=None,
+    generator=None,
+):
+    """``jax.nn.initializers.variance_scaling(scale, mode, distribution)`` with torch's draws
+    (``variance_scale`` is JAX's ``scale``).
+
+    n = fan_in, fan_out or (fan_in + fan_out) / 2 (``mode``); the values have std
+    sqrt(variance_scale / n). ``truncated_normal``: a normal truncated at 2 of its own stds, whose
+    std is first divided by 0.87962566103423978 (the std of a standard normal truncated
+    to [-2, 2], scipy.stats.truncnorm.std(a=-2, b=2)) so that the result's std is
+    sqrt(variance_scale / n); ``untruncated_normal``: N(0, variance_scale / n);
+    ``uniform``: U(-sqrt(3 * variance_scale / n), sqrt(3 * variance_scale / n)). ``fan_in``/``fan_out`` default to
+    torch's layout rule (``torch.nn.init._calculate_fan_in_and_fan_out``).
+    """
+    import math
+
+    if tensor.numel() == 0:  # as torch's fan-based functions: nothing to fill
+        return tensor
+    if fan_in is None or fan_out is None:
+        fan_in, fan_out = torch.nn.init._calculate_fan_in_and_fan_out(tensor)
+    n = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2}[mode]
+    variance = variance_scale / n
+    if distribution == "truncated_normal":
+        std = math.sqrt(variance) / 0.87962566103423978
+        return torch.nn.init.trunc_normal_(
+            tensor, mean=0.0, std=std, a=-2.0 * std, b=2.0 * std, generator=generator
+        )
+    if distribution == "untruncated_normal":
+        std = math.sqrt(variance)
+        return torch.nn.init.normal_(tensor, mean=0.0, std=std, generator=generator)
+    bound = math.sqrt(3.0 * variance)
+    return torch.nn.init.uniform_(tensor, a=-bound, b=bound, generator=generator)
+
+
 RUNTIME_HELPERS: dict[str, Callable[..., torch.Tensor]] = {
     "_orthogonal_": _orthogonal_,
     "_sparse_": _sparse_,
+    "_variance_scaling_": _variance_scaling_,
 }
 
 

@@ -17,9 +17,10 @@ from dataclasses import dataclass
 from inittui.core.errors import InittuiError
 from inittui.core.fans import traced_tree
 from inittui.core.loading import LoadedModel, load_model, move_to_device, parse_device
-from inittui.core.plan import Plan, ResolvedPlan, load_plan, resolve_plan
+from inittui.core.plan import Plan, ResolvedPlan, load_plan, parse_plan, resolve_plan
 from inittui.core.plan.expr_context import constructor_arguments
 from inittui.core.tree import ModelTree
+from inittui.presets import PresetError, is_preset, preset_name, preset_text
 
 
 @dataclass(frozen=True)
@@ -38,9 +39,20 @@ class OpenedModel:
 
 
 def read_plan(path: str, seed: int | None = None) -> Plan:
-    """The plan file at ``path``; ``seed`` (when given) replaces the plan's seed."""
-    plan = load_plan(path)
+    """The plan file at ``path``, or the shipped preset ``preset:NAME``
+    (:mod:`inittui.presets`); ``seed`` (when given) replaces the plan's seed."""
+    plan = load_preset(path) if is_preset(path) else load_plan(path)
     return plan if seed is None else plan.with_seed(seed)
+
+
+def load_preset(path: str) -> Plan:
+    """The preset ``preset:NAME`` as a plan; an unknown name is one line listing them."""
+    name = preset_name(path)
+    try:
+        text = preset_text(name)
+    except PresetError as exc:
+        raise InittuiError(str(exc)) from None
+    return parse_plan(text, path)
 
 
 def open_model(

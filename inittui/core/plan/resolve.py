@@ -470,6 +470,8 @@ def fan_expected(
         f"fans from the computation: fan_in {fan_in}, fan_out {fan_out} "
         f"(torch's layout rule: {fan[0]}, {fan[1]})"
     )
+    if scheme.fans_in_call:  # the statement passes the fans itself
+        return replace(expected, formula=f"{expected.formula}; {both}"), None, None
     order = permutation_for(block_shape, fan_in, fan_out)  # type: ignore[arg-type]
     if order is not None:
         text = f"{expected.formula}; {both}: drawn on the view {view_expression(order)}"

@@ -63,6 +63,9 @@ class Scheme:
     function: str | None = None  # None: the statement is ``pass`` (keep)
     fixed: tuple[tuple[str, object], ...] = ()
     helpers: tuple[str, ...] = ()
+    # The statement passes the step's fans (fan_in=, fan_out=) to ``function`` itself, so
+    # no permuted view or fallback draw is needed for computed fans (variance_scaling).
+    fans_in_call: bool = False
     paper: str = ""
     dims_purpose: str = ""
     stats: _StatsFn | None = field(default=None, repr=False, compare=False)
@@ -277,7 +280,13 @@ class Scheme:
 
     # -- code -------------------------------------------------------------------------
 
-    def code(self, target: str, args: Mapping[str, object], generator: str = "g") -> str:
+    def code(
+        self,
+        target: str,
+        args: Mapping[str, object],
+        generator: str = "g",
+        fans: tuple[int | float | None, int | float | None] | None = None,
+    ) -> str:
         """One Python statement that initializes ``target`` in place.
 
         ``target`` is an expression naming a tensor (``"p"``, ``"p[0:128]"``), ``generator``
@@ -285,7 +294,8 @@ class Scheme:
         ``repr`` (floats round-trip exactly); the statement uses only ``torch`` and the
         helpers in :attr:`helpers`, e.g.
         ``torch.nn.init.kaiming_normal_(p, a=0.0, mode='fan_in', nonlinearity='relu',
-        generator=g)``.
+        generator=g)``. A row with ``fans_in_call`` also prints ``fans`` (the step's
+        effective fans) as ``fan_in=``, ``fan_out=`` when given.
         """
         values = self.validate(args)
         if self.per_module:
@@ -295,6 +305,8 @@ class Scheme:
         parts = [target]
         parts += [f"{key}={literal(value)}" for key, value in self.fixed]
         parts += [f"{key}={literal(value)}" for key, value in values.items()]
+        if self.fans_in_call and fans is not None and None not in fans:
+            parts += [f"fan_in={fans[0]!r}", f"fan_out={fans[1]!r}"]
         if self.uses_generator:
             parts.append(f"generator={generator}")
         return f"{self.function}({', '.join(parts)})"

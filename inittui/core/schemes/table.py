@@ -8,8 +8,10 @@ and the statement it prints. Adding a scheme means adding a row here (and its te
 ``default`` (PyTorch's own ``reset_parameters``) is the row in
 :mod:`inittui.core.schemes.defaults`.
 
-Besides torch's functions there are two inittui schemes: ``lecun_normal`` (std =
-1/sqrt(fan_in), LeCun et al. 1998) and ``keep`` (leave the tensor as it is).
+Besides torch's functions there are three inittui schemes: ``lecun_normal`` (std =
+1/sqrt(fan_in), LeCun et al. 1998, an untruncated normal), ``variance_scaling`` (JAX's
+``jax.nn.initializers.variance_scaling``, whose ``lecun_normal`` is the truncated one) and
+``keep`` (leave the tensor as it is).
 """
 
 from __future__ import annotations
@@ -20,6 +22,12 @@ from collections.abc import Callable
 import torch
 
 from inittui.core.schemes.args import GAIN_ARG, KAIMING_ARGS, REQUIRED, Arg
+from inittui.core.schemes.jax import (
+    VARIANCE_SCALING_ARGS,
+    variance_scaling_interval,
+    variance_scaling_shape_check,
+    variance_scaling_stats,
+)
 from inittui.core.schemes.row import Scheme
 from inittui.core.schemes.stats import (
     Expected,
@@ -293,7 +301,8 @@ _ALL: tuple[Scheme, ...] = (
     ),
     Scheme(
         name="lecun_normal",
-        summary="LeCun normal: std = 1 / sqrt(fan_in)",
+        summary="LeCun normal: std = 1 / sqrt(fan_in), untruncated; JAX/Flax/timm's "
+        "lecun_normal is truncated: use variance_scaling (variance_scale 1, fan_in, truncated_normal)",
         args=(),
         uses_generator=True,
         min_dims=2,
@@ -305,6 +314,26 @@ _ALL: tuple[Scheme, ...] = (
         stats=lecun_normal_stats,
         fan_based=True,
         whole_matrix=True,
+    ),
+    Scheme(
+        name="variance_scaling",
+        summary="JAX's variance_scaling: std = sqrt(scale / n), n = fan_in, fan_out or "
+        "their average; truncated at 2 std (std-corrected), untruncated normal or uniform",
+        args=VARIANCE_SCALING_ARGS,
+        uses_generator=True,
+        min_dims=2,
+        function="_variance_scaling_",
+        helpers=("_variance_scaling_",),
+        fans_in_call=True,
+        paper="jax.nn.initializers.variance_scaling (JAX); Klambauer et al. 2017 and "
+        "He et al. 2015 for the lecun/he presets of it",
+        dims_purpose=_FAN_PURPOSE,
+        stats=variance_scaling_stats,
+        shape_check=variance_scaling_shape_check,
+        dtypes="real",
+        fan_based=True,
+        whole_matrix=True,
+        interval=variance_scaling_interval,
     ),
     Scheme(
         name="keep",
