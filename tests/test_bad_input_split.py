@@ -43,7 +43,7 @@ CASES = [
         "split-sizes-do-not-add-up",
         C_ATTN + "split = [64, 64]",
         fragment="split = [64, 64] adds up to 128 but c_attn.weight's output dim 1 "
-        " has 384; give sizes that add up to 384",
+        "has 384; give sizes that add up to 384",
         model=GPT2_ATTN,
     ),
     plan_case(
