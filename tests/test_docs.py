@@ -101,6 +101,7 @@ def emitted(tmp_path_factory) -> dict[str, list[dict]]:
         "plan": [
             run_json("plan", LSTM, "--plan", EVERY_KEY_PLAN),
             run_json("plan", f"{MODELS}/zoo.py:Convs", "--plan", PLANS / "fans.toml"),
+            run_json("plan", f"{MODELS}/split_models.py:Fused", "--plan", PLANS / "split.toml"),
         ],
         "preview": [
             preview_mlp,
