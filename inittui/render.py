@@ -203,6 +203,8 @@ def render_plan(report: dict, console: Console | None = None, show_undecided: bo
             )
         if isinstance(scheme, str) and param.get("per_gate"):
             scheme += " per gate"
+        if isinstance(scheme, str) and param.get("split"):
+            scheme += f" split {param['split']['sizes']}"
         table.add_row(
             param["name"],
             shape(param["shape"] or (), cell=True),
@@ -234,6 +236,7 @@ def render_plan(report: dict, console: Console | None = None, show_undecided: bo
             )
     if show_undecided:
         _print_expressions(report, console)
+        _print_splits(report, console)
     for lint in report["lints"]:
         style = "yellow" if lint["severity"] == "warning" else "dim"
         console.print(Text(f"{lint['severity']}: {lint['message']}", style=style))
@@ -248,6 +251,27 @@ def _print_expressions(report: dict, console: Console) -> None:
                 markup=False,
                 highlight=False,
             )
+
+
+def _print_splits(report: dict, console: Console) -> None:
+    """``--explain``: each split parameter's blocks with their fans and expected std."""
+    for param in report["parameters"]:
+        split = param.get("split")
+        if not split:
+            continue
+        blocks = ", ".join(
+            f"{size}: fan_in {fan_in}, fan_out {fan_out}, std {number(std)}"
+            for size, fan_in, fan_out, std in zip(
+                split["sizes"],
+                split["fan_in"],
+                split["fan_out"],
+                split["expected_std"],
+                strict=True,
+            )
+        )
+        console.print(
+            Text(f"split {param['name']} along dim {split['dim']}: {blocks}", style="dim")
+        )
 
 
 def render_preview(result, comparison=None, console: Console | None = None) -> None:

@@ -111,6 +111,7 @@ def emitted(tmp_path_factory) -> dict[str, list[dict]]:
                 "--plan",
                 PLANS / "expressions.toml",
             ),  # expressions
+            run_json("plan", f"{MODELS}/split_models.py:Fused", "--plan", PLANS / "split.toml"),
         ],
         "preview": [
             preview_mlp,

@@ -17,7 +17,8 @@ import textwrap
 
 from inittui import __version__
 from inittui.core.plan import InitStep, Plan, ResolvedPlan
-from inittui.core.plan.resolve import view_expression
+from inittui.core.plan.draw import view_expression
+from inittui.core.plan.split import split_text
 from inittui.core.prelude import prelude_source
 from inittui.core.runtime import helper_source
 from inittui.core.schemes import get_scheme
@@ -65,7 +66,8 @@ def step_comment(step: InitStep) -> str:
         if step.expected.bound is not None:
             detail.append(f"bound {_fmt(step.expected.bound)}")
     if step.blocks:
-        detail.append(f"{len(step.blocks)} gate blocks")
+        sizes = [stop - start for start, stop in step.blocks]
+        detail.append(split_text(step.block_dim, sizes, step.gates))
     head = " ".join(parts)
     return f"{head}: {', '.join(detail)}" if detail else head
 
@@ -76,23 +78,13 @@ def step_source(step: InitStep) -> str:
     Names used: ``params`` (name -> parameter), ``seed``, ``torch``, the prelude and the
     runtime helpers.
     """
-    scheme = get_scheme(step.scheme)
     lines = [f"with _fresh(params, {step.param!r}, seed) as (p, g):"]
     body = expression_comments(step)
-    fans = (step.fan_in, step.fan_out)
-    if step.blocks:
-        body.append(f"for block in p.chunk({len(step.blocks)}, 0):")
-        body.append("    " + scheme.code("block", step.kwargs, "g", fans))
-    elif step.fan_fill is not None:  # fans no view of the tensor gives torch's function
-        kind, value = step.fan_fill
-        if kind == "uniform":
-            body.append(f"torch.nn.init.uniform_(p, a={-value!r}, b={value!r}, generator=g)")
-        else:
-            body.append(f"torch.nn.init.normal_(p, mean=0.0, std={value!r}, generator=g)")
-    elif step.fan_view is not None:  # torch's function sees the computed fans on this view
-        body.append(scheme.code(view_expression(step.fan_view), step.kwargs, "g"))
-    else:
-        body.append(scheme.code("p", step.kwargs, "g", fans))
+    if step.blocks:  # a split: each block as its own tensor
+        body += _block_lines(step)
+    else:  # fan_view/fan_fill: fans other than torch's layout rule
+        fans = (step.fan_in, step.fan_out)
+        body.append(_draw_line(step, "p", step.fan_view, step.fan_fill, fans))
     if step.scale is not None:
         body.append(f"p.mul_({step.scale!r})")
     if step.forget_block is not None:
@@ -111,6 +103,44 @@ def expression_comments(step: InitStep) -> list[str]:
         f"# {shown(key, quotes=False)} = {shown(text, quotes=False)} = {value!r}"
         for key, text, value in step.expressions
     ]
+
+
+def _draw_line(step: InitStep, name: str, view, fill, fans=None) -> str:
+    """One tensor's draw: torch's function on ``name`` (or on the view with the fans the
+    scheme uses), or normal_/uniform_ with the computed std or bound. ``fans`` are the
+    tensor's (or block's) effective fans, for a row that passes them in its call
+    (``variance_scaling``)."""
+    if fill is not None:
+        kind, value = fill
+        if kind == "uniform":
+            return f"torch.nn.init.uniform_({name}, a={-value!r}, b={value!r}, generator=g)"
+        return f"torch.nn.init.normal_({name}, mean=0.0, std={value!r}, generator=g)"
+    target = name if view is None else view_expression(view, name)
+    return get_scheme(step.scheme).code(target, step.kwargs, "g", fans)
+
+
+def _block_lines(step: InitStep) -> list[str]:
+    """A split step: each block drawn in order with the same generator; one loop when
+    every block draws alike (``for block in p.chunk(4, 0):``), else one line per block."""
+    assert step.blocks is not None
+    sizes = [stop - start for start, stop in step.blocks]
+    if len(set(sizes)) == 1:
+        cut = f"p.chunk({len(sizes)}, {step.block_dim})"
+    else:
+        cut = f"p.split({sizes!r}, {step.block_dim})"
+    draws = step.block_draws or ()
+    in_call = get_scheme(step.scheme).fans_in_call  # the call spells out each block's fans
+    ways = {
+        (d.fan_view, d.fan_fill, (d.fan_in, d.fan_out) if in_call else None) for d in draws
+    } or {(None, None, None)}
+    if len(ways) == 1:
+        view, fill, fans = next(iter(ways))
+        return [f"for block in {cut}:", "    " + _draw_line(step, "block", view, fill, fans)]
+    lines = [f"blocks = {cut}"]
+    for i, draw in enumerate(draws):
+        fans = (draw.fan_in, draw.fan_out) if in_call else None
+        lines.append(_draw_line(step, f"blocks[{i}]", draw.fan_view, draw.fan_fill, fans))
+    return lines
 
 
 def _helpers_used(steps: list[InitStep]) -> list[str]:

@@ -51,6 +51,18 @@ def fan_keys(fan_in, fan_out, torch_in, torch_out, source) -> dict:
     return keys
 
 
+def split_keys(step) -> dict:
+    """``split`` of ``plan --json``: the blocks' dim, sizes, fans and expected std."""
+    draws = step.block_draws or ()
+    return {
+        "dim": step.block_dim,
+        "sizes": [stop - start for start, stop in step.blocks],
+        "fan_in": [d.fan_in for d in draws],
+        "fan_out": [d.fan_out for d in draws],
+        "expected_std": [d.expected.std for d in draws],
+    }
+
+
 def _stats_dict(stats: TensorStats | None) -> dict | None:
     return None if stats is None else stats.to_dict()
 
@@ -147,7 +159,7 @@ def plan_report(loaded: LoadedModel, tree: ModelTree, resolved: ResolvedPlan) ->
                     "scheme": step.scheme,
                     "args": step.kwargs,
                     "from_default": step.from_default,
-                    "per_gate": bool(step.blocks),
+                    "per_gate": step.gates,
                     "scale": step.scale,
                     **fan_keys(
                         step.fan_in,
@@ -168,6 +180,8 @@ def plan_report(loaded: LoadedModel, tree: ModelTree, resolved: ResolvedPlan) ->
                     key: {"expression": text, "value": value}
                     for key, text, value in step.expressions
                 }
+            if step.blocks and not step.gates:
+                entry["split"] = split_keys(step)
         parameters.append(entry)
     return {
         "target": loaded.target,

@@ -18,7 +18,7 @@ from torch import nn
 
 from inittui.core.errors import InittuiError
 from inittui.core.plan.lints import Lint
-from inittui.core.plan.model import Rule, check_extension, rule_label
+from inittui.core.plan.model import Rule, check_extension, check_split_rule, rule_label
 from inittui.core.plan.resolve import (
     InitStep,
     StepRefused,
@@ -81,9 +81,10 @@ def judge_rule(
     (from :func:`group_params` for the same select, params and scheme row) skips the
     grouping: a dialog judges every scheme on one scope."""
     try:
-        for key in ("forget_bias", "scale"):
+        for key in ("forget_bias", "scale", "split"):
             if getattr(rule, key) is not None:
                 check_extension(rule_label(index, rule), key, getattr(rule, key))
+        check_split_rule(rule_label(index, rule), {"per_gate": rule.per_gate, "split": rule.split})
     except InittuiError as exc:
         return RuleVerdict(False, str(exc), why=str(exc))
     if groups is None:

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class Lint:
     kind: str  # padding_row, trunc_normal_bounds, fused_recurrent, fan_layout,
-    # tied_conflict, nonfinite, uncovered, no_default
+    # tied_conflict, nonfinite, uncovered, no_default, fused_no_split
     param: str | None
     message: str
     severity: str = "warning"  # "warning" or "info"
@@ -68,6 +68,9 @@ def plan_lints(
                     "each gate block on its own",
                 )
             )
+        fused_split = fused_no_split(step, model, rule)
+        if fused_split is not None:
+            lints.append(fused_split)
         fan_lint = _fan_lint(step, tree, rule)
         if fan_lint is not None:
             lints.append(fan_lint)
@@ -85,6 +88,44 @@ def plan_lints(
             )
         )
     return lints
+
+
+FUSED_NAMES = ("qkv", "w13", "gate_up", "w12")  # fused projections by name
+
+
+def fused_blocks(step: InitStep, model: nn.Module) -> int | None:
+    """How many matrices a known fused tensor holds (MultiheadAttention's in_proj_weight,
+    GPT-2's c_attn: 3; a fused SwiGLU w13/gate_up: 2), 0 for a fused name of unknown
+    count, None for any other tensor."""
+    if len(step.shape) < 2:
+        return None
+    module = model.get_submodule(step.module)
+    if isinstance(module, nn.MultiheadAttention) and step.local_name == "in_proj_weight":
+        return 3
+    if step.module.rpartition(".")[2] == "c_attn" and type(module).__name__ == "Conv1D":
+        return 3
+    names = f"{step.module.rpartition('.')[2]}.{step.local_name}".lower()
+    for fused in FUSED_NAMES:
+        if fused in names:
+            return 3 if fused == "qkv" else 2
+    return None
+
+
+def fused_no_split(step: InitStep, model: nn.Module, rule: str) -> Lint | None:
+    """``fused_no_split``: a fan-based or orthogonal scheme on a fused tensor as one."""
+    row = get_scheme(step.scheme)
+    if step.blocks or step.from_default or not (row.fan_based or row.whole_matrix):
+        return None
+    count = fused_blocks(step, model)
+    if count is None:
+        return None
+    return Lint(
+        "fused_no_split",
+        step.param,
+        f"{rule}: {step.scheme} on {step.param} treats the fused {step.shape[0]}x"
+        f"{step.shape[1]} tensor ({count} matrices stacked) as one; add split = {count} "
+        "(or split = [sizes]) to init each block on its own",
+    )
 
 
 def _fan_lint(step: InitStep, tree: ModelTree, rule: str) -> Lint | None:

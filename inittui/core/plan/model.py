@@ -13,6 +13,12 @@ Extension keys (inittui's; they never change the meaning of the contract keys):
     the scheme to each block, as ``for w in weight.chunk(4, 0): scheme_(w)``. Fans and
     expected std are then those of one block. On biases it is accepted and has no effect
     beyond the same chunking.
+``split = 3`` or ``split = [512, 128, 128]``
+    Any parameter: cut the tensor along its effective output dimension (dim 1 for a weight
+    stored (in, out), transformers' ``Conv1D``; dim 0 otherwise, biases included) into N
+    equal blocks or blocks of the given sizes, and treat each block as its own tensor for
+    fans, expected std and drawing (MultiheadAttention's ``in_proj_weight``, GPT-2's
+    ``c_attn``: q, k, v fused). ``per_gate`` is the same split by the module's gates.
 ``forget_bias = 1.0``
     LSTM/LSTMCell biases only: after the scheme, the forget-gate block (rows H..2H) of
     ``bias_ih*`` is set to the value and that of ``bias_hh*`` to 0, so that the effective
@@ -38,7 +44,7 @@ from inittui.core.plan.expr import checked_expression
 
 PLAN_VERSION = 1
 CONTRACT_KEYS = ("select", "params", "scheme")
-EXTENSION_KEYS = ("per_gate", "forget_bias", "scale", "note")
+EXTENSION_KEYS = ("per_gate", "split", "forget_bias", "scale", "note")
 
 
 @dataclass(frozen=True)
@@ -50,6 +56,7 @@ class Rule:
     params: str = "*"
     args: Mapping[str, object] = field(default_factory=dict)
     per_gate: bool = False
+    split: int | tuple[int, ...] | None = None  # N equal blocks, or their sizes
     forget_bias: float | str | None = None  # a str: an expression (.expr)
     scale: float | str | None = None
     note: str | None = None
@@ -62,6 +69,8 @@ class Rule:
         table.update(self.args)
         if self.per_gate:
             table["per_gate"] = True
+        if self.split is not None:
+            table["split"] = self.split if isinstance(self.split, int) else list(self.split)
         if self.forget_bias is not None:
             table["forget_bias"] = self.forget_bias
         if self.scale is not None:
@@ -71,11 +80,14 @@ class Rule:
         return table
 
     def options(self) -> list[str]:
-        """The extension keys in force, as text: ``per gate``, ``forget_bias=1.0``,
+        """The extension keys in force, as text: ``per gate``, ``split 3``, ``forget_bias=1.0``,
         ``scale=0.5`` (every view of a rule shows them this way)."""
         extra = []
         if self.per_gate:
             extra.append("per gate")
+        if self.split is not None:
+            sizes = self.split if isinstance(self.split, int) else list(self.split)
+            extra.append(f"split {sizes}")
         if self.forget_bias is not None:
             extra.append(f"forget_bias={_option(self.forget_bias)}")
         if self.scale is not None:
@@ -121,6 +133,8 @@ def check_extension(label: str, key: str, value: object) -> object:
         if not isinstance(value, bool):
             raise InittuiError(f"{label}: per_gate must be true or false, got {value!r}")
         return value
+    if key == "split":
+        return check_split(label, value)
     if key in ("forget_bias", "scale"):
         if isinstance(value, str):
             lead = f"{key} must be a finite number or an expression; "
@@ -134,6 +148,32 @@ def check_extension(label: str, key: str, value: object) -> object:
     raise AssertionError(key)
 
 
+def check_split(label: str, value: object) -> int | tuple[int, ...]:
+    """``split = N`` (an integer >= 1) or ``split = [n1, n2, ...]`` (positive integers)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value < 1:
+            raise InittuiError(
+                f"{label}: split must be at least 1, got {value}; write e.g. split = 3"
+            )
+        return value
+    if isinstance(value, (list, tuple)) and value:
+        if all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value):
+            return tuple(value)
+    raise InittuiError(
+        f"{label}: split must be a number of equal blocks or a list of positive block sizes, "
+        f"got {value!r}; write e.g. split = 3 or split = [512, 128, 128]"
+    )
+
+
+def check_split_rule(label: str, rule_keys: Mapping[str, object]) -> None:
+    """``per_gate`` and ``split`` are two spellings of one thing: one of them per rule."""
+    if rule_keys.get("per_gate") and rule_keys.get("split") is not None:
+        raise InittuiError(
+            f"{label}: per_gate and split both split the tensor; keep one of them "
+            "(per_gate = true is the split by the module's gates)"
+        )
+
+
 def _finite(value: float) -> bool:
     """Finite as a float64 (an integer beyond float64's range, 10**400, is not)."""
     try:
@@ -143,8 +183,13 @@ def _finite(value: float) -> bool:
 
 
 def check_rule_numbers(plan: Plan) -> None:
-    """A :class:`Rule` built in code is not validated yet: check its forget_bias/scale."""
+    """A :class:`Rule` built in code is not validated yet: check its forget_bias/scale
+    and split."""
     for index, rule in enumerate(plan.rules):
+        label = rule_label(index, rule)
+        if rule.split is not None:
+            check_split(label, rule.split)
+        check_split_rule(label, {"per_gate": rule.per_gate, "split": rule.split})
         for key in ("forget_bias", "scale"):
             if getattr(rule, key) is not None:
                 check_extension(rule_label(index, rule), key, getattr(rule, key))

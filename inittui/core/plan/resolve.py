@@ -8,24 +8,24 @@ dialog's verdict) calls it on a node's own parameters, so both say the same.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from torch import nn
 
 from inittui.core.errors import InittuiError
-from inittui.core.fans import permutation_for
 from inittui.core.limits import seed_too_large
 from inittui.core.plan.expr_context import ExprSite, concrete_rule
+from inittui.core.plan.draw import fan_expected, step_expected
+from inittui.core.plan.draw import view_expression as view_expression  # re-exported
+from inittui.core.plan.draw import with_padding_row as with_padding_row  # re-exported
 from inittui.core.plan.lints import Lint, plan_lints
 from inittui.core.plan.model import Plan, Rule, check_rule_numbers, rule_label
-from inittui.core.plan.select import RuleIndex, gate_count, module_matches, name_glob
+from inittui.core.plan.select import RuleIndex, module_matches, name_glob
+from inittui.core.plan.split import BlockDraw, Split, block_draws, block_shape, pooled, split_of
 from inittui.core.prelude import _param_seed
 from inittui.core.schemes import Expected, Scheme, SchemeError, fans, get_scheme
-from inittui.core.schemes.args import fmt_num
 from inittui.core.schemes.row import overflow_problem
-from inittui.core.schemes.stats import scaled, with_rows_filled
 from inittui.core.tree import ModelTree, ParamRecord
 
 
@@ -44,7 +44,7 @@ class InitStep:
     args: tuple[tuple[str, object], ...]
     rule_index: int  # 0-based index of the deciding rule
     seed: int  # per-parameter generator seed
-    blocks: tuple[tuple[int, int], ...] | None = None  # per-gate row ranges along dim 0
+    blocks: tuple[tuple[int, int], ...] | None = None  # split: ranges along block_dim
     scale: float | None = None
     padding_idx: int | None = None
     forget_block: tuple[int, int, float] | None = None  # rows and value to fill
@@ -60,6 +60,11 @@ class InitStep:
     # ("uniform", bound) through torch.nn.init.normal_/uniform_.
     fan_view: tuple[int, ...] | None = None
     fan_fill: tuple[str, float] | None = None
+    # A split (``split``, or ``per_gate``: ``gates``): each block's fans, statistics and
+    # draw (the step's fan_in/fan_out/torch fans are the first block's; expected pooled).
+    block_dim: int = 0
+    gates: bool = False
+    block_draws: tuple[BlockDraw, ...] | None = None
     # The rule's expressions and their values here: (key, text, value); args and scale
     # hold the values (inittui.core.plan.expr_context).
     expressions: tuple[tuple[str, str, float], ...] = ()
@@ -73,7 +78,7 @@ class InitStep:
         if not self.blocks:
             return self.shape
         start, stop = self.blocks[0]
-        return (stop - start, *self.shape[1:])
+        return tuple(stop - start if d == self.block_dim else n for d, n in enumerate(self.shape))
 
 
 @dataclass(frozen=True)
@@ -274,23 +279,23 @@ def make_step(
             f"{local}; left unchanged (pick a scheme for it)",
         )
     scheme, args = row
-    blocks = _gate_blocks(rule, module, local, record, label)
-    block_shape = shape if blocks is None else (blocks[0][1] - blocks[0][0], *shape[1:])
-    reason = scheme.applicability(block_shape, args, name=record.name)
-    if reason:
-        raise StepRefused(
-            label,
-            f"cannot apply to {record.name}: {reason}; narrow the rule's select/params "
-            "or pick another scheme",
-            reason,
-        )
+    split = _split(rule, module, local, record, shape, label)
+    shapes = [shape] if split is None else [block_shape(shape, split, n) for n in split.sizes]
+    for part in dict.fromkeys(shapes):  # each block's shape
+        _check_applies(scheme, args, part, record, label)
     forget_block = _forget_block(rule, module, local, shape, record, label)
     padding_idx = _padding_idx(model, via, record)
-    _check_dtype(scheme, args, block_shape, record, rule, label)
-    fan = fans(block_shape)
+    for part in dict.fromkeys(shapes):
+        _check_dtype(scheme, args, part, record, rule, label)
+    fan = fans(shapes[0])
     from_default = get_scheme(rule.scheme).per_module
-    used = _used_fans(record, fan, blocks, from_default)
-    expected, view, fill = fan_expected(scheme, args, block_shape, fan, used[:2])
+    if split is None:
+        used = _used_fans(record, fan, None, from_default)
+        expected, view, fill = fan_expected(scheme, args, shape, fan, used[:2])
+        draws = None
+    else:
+        used, expected, draws = _split_draws(scheme, args, record, split, from_default)
+        view = fill = None
     _check_finite(scheme, args, expected, rule, record, label)
     expected = step_expected(expected, shape, rule.scale, forget_block, padding_idx)
     return InitStep(
@@ -305,7 +310,10 @@ def make_step(
         args=tuple(args.items()),
         rule_index=index,
         seed=param_seed(plan_seed, record.name),
-        blocks=blocks,
+        blocks=None if split is None else split.ranges,
+        block_dim=0 if split is None else split.dim,
+        gates=split is not None and split.gates,
+        block_draws=draws,
         scale=rule.scale,
         padding_idx=padding_idx,
         forget_block=forget_block,
@@ -343,22 +351,56 @@ def _concrete_row(
         raise StepRefused(label, str(exc), str(exc)) from None
 
 
-def _gate_blocks(
-    rule: Rule, module: nn.Module, local: str, record: ParamRecord, label: str
-) -> tuple[tuple[int, int], ...] | None:
-    """``per_gate``: the row ranges of the gate blocks along dim 0."""
-    if not rule.per_gate:
-        return None
-    gates = gate_count(module, local)
-    if gates is None:
-        detail = (
-            f"per_gate applies to RNN/LSTM/GRU weight_ih/weight_hh/bias "
-            f"parameters, not {record.name} ({type(module).__name__})"
+def _check_applies(
+    scheme: Scheme,
+    args: Mapping[str, object],
+    shape: tuple[int, ...],
+    record: ParamRecord,
+    label: str,
+) -> None:
+    reason = scheme.applicability(shape, args, name=record.name)
+    if reason:
+        raise StepRefused(
+            label,
+            f"cannot apply to {record.name}: {reason}; narrow the rule's select/params "
+            "or pick another scheme",
+            reason,
         )
-        raise StepRefused(label, detail, detail)
+
+
+def _split_draws(
+    scheme: Scheme,
+    args: Mapping[str, object],
+    record: ParamRecord,
+    split: Split,
+    from_default: bool,
+) -> tuple[tuple, Expected, tuple[BlockDraw, ...]]:
+    """A split step's fans (the first block's, and their source), the whole tensor's
+    statistics pooled over the blocks, and each block's draw."""
     assert record.shape is not None
-    size = record.shape[0] // gates
-    return tuple((g * size, (g + 1) * size) for g in range(gates))
+    draws = block_draws(scheme, args, record, tuple(record.shape), split, from_default)
+    if draws[0].torch_fan_in is None:
+        used: tuple = (None, None, None)
+    else:
+        torch_rule = split.gates or from_default or record.fan_in is None
+        source = "torch" if torch_rule else record.fan_source
+        used = (draws[0].fan_in, draws[0].fan_out, source)
+    return used, pooled(draws, split), draws
+
+
+def _split(
+    rule: Rule,
+    module: nn.Module,
+    local: str,
+    record: ParamRecord,
+    shape: tuple[int, ...],
+    label: str,
+) -> Split | None:
+    """``split`` / ``per_gate``: the blocks along the effective output dim."""
+    found = split_of(rule, module, local, record.name, shape, (record.fan_in, record.fan_out))
+    if isinstance(found, str):
+        raise StepRefused(label, found, found)
+    return found
 
 
 def _forget_block(
@@ -442,87 +484,3 @@ def _used_fans(
     if blocks or from_default or record.fan_in is None:
         return fan[0], fan[1], "torch"
     return record.fan_in, record.fan_out, record.fan_source
-
-
-def fan_expected(
-    scheme: Scheme,
-    args: Mapping[str, object],
-    block_shape: tuple[int, ...],
-    fan: tuple[int, int] | None,
-    used: tuple[int | float | None, int | float | None],
-) -> tuple[Expected, tuple[int, ...] | None, tuple[str, float] | None]:
-    """The scheme's statistics with the fans it uses, and how the code draws them.
-
-    Where the fans differ from torch's layout rule (and change the scheme's values), the
-    draw goes through torch's own function on a permuted view of the tensor whose layout
-    gives torch those fans (``p.t()`` for a weight stored (in, out)); when no view does (a
-    transposed conv with stride, a grouped conv's fan_out), through
-    ``torch.nn.init.normal_``/``uniform_`` with the computed std or bound."""
-    plain = scheme.expected(block_shape, args)
-    if not scheme.fan_based or fan is None or used == fan or math.prod(block_shape) == 0:
-        return plain, None, None
-    values = {**scheme.validate(args), "_fans": used}
-    expected = scheme.stats(block_shape, values)  # type: ignore[misc]
-    if (expected.std, expected.bound) == (plain.std, plain.bound):
-        return plain, None, None
-    fan_in, fan_out = used
-    both = (
-        f"fans from the computation: fan_in {fan_in}, fan_out {fan_out} "
-        f"(torch's layout rule: {fan[0]}, {fan[1]})"
-    )
-    if scheme.fans_in_call:  # the statement passes the fans itself
-        return replace(expected, formula=f"{expected.formula}; {both}"), None, None
-    order = permutation_for(block_shape, fan_in, fan_out)  # type: ignore[arg-type]
-    if order is not None:
-        text = f"{expected.formula}; {both}: drawn on the view {view_expression(order)}"
-        return replace(expected, formula=text), order, None
-    if expected.bound is not None:
-        fill = ("uniform", float(expected.bound))
-        how = f"torch.nn.init.uniform_(-bound, bound) with bound = {fmt_num(fill[1])}"
-    else:
-        fill = ("normal", float(expected.std or 0.0))
-        how = f"torch.nn.init.normal_(0, std) with std = {fmt_num(fill[1])}"
-    text = (
-        f"{expected.formula}; {both}: no view of the tensor gives torch's {scheme.function} "
-        f"these fans, so the values are drawn with {how}"
-    )
-    return replace(expected, formula=text), None, fill
-
-
-def view_expression(order: Sequence[int]) -> str:
-    """``p.t()`` for a swapped matrix, else ``p.permute(1, 0, 2)``."""
-    if tuple(order) == (1, 0):
-        return "p.t()"
-    return f"p.permute({', '.join(map(str, order))})"
-
-
-def step_expected(
-    expected: Expected,
-    shape: tuple[int, ...],
-    scale: float | None,
-    forget_block: tuple[int, int, float] | None,
-    padding_idx: int | None = None,
-) -> Expected:
-    """The statistics of the whole tensor once the step ran: the scheme's for one block
-    (every gate block alike), times ``scale``, then with the forget rows set and the
-    Embedding's padding row zeroed (the std is over the whole tensor, zero row included)."""
-    expected = scaled(expected, scale)
-    if forget_block is not None:
-        start, stop, value = forget_block
-        expected = with_rows_filled(expected, shape[0], start, stop, value)
-    if padding_idx is not None and shape and shape[0] > 0:
-        expected = with_padding_row(expected, shape[0], padding_idx % shape[0])
-    return expected
-
-
-def with_padding_row(expected: Expected, rows: int, index: int) -> Expected:
-    """The whole tensor's statistics once row ``index`` of ``rows`` is set back to 0."""
-    filled = with_rows_filled(expected, rows, index, index + 1, 0.0)
-    text = f"{expected.formula}; padding row {index} set back to 0"
-    if expected.mean is not None and expected.std is not None:
-        text += (
-            f": over the whole tensor (zero row included, f = 1/{rows}) mean = (1 - f) * "
-            f"{fmt_num(expected.mean)} = {fmt_num(filled.mean)}, std = sqrt((1 - f) * "
-            f"(std^2 + mean^2) - mean'^2) = {fmt_num(filled.std)}"
-        )
-    return replace(filled, formula=text)

@@ -17,6 +17,7 @@ from inittui.core.plan.model import (
     Plan,
     Rule,
     check_extension,
+    check_split_rule,
     rule_label,
 )
 from inittui.core.plan.select import compile_select
@@ -45,6 +46,7 @@ def rule_from_dict(index: int, raw: Mapping[str, object]) -> Rule:
     compile_select(select, label)
     scheme_name = raw["scheme"]
     extensions = {k: check_extension(label, k, v) for k, v in raw.items() if k in EXTENSION_KEYS}
+    check_split_rule(label, extensions)
     scheme_args = {
         k: v for k, v in raw.items() if k not in CONTRACT_KEYS and k not in EXTENSION_KEYS
     }

@@ -270,7 +270,8 @@ def _expected_text(step: InitStep, width: int) -> Text:
     if expected.std is None and expected.bound is None:
         out.append("unchanged" if step.scheme == "keep" else "-")
     if step.blocks:
-        out.append(f"  per gate ×{len(step.blocks)}", style="green")
+        kind = "per gate" if step.gates else f"split dim {step.block_dim}"
+        out.append(f"  {kind} ×{len(step.blocks)}", style="green")
     if step.from_default:
         out.append(f"  {step.scheme}", style="green")
     out.append("\n")
