@@ -15,10 +15,10 @@ from torch import nn
 
 from inittui.core.errors import InittuiError
 from inittui.core.limits import seed_too_large
-from inittui.core.plan.expr_context import ExprSite, concrete_rule
 from inittui.core.plan.draw import fan_expected, step_expected
 from inittui.core.plan.draw import view_expression as view_expression  # re-exported
 from inittui.core.plan.draw import with_padding_row as with_padding_row  # re-exported
+from inittui.core.plan.expr_context import ExprSite, concrete_rule
 from inittui.core.plan.lints import Lint, plan_lints
 from inittui.core.plan.model import Plan, Rule, check_rule_numbers, rule_label
 from inittui.core.plan.select import RuleIndex, module_matches, name_glob
