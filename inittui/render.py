@@ -145,7 +145,7 @@ def render_inspect(report: dict, console: Console | None = None) -> None:
         console.print(Text(f"{mark} {name}: {note}", style="yellow"))
     if report["parameters"] and all(p["stats"] is None for p in report["parameters"]):
         console.print(Text("statistics: none (no data on this device, or --no-stats)", style="dim"))
-    for line in init_lines(report):
+    for line in init_lines(report, console.width):
         console.print(line)
 
 
@@ -153,7 +153,7 @@ INIT_GROUPS = 8  # "built by" lines before "... N more"
 INIT_FLAGGED = 6  # groups of flagged parameters listed before "... N more"
 
 
-def init_lines(report: dict) -> list[Text]:
+def init_lines(report: dict, width: int = 80) -> list[Text]:
     """What construction did (``init_calls``): parameters grouped by the last call that
     wrote them, then each flagged parameter with its calls."""
     from inittui.core.provenance import call_text, last_call
@@ -166,11 +166,13 @@ def init_lines(report: dict) -> list[Text]:
         last = last_call(param["init_calls"])
         label = "no call (values as created)" if last is None else call_text(last)
         groups.setdefault(label, []).append(param["name"])
-    lines = [Text("built by (the last call that wrote each parameter):", style="bold")]
+    lines = [Text("built by (the last call that wrote each parameter, how many):", style="bold")]
     for label, names in list(groups.items())[:INIT_GROUPS]:
-        line = Text(f"  {label}", style="cyan")
-        more = f", {len(names) - 1} more" if len(names) > 1 else ""
-        line.append(f"  {names[0]}{more}", style="dim")
+        line = Text(f"  {len(names):>5}  ", style="dim")
+        line.append(label, style="cyan")
+        example = f"  e.g. {names[0]}" if len(names) > 1 else f"  {names[0]}"
+        if len(line) + len(example) <= width:
+            line.append(example, style="dim")
         lines.append(line)
     if len(groups) > INIT_GROUPS:
         lines.append(
