@@ -153,7 +153,7 @@ def test_functions_are_restored_even_when_construction_raises():
     with pytest.raises(InittuiError, match="constructing Raises failed"):
         load_model(f"{PROV}:Raises")
     assert _originals() == before
-    assert not provenance._state.stack and provenance._installed == 0
+    assert not provenance._state.depth and provenance._installed == 0
 
 
 def test_nested_and_threaded_recorders():

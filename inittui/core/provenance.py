@@ -178,8 +178,10 @@ def _safe(value: object) -> object:
 
 
 class _State(threading.local):
-    stack: tuple = ()  # the thread's active recorders, innermost last
+    depth: int = 0  # active recorders on this thread
     quiet: int = 0  # > 0 inside a wrapped init function: its inner ops are not recorded
+    log: list | None = None  # (tensor, fn, args, kwargs, kind, code, line, by) per call
+    empties: list | None = None  # tensors torch.empty made
     last: tuple | None = None  # (frame, storage) of the last unwrapped init call recorded
 
 
@@ -187,34 +189,43 @@ _state = _State()
 
 
 class Recorder:
-    """Calls recorded per storage while a model is constructed; :meth:`provenance` maps
-    them to parameter names. Storages seen are kept alive until the recorder is dropped,
-    so a freed temporary's address cannot be taken for a parameter's."""
+    """Calls recorded while a model is constructed; :meth:`provenance` maps them to
+    parameter names by storage. The tensors written are kept alive until the recorder is
+    dropped, so a freed temporary's storage cannot be taken for a parameter's.
 
-    def __init__(self) -> None:
-        # storage id -> [storage, from torch.empty, events]; event = (fn, args, kind,
-        # (code, lineno) of at, by, first byte, end byte)
-        self._storages: dict[int, list] = {}
+    Recording is on the hot path of construction: a call appends one flat tuple to the
+    thread's log (nested recorders share it, each reading its own slice); storages, spans,
+    paths and JSON-safe arguments are worked out only when :meth:`provenance` runs."""
 
-    def _entry(self, tensor: torch.Tensor) -> list:
-        storage = tensor.untyped_storage()
-        entry = self._storages.get(storage._cdata)
-        if entry is None:
-            entry = self._storages[storage._cdata] = [storage, False, []]
-        return entry
+    def __init__(self, log: list, empties: list) -> None:
+        self._log, self._empties = log, empties
+        self._start, self._start_empty = len(log), len(empties)
+        self._end: int | None = None
+        self._end_empty: int | None = None
+        self._index: tuple | None = None
 
-    def created_empty(self, tensor: torch.Tensor) -> None:
-        self._entry(tensor)[1] = True
+    def stop(self) -> None:
+        self._end, self._end_empty = len(self._log), len(self._empties)
 
-    def add(self, tensor, fn, args, kind, at, by) -> None:
-        entry = self._entry(tensor)
-        first, end = _byte_span(tensor)
-        entry[2].append((fn, args, kind, at, by, first, end))
+    def _indexed(self) -> tuple[dict[int, list[tuple]], set[int]]:
+        if self._index is None:
+            events: dict[int, list[tuple]] = {}
+            for event in self._log[self._start : self._end]:
+                tensor = event[0]
+                key = tensor.untyped_storage()._cdata
+                events.setdefault(key, []).append((*event[1:], *_byte_span(tensor)))
+            empty = {
+                t.untyped_storage()._cdata
+                for t in self._empties[self._start_empty : self._end_empty]
+            }
+            self._index = (events, empty)
+        return self._index
 
     def provenance(self, model: nn.Module) -> dict[str, Provenance]:
         """Each parameter name of ``model`` -> its history and flags (tied names share)."""
         out: dict[str, Provenance] = {}
         by_id: dict[int, Provenance] = {}
+        events, empty = self._indexed()
         for path, module in model.named_modules(remove_duplicate=False):
             for local, param in module._parameters.items():
                 if param is None:
@@ -222,23 +233,56 @@ class Recorder:
                 name = f"{path}.{local}" if path else local
                 found = by_id.get(id(param))
                 if found is None:
-                    found = by_id[id(param)] = self._history(param)
+                    found = by_id[id(param)] = _history(param, events, empty)
                 out[name] = found
         return out
 
-    def _history(self, param: torch.Tensor) -> Provenance:
-        if isinstance(param, nn.parameter.UninitializedTensorMixin):
-            return Provenance()
-        entry = self._storages.get(param.untyped_storage()._cdata)
-        if entry is None:
-            return Provenance()
-        first, end = _byte_span(param)
-        calls = tuple(
-            InitCall(fn, args, site_text(at), by, kind, part=lo > first or hi < end)
-            for fn, args, kind, at, by, lo, hi in entry[2]
-            if lo < end and hi > first or (lo == hi == first)
+
+def _history(param: torch.Tensor, events: dict, empty: set) -> Provenance:
+    if isinstance(param, nn.parameter.UninitializedTensorMixin):
+        return Provenance()
+    key = param.untyped_storage()._cdata
+    first, end = _byte_span(param)
+    calls = tuple(
+        InitCall(
+            fn,
+            _arguments(fn, args, kwargs),
+            site_text(None if code is None else (code, line)),
+            by,
+            kind,
+            part=lo > first or hi < end,
         )
-        return Provenance(calls, judge(calls, created_empty=entry[1]))
+        for fn, args, kwargs, kind, code, line, by, lo, hi in events.get(key, ())
+        if lo < end and hi > first or (lo == hi == first)
+    )
+    return Provenance(calls, judge(calls, created_empty=key in empty))
+
+
+@functools.cache
+def _spec(fn: str) -> tuple[tuple[str, ...], dict[str, object]]:
+    """The argument names (after the tensor) and defaults of a recorded function."""
+    if fn in INIT_FUNCTIONS:
+        signature = inspect.signature(inspect.unwrap(getattr(nn.init, fn)))
+        names = tuple(p for p in signature.parameters if p not in ("tensor", "generator"))
+        return names, _defaults()[fn]
+    for table in (RANDOM_METHODS, WRITE_METHODS, MODIFY_METHODS):
+        if fn in table:
+            return tuple(n for n, _ in table[fn]), dict(table[fn])
+    return (), {}
+
+
+def _arguments(fn, args, kwargs) -> tuple[tuple[str, object], ...]:
+    """The recorded call's arguments by name (defaults filled in), JSON-safe."""
+    if args is None:  # read from an init function's frame: already by name
+        return tuple((k, _safe(v)) for k, v in kwargs)
+    names, defaults = _spec(fn)
+    given = dict(zip(names, args, strict=False))
+    given.update(kwargs)
+    return tuple(
+        (n, _safe(given[n] if n in given else defaults[n]))
+        for n in names
+        if (n in given or defaults.get(n) is not None) and n != "generator"
+    )
 
 
 def judge(calls: tuple[InitCall, ...], created_empty: bool) -> tuple[str, ...]:
@@ -259,14 +303,16 @@ def _byte_span(tensor: torch.Tensor) -> tuple[int, int]:
     """The bytes of its storage a tensor covers: [first, end)."""
     size = tensor.element_size()
     first = tensor.storage_offset() * size
+    if tensor.is_contiguous():
+        return first, first + tensor.numel() * size
     if tensor.numel() == 0:
         return first, first
     last = sum((n - 1) * s for n, s in zip(tensor.shape, tensor.stride(), strict=True) if n > 1)
     return first, first + (last + 1) * size
 
 
-def _record(tensor, fn, args, kind, wrapped=False) -> None:
-    """Record one call into every recorder of this thread."""
+def _record(tensor, fn, args, kwargs, kind, wrapped=False) -> None:
+    """Log one call on this thread (every active recorder reads it)."""
     if not isinstance(tensor, torch.Tensor):
         return
     state = _state
@@ -274,33 +320,27 @@ def _record(tensor, fn, args, kind, wrapped=False) -> None:
     if not wrapped and found is not None:
         # A writing op inside an init function that was not wrapped: record the function,
         # once per call (trunc_normal_ runs uniform_, mul_, clamp_ on the same tensor).
-        frame, fn, args = found
+        frame, fn, kwargs = found
         key = (frame, tensor.untyped_storage()._cdata)
         last = state.last
         if last is not None and last[0] is frame and last[1] == key[1]:
             return
         state.last = key
-        kind = INIT
-        args = tuple((name, _safe(value)) for name, value in args)
-    for recorder in state.stack:
-        recorder.add(tensor, fn, args, kind, at, by)
+        kind, args = INIT, None
+    elif kind != INIT:
+        # copy_(src), mul_(other): describe tensors now rather than keep them alive.
+        args = tuple(_safe(a) for a in args)
+        kwargs = {k: _safe(v) for k, v in kwargs.items()}
+    code, line = at or (None, None)
+    state.log.append((tensor, fn, args, kwargs, kind, code, line, by))
 
 
-def _method_args(table, args, kwargs) -> tuple[tuple[str, object], ...]:
-    out = []
-    for i, (name, default) in enumerate(table):
-        value = args[i] if i < len(args) else kwargs.get(name, default)
-        if value is not None or name in kwargs:
-            out.append((name, _safe(value)))
-    return tuple(out)
-
-
-def _method_hook(name, original, table, kind):
+def _method_hook(name, original, kind):
     def hook(self, *args, **kwargs):
         out = original(self, *args, **kwargs)
         state = _state
-        if state.stack and not state.quiet:
-            _record(self, name, _method_args(table, args, kwargs), kind)
+        if state.depth and not state.quiet:
+            _record(self, name, args, kwargs, kind)
         return out
 
     hook.__name__ = hook.__qualname__ = name
@@ -309,27 +349,16 @@ def _method_hook(name, original, table, kind):
 
 
 def _init_hook(name, original):
-    signature = inspect.signature(original)
-    names = [p for p in signature.parameters if p not in ("tensor", "generator")]
-    defaults = {
-        p.name: p.default for p in signature.parameters.values() if p.default is not p.empty
-    }
-
     def hook(tensor, *args, **kwargs):
         state = _state
-        if not state.stack or state.quiet:
+        if not state.depth or state.quiet:
             return original(tensor, *args, **kwargs)
         state.quiet += 1
         try:
             out = original(tensor, *args, **kwargs)
         finally:
             state.quiet -= 1
-        given = dict(zip(names, args, strict=False))
-        given.update(kwargs)
-        values = tuple(
-            (n, _safe(given.get(n, defaults.get(n)))) for n in names if n in given or n in defaults
-        )
-        _record(tensor, name, values, INIT, wrapped=True)
+        _record(tensor, name, args, kwargs, INIT, wrapped=True)
         return out
 
     hook.__wrapped__ = original
@@ -342,9 +371,8 @@ def _empty_hook(original):
     def hook(*args, **kwargs):
         out = original(*args, **kwargs)
         state = _state
-        if state.stack and not state.quiet and isinstance(out, torch.Tensor):
-            for recorder in state.stack:
-                recorder.created_empty(out)
+        if state.depth and not state.quiet:
+            state.empties.append(out)
         return out
 
     hook.__wrapped__ = original
@@ -365,9 +393,9 @@ def _patches() -> list[tuple[object, str, object]]:
         original = getattr(nn.init, name)
         patches.append((nn.init, name, _init_hook(name, original)))
     for table, kind in ((RANDOM_METHODS, INIT), (WRITE_METHODS, WRITE), (MODIFY_METHODS, MODIFY)):
-        for name, arguments in table.items():
+        for name in table:
             original = getattr(torch.Tensor, name)
-            patches.append((torch.Tensor, name, _method_hook(name, original, arguments, kind)))
+            patches.append((torch.Tensor, name, _method_hook(name, original, kind)))
     for name in ("empty", "empty_like"):
         patches.append((torch, name, _empty_hook(getattr(torch, name))))
     return patches
@@ -403,16 +431,19 @@ def _uninstall() -> None:
 def record_construction() -> Iterator[Recorder]:
     """Record what runs inside the ``with`` block (this thread only); everything is
     restored on leaving it, also when the block raises. Nested blocks each record."""
-    recorder = Recorder()
-    _install()
     state = _state
-    state.stack = (*state.stack, recorder)
+    if not state.depth:
+        state.log, state.empties = [], []
+    recorder = Recorder(state.log, state.empties)
+    _install()
+    state.depth += 1
     try:
         yield recorder
     finally:
-        state.stack = tuple(r for r in state.stack if r is not recorder)
-        if not state.stack:
-            state.last = None  # holds a frame (and its locals) otherwise
+        recorder.stop()
+        state.depth -= 1
+        if not state.depth:
+            state.log = state.empties = state.last = None  # the recorders keep theirs
         _uninstall()
 
 
