@@ -54,7 +54,10 @@ def test_init_weights_after_construction_is_written_twice_in_order():
     loaded = load_model(f"{PROV}:Reinit")
     prov = loaded.provenance
     fns = [(c["fn"], c["by"]) for c in _calls(prov, "fc.weight")]
-    assert fns == [("kaiming_uniform_", "Linear.reset_parameters"), ("normal_", "Reinit._init_weights")]
+    assert fns == [
+        ("kaiming_uniform_", "Linear.reset_parameters"),
+        ("normal_", "Reinit._init_weights"),
+    ]
     assert _calls(prov, "fc.weight")[1]["args"] == {"mean": 0.0, "std": 0.02}
     assert _calls(prov, "fc.weight")[1]["at"].endswith("provenance_models.py:19")
     assert prov["fc.weight"].flags == ("written_twice",)
@@ -141,7 +144,8 @@ def test_recording_changes_no_value():
     with record_construction():
         recorded = nn.Sequential(nn.Linear(5, 7), nn.Embedding(9, 3, padding_idx=2), nn.LSTM(3, 4))
     after_recorded = torch.rand(3)
-    for (name, a), (_, b) in zip(plain.state_dict().items(), recorded.state_dict().items()):
+    pairs = zip(plain.state_dict().items(), recorded.state_dict().items(), strict=True)
+    for (name, a), (_, b) in pairs:
         assert torch.equal(a, b), name
     assert torch.equal(after_plain, after_recorded)
 

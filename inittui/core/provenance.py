@@ -449,9 +449,7 @@ def record_construction() -> Iterator[Recorder]:
 
 # --------------------------------------------------------------------------- attaching
 
-_by_model: weakref.WeakKeyDictionary[nn.Module, dict[str, Provenance]] = (
-    weakref.WeakKeyDictionary()
-)
+_by_model: weakref.WeakKeyDictionary[nn.Module, dict[str, Provenance]] = weakref.WeakKeyDictionary()
 
 
 def attach(model: nn.Module, provenance: dict[str, Provenance]) -> None:

@@ -158,4 +158,3 @@ def site_text(at) -> str | None:
                 short = full[len(cwd) :]
         _paths[filename] = short
     return f"{short}:{line}"
-

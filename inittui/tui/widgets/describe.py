@@ -9,8 +9,8 @@ from rich.text import Text
 from inittui.core.errors import InittuiError
 from inittui.core.formatting import shape as shape_text
 from inittui.core.plan import InitStep, ParamVerdict, Rule
-from inittui.core.schemes import get_scheme
 from inittui.core.provenance import call_text, last_call
+from inittui.core.schemes import get_scheme
 from inittui.core.tree import ModuleRecord, ParamRecord
 from inittui.tui.session import Session, node_assignments, node_name, rule_origin
 from inittui.tui.widgets.text import count, num, sparkline
