@@ -197,3 +197,26 @@ def test_inspect_json_and_text_show_the_history(cli):
     assert "Reinit._init_weights -> normal_(std=0.02)" in text
     assert "written_twice: fc.weight" in text
     assert "Linear.reset_parameters -> kaiming_uniform_(a=2.236)" in text
+
+
+def test_a_first_meta_build_under_the_recorder_stays_on_meta():
+    """torch.device("meta") caches its factory functions by identity on first use: the
+    recorder's torch.empty wrapper must not end up there (a 70B model would hit the CPU)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import torch\nfrom torch import nn\n"
+        "from inittui.core.provenance import record_construction\n"
+        "with record_construction():\n"
+        "    with torch.device('meta'):\n"
+        "        layer = nn.Linear(4, 4)\n"
+        "with torch.device('meta'):\n"
+        "    after = nn.Linear(4, 4)\n"
+        "assert layer.weight.is_meta and after.weight.is_meta\n"
+    )
+    root = Path(__file__).resolve().parents[1]
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr

@@ -401,12 +401,24 @@ def _patches() -> list[tuple[object, str, object]]:
     return patches
 
 
+def _prime_identity_caches() -> None:
+    """torch caches sets of its factory functions by identity (``torch.device("meta")`` as a
+    context manages the calls in ``_device_constructors()``): fill the cache with the real
+    ``torch.empty`` before it is wrapped, or a meta build would allocate on the CPU."""
+    try:
+        from torch.utils._device import _device_constructors
+    except ImportError:  # another torch version: nothing cached there
+        return
+    _device_constructors()
+
+
 def _install() -> None:
     global _installed
     with _lock:
         _installed += 1
         if _installed > 1:
             return
+        _prime_identity_caches()
         for owner, name, hook in _patches():
             own = name in vars(owner)
             _saved.append((owner, name, getattr(owner, name), own))
