@@ -145,6 +145,52 @@ def render_inspect(report: dict, console: Console | None = None) -> None:
         console.print(Text(f"{mark} {name}: {note}", style="yellow"))
     if report["parameters"] and all(p["stats"] is None for p in report["parameters"]):
         console.print(Text("statistics: none (no data on this device, or --no-stats)", style="dim"))
+    for line in init_lines(report, console.width):
+        console.print(line)
+
+
+INIT_GROUPS = 8  # "built by" lines before "... N more"
+INIT_FLAGGED = 6  # groups of flagged parameters listed before "... N more"
+
+
+def init_lines(report: dict, width: int = 80) -> list[Text]:
+    """What construction did (``init_calls``): parameters grouped by the last call that
+    wrote them, then each flagged parameter with its calls."""
+    from inittui.core.provenance import call_text, last_call
+
+    summary = report.get("init_summary") or {}
+    if not summary.get("recorded") or not report["parameters"]:
+        return []
+    groups: dict[str, list[str]] = {}
+    for param in report["parameters"]:
+        last = last_call(param["init_calls"])
+        label = "no call (values as created)" if last is None else call_text(last)
+        groups.setdefault(label, []).append(param["name"])
+    lines = [Text("built by (the last call that wrote each parameter, how many):", style="bold")]
+    for label, names in list(groups.items())[:INIT_GROUPS]:
+        line = Text(f"  {len(names):>5}  ", style="dim")
+        line.append(label, style="cyan")
+        example = f"  e.g. {names[0]}" if len(names) > 1 else f"  {names[0]}"
+        if len(line) + len(example) <= width:
+            line.append(example, style="dim")
+        lines.append(line)
+    if len(groups) > INIT_GROUPS:
+        lines.append(
+            Text(f"  ... {len(groups) - INIT_GROUPS} more (--json lists every call)", style="dim")
+        )
+    flagged: dict[tuple, list[str]] = {}  # (flags, calls) -> names
+    for param in report["parameters"]:
+        if param["init_flags"]:
+            key = (tuple(param["init_flags"]), tuple(call_text(c) for c in param["init_calls"]))
+            flagged.setdefault(key, []).append(param["name"])
+    for (flags, calls), names in list(flagged.items())[:INIT_FLAGGED]:
+        more = f", {len(names) - 1} more" if len(names) > 1 else ""
+        lines.append(Text(f"{' '.join(flags)}: {names[0]}{more}", style="yellow"))
+        lines.extend(Text(f"    {call}", style="dim") for call in calls or ("no call",))
+    if len(flagged) > INIT_FLAGGED:
+        hidden = sum(len(names) for names in list(flagged.values())[INIT_FLAGGED:])
+        lines.append(Text(f"... {hidden} more flagged (--json lists them)", style="yellow"))
+    return lines
 
 
 def _fan_cells(param: dict) -> list[str]:

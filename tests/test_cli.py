@@ -348,4 +348,7 @@ def test_inspect_of_a_10k_module_model_fits_80_columns(cli, tmp_path, monkeypatc
     lines = result.out.splitlines()
     assert len(lines) > 3 * 3400 + 2 * 2 * 3400
     assert max(len(line) for line in lines[2:]) <= 80
-    assert lines[-1].split()[0] == ".bias"
+    # The table ends with the last parameter; the "built by" block follows it.
+    table_end = lines.index("built by (the last call that wrote each parameter, how many):")
+    assert lines[table_end - 1].split()[0] == ".bias"
+    assert "3400  Linear.reset_parameters -> kaiming_uniform_(a=2.236)" in result.out

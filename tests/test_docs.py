@@ -97,6 +97,7 @@ def emitted(tmp_path_factory) -> dict[str, list[dict]]:
             run_json("inspect", LSTM),
             run_json("inspect", f"{SAMPLES}/convnet.py:ConvNet"),
             run_json("inspect", f"{MODELS}/zoo.py:Convs"),  # fans other than torch's
+            run_json("inspect", f"{MODELS}/provenance_models.py:Tied"),  # a partial write
         ],
         "plan": [
             run_json("plan", LSTM, "--plan", EVERY_KEY_PLAN),

@@ -27,6 +27,7 @@ from torch import nn
 from inittui.core.checkpoints import load_checkpoint
 from inittui.core.errors import InittuiError
 from inittui.core.infiles import require_regular_file
+from inittui.core.provenance import Provenance, attach, record_construction, with_checkpoint
 
 DTYPES: dict[str, torch.dtype] = {
     "float32": torch.float32,
@@ -57,6 +58,9 @@ class LoadedModel:
     dtype: torch.dtype | None
     kwargs: dict[str, object] = field(default_factory=dict)
     checkpoint: str | None = None
+    # What construction did to each parameter (core/provenance.py), keyed by every name of
+    # each parameter; None when the TARGET is a module instance (built before inittui saw it).
+    provenance: dict[str, Provenance] | None = None
 
     @property
     def model_class(self) -> str:
@@ -382,13 +386,22 @@ def load_model(
     )
     # Construction draws from the global RNG: seed it (without leaking the state) so the
     # same TARGET gives the same starting weights on every run.
+    # The recorder (core/provenance.py) notes every init call and write; it draws nothing.
+    provenance = None
     with _on_sys_path(folder), torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        if dev.type == "meta" and not isinstance(obj, nn.Module):
-            with torch.device("meta"):
-                model = construct(obj, kwargs, label)
-        else:
+        if isinstance(obj, nn.Module):
             model = construct(obj, kwargs, label)
+        else:
+            with record_construction() as recorder:
+                if dev.type == "meta":
+                    with torch.device("meta"):
+                        model = construct(obj, kwargs, label)
+                else:
+                    model = construct(obj, kwargs, label)
+            # Map before moving: .to() gives parameters new storages.
+            provenance = recorder.provenance(model)
+            del recorder
     # A model built under torch.device("meta") is already there; anything else moves.
     if model_device(model) != dev:
         model = move_to_device(model, dev)
@@ -396,6 +409,10 @@ def load_model(
         model = model.to(dtype=dt)
     if checkpoint:
         load_checkpoint(model, checkpoint, on_meta=dev.type == "meta")
+        if provenance is not None:
+            provenance = with_checkpoint(provenance, checkpoint)
+    if provenance is not None:
+        attach(model, provenance)
     return LoadedModel(
         model=model,
         target=target,
@@ -405,6 +422,7 @@ def load_model(
         dtype=dt,
         kwargs=dict(kwargs),
         checkpoint=checkpoint,
+        provenance=provenance,
     )
 
 

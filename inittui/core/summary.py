@@ -8,6 +8,7 @@ from collections.abc import Callable
 from inittui.core.fans import traced_tree
 from inittui.core.loading import LoadedModel
 from inittui.core.plan import ResolvedPlan
+from inittui.core.provenance import summary as init_summary
 from inittui.core.stats import TensorStats, compute_stats
 from inittui.core.tree import ModelTree, ParamRecord, param_tensors
 
@@ -114,6 +115,8 @@ def inspect_report(
                 "fan_note": p.fan_note,
                 "flags": param_flags(p, stats.get(p.name)),
                 "stats": _stats_dict(stats.get(p.name)),
+                "init_calls": [call.to_dict() for call in p.init_calls],
+                "init_flags": list(p.init_flags),
             }
             for p in tree.parameters
         ],
@@ -126,6 +129,9 @@ def inspect_report(
             }
             for b in tree.buffers
         ],
+        "init_summary": init_summary(
+            getattr(loaded, "provenance", None), [p.name for p in tree.parameters]
+        ),
     }
 
 

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from inittui.core.fans import KNOWN, layout_fans
+from inittui.core.provenance import InitCall, provenance_of
 from inittui.core.schemes import fans
 
 
@@ -50,6 +51,9 @@ class ParamRecord:
     torch_fan_in: int | None = None  # torch's layout rule (_calculate_fan_in_and_fan_out)
     torch_fan_out: int | None = None
     fan_source: str | None = None  # "trace", "known layout" or "torch"; None under 2 dims
+    # What the model's construction did (core/provenance.py); empty when not recorded.
+    init_calls: tuple[InitCall, ...] = ()
+    init_flags: tuple[str, ...] = ()
     tensor: torch.Tensor | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -166,6 +170,7 @@ def _param_records(
     """One record per unique parameter tensor (keyed by ``id``), in
     ``named_parameters()`` order, under its first name; later names are its aliases."""
     records: dict[int, ParamRecord] = {}
+    provenance = provenance_of(model) or {}
     for name, param in _all_named_parameters(model):
         key = id(param)
         if key in records:
@@ -178,6 +183,7 @@ def _param_records(
         shape = _shape(param)
         fan = fans(shape) if shape is not None else None
         info = layout_fans(owner, local, shape)
+        history = provenance.get(name)
         records[key] = ParamRecord(
             name=name,
             module=module_path,
@@ -195,6 +201,8 @@ def _param_records(
             torch_fan_in=None if fan is None else fan[0],
             torch_fan_out=None if fan is None else fan[1],
             fan_source=None if info is None else info.source,
+            init_calls=() if history is None else history.calls,
+            init_flags=() if history is None else history.flags,
             tensor=param,
         )
     return records

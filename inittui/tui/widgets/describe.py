@@ -9,6 +9,7 @@ from rich.text import Text
 from inittui.core.errors import InittuiError
 from inittui.core.formatting import shape as shape_text
 from inittui.core.plan import InitStep, ParamVerdict, Rule
+from inittui.core.provenance import call_text, last_call
 from inittui.core.schemes import get_scheme
 from inittui.core.tree import ModuleRecord, ParamRecord
 from inittui.tui.session import Session, node_assignments, node_name, rule_origin
@@ -194,6 +195,7 @@ def _param_text(session: Session, param: ParamRecord, canonical: str, width: int
         out.append(f" tied to {', '.join(param.aliases)}\n", style="dim")
     if param.fan_note:
         out.append(f" note: {param.fan_note}\n", style="dim italic")
+    out.append_text(_built_by(param))
     now = (session.stats or {}).get(param.name)
     if now is not None:
         out.append_text(_stats_lines("now", now, "blue", width))
@@ -216,6 +218,24 @@ def _param_text(session: Session, param: ParamRecord, canonical: str, width: int
             out.append(" plan  computing…\n", style="dim")
     elif rule_index is not None:
         out.append(" plan  keep (values unchanged)\n", style="dim")
+    return out
+
+
+def _built_by(param: ParamRecord) -> Text:
+    """What the model's construction did: the last call that wrote it, and its flags."""
+    out = Text()
+    if not param.init_calls:
+        if param.init_flags:
+            out.append(f" built {' '.join(param.init_flags)}: never written\n", style="yellow")
+        return out
+    last = last_call([call.to_dict() for call in param.init_calls])
+    assert last is not None
+    more = len(param.init_calls) - 1
+    out.append(f" built by {call_text(last)}", style="dim")
+    out.append(f" ({more + 1} calls)\n" if more else "\n", style="dim")
+    if param.init_flags:
+        out.append(f" built {' '.join(param.init_flags)}: ", style="yellow")
+        out.append("; ".join(call.short() for call in param.init_calls) + "\n", style="dim")
     return out
 
 
