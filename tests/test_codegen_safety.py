@@ -29,7 +29,13 @@ CHARS = st.characters(blacklist_characters="\x00.", blacklist_categories=("Cs",)
 TEXT = st.lists(st.one_of(st.text(CHARS, max_size=6), st.sampled_from(NASTY)), max_size=6).map(
     "".join
 )
-NAMES = st.lists(TEXT.filter(bool), min_size=1, max_size=3, unique=True)
+# register_parameter also refuses the module's own attributes ("cpu", "train", "forward").
+NAMES = st.lists(
+    TEXT.filter(lambda name: bool(name) and not hasattr(nn.Module(), name)),
+    min_size=1,
+    max_size=3,
+    unique=True,
+)
 SAFETY = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 

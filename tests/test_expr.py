@@ -430,3 +430,18 @@ def test_rules_built_in_code_and_the_assign_verdict_evaluate_the_same_way():
     assert bias.reason.endswith(
         "uses fan_in, which a tensor under 2 dims does not have for head.bias"
     )
+
+
+def test_the_dialog_verdict_judges_each_block_of_a_layer_expression():
+    """An expression with ``layer`` can be fine on block 0 and bad on block 2: the assign
+    dialog's verdict (judge_rule) must see every block, as resolve does."""
+    from inittui.core.plan.judge import judge_rule
+    from inittui.core.tree import build_tree
+
+    model = nn.Sequential(*[nn.Linear(4, 4) for _ in range(3)])
+    tree = build_tree(model)
+    bad = Rule(select="**", scheme="normal", params="weight", args={"std": "0.5 - 0.3 * layer"})
+    verdict = judge_rule(bad, model, tree)
+    assert not verdict.ok and "2.weight" in verdict.reason and ">= 0" in verdict.reason
+    good = Rule(select="**", scheme="normal", params="weight", args={"std": "0.5 - 0.1 * layer"})
+    assert judge_rule(good, model, tree).ok

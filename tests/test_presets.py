@@ -297,3 +297,7 @@ async def test_tui_opens_a_preset():
     async with started.run_test(size=(100, 30)) as pilot:
         await idle(pilot)
         assert started.session.plan.rules == read_plan("preset:torch-default").rules
+        # s (save) after opening a preset offers a file of that name, never "preset:..."
+        await pilot.press("s")
+        await wait_for(pilot, lambda: isinstance(started.screen, PathScreen))
+        assert started.screen.query_one("#path", Input).value == "torch-default.toml"

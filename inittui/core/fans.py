@@ -502,6 +502,10 @@ def traced_tree(
 
     model = loaded.model if isinstance(loaded, LoadedModel) else loaded
     tree = build_tree(model)
+    if isinstance(loaded, LoadedModel):
+        from inittui.core.plan.expr_context import constructor_arguments
+
+        tree.constructor_args = constructor_arguments(loaded)
     if type(model).forward is nn.Module.forward:
         return tree
     inputs = trace_inputs(loaded, input_shapes, input_dtype, seed)

@@ -93,6 +93,9 @@ class ModelTree:
     parameters: list[ParamRecord]
     buffers: list[BufferRecord]
     module_objects: dict[str, nn.Module] = field(default_factory=dict, repr=False)
+    # The arguments the model was built with (what expressions' arg.NAME read); set by
+    # inittui.core.fans.traced_tree from the LoadedModel, used by resolve_plan by default.
+    constructor_args: dict[str, object] | None = field(default=None, repr=False)
 
     @property
     def total_params(self) -> int:

@@ -35,11 +35,18 @@ class PlanFiles(_Base):
     session: Session | None
     plan_path: str | None
 
+    def file_path(self) -> str:
+        """Where save and open start: the plan's file, or for a preset (``preset:gpt2``,
+        not a file) ``gpt2.toml``."""
+        path = self.plan_path or DEFAULT_PLAN_FILE
+        return f"{path.removeprefix('preset:')}.toml" if path.startswith("preset:") else path
+
     def action_export(self) -> None:
         session = self.require_session()
         if session is None:
             return
-        self.push_screen(ExportScreen(session, self.target, self.plan_path), self.exported)
+        plan_file = self.file_path() if self.plan_path else None
+        self.push_screen(ExportScreen(session, self.target, plan_file), self.exported)
 
     def exported(self, result: Exported | None) -> None:
         if result is None:
@@ -51,7 +58,7 @@ class PlanFiles(_Base):
         session = self.require_session()
         if session is None:
             return
-        if self.plan_path and self.save_confirmed:
+        if self.plan_path and self.save_confirmed and not self.plan_path.startswith("preset:"):
             self.write_plan(self.plan_path, force=True)
             return
 
@@ -64,7 +71,7 @@ class PlanFiles(_Base):
         self.push_screen(
             PathScreen(
                 "Save the plan",
-                self.plan_path or DEFAULT_PLAN_FILE,
+                self.file_path(),
                 "Save",
                 check,
                 hint="a TOML plan file (version 1); written atomically",
@@ -121,10 +128,10 @@ class PlanFiles(_Base):
         self.push_screen(
             PathScreen(
                 "Open a plan",
-                self.plan_path or DEFAULT_PLAN_FILE,
+                self.file_path(),
                 "Open",
                 load,
-                hint="a TOML plan; it replaces the current plan (u undoes)",
+                hint="a TOML plan or preset:NAME; it replaces the current plan (u undoes)",
             ),
             self.plan_opened,
         )

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from torch import nn
 
 from inittui.core.errors import InittuiError
+from inittui.core.plan.expr import parse_expression
+from inittui.core.plan.expr_context import block_position, expression_items
 from inittui.core.plan.lints import Lint
 from inittui.core.plan.model import Rule, check_extension, check_split_rule, rule_label
 from inittui.core.plan.resolve import (
@@ -89,6 +91,8 @@ def judge_rule(
         return RuleVerdict(False, str(exc), why=str(exc))
     if groups is None:
         groups = group_params(rule, model, tree, params)
+    if constructor_args is None:
+        constructor_args = tree.constructor_args
     verdicts = []
     for record, via, members in groups:
         if rule.scheme == "keep":
@@ -126,7 +130,7 @@ def grouping_key(rule: Rule) -> tuple:
     except SchemeError:
         per_module = False
     extra = (rule.scheme, tuple(sorted((k, repr(v)) for k, v in rule.args.items())))
-    return (rule.select, rule.params, extra if per_module else None)
+    return (rule.select, rule.params, extra if per_module else None, _uses_block_names(rule))
 
 
 def _selected(
@@ -163,6 +167,7 @@ def representatives(
         per_module = False
     groups: dict[tuple, Group] = {}
     resolved: dict[tuple, object] = {}
+    by_block = _uses_block_names(rule)  # an expression with layer/depth: judge each block
     for record, via in chosen:
         module_path, _, local = via.rpartition(".")
         module = modules.get(module_path) if modules is not None else None
@@ -176,6 +181,8 @@ def representatives(
             getattr(module, "padding_idx", None) is not None,
             len(record.aliases),
         )
+        if by_block:
+            key += (block_position(model, module_path),)
         if per_module:
             # What ``default`` resolves to depends on the module's type and its own
             # parameters' shapes (a Linear bias's bound is 1/sqrt(fan_in)): resolved once
@@ -192,6 +199,18 @@ def representatives(
         group = groups.setdefault(key, (record, via, []))
         group[2].append(record.name)
     return list(groups.values())
+
+
+def _uses_block_names(rule: Rule) -> bool:
+    """Whether an expression of ``rule`` reads ``layer`` or ``depth`` (values that differ
+    between parameters grouped alike otherwise)."""
+    try:
+        return any(
+            {"layer", "depth"} & set(parse_expression(text).names)
+            for _, text in expression_items(rule)
+        )
+    except InittuiError:
+        return False  # a bad expression: judge_rule's own checks say why
 
 
 def _default_key(rule: Rule, module: nn.Module, local: str) -> object:

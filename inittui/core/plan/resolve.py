@@ -178,8 +178,11 @@ def resolve_plan(
 ) -> ResolvedPlan:
     """Turn rules into one :class:`InitStep` per decided parameter (the last rule wins).
     ``constructor_args`` are what expressions' ``arg.NAME`` read
-    (:func:`~inittui.core.plan.expr_context.constructor_arguments`)."""
+    (:func:`~inittui.core.plan.expr_context.constructor_arguments`); by default the tree's
+    (:func:`~inittui.core.fans.traced_tree` keeps them)."""
     plan_seed = plan.seed if seed is None else seed
+    if constructor_args is None:
+        constructor_args = tree.constructor_args
     if isinstance(plan_seed, int) and seed_too_large(plan_seed) is not None:
         raise InittuiError(f"plan: seed {seed_too_large(plan_seed)}; write e.g. seed = 0")
     module_paths = module_paths_of(model)
