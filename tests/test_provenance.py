@@ -220,3 +220,28 @@ def test_a_first_meta_build_under_the_recorder_stays_on_meta():
         [sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=120
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_alike_calls_share_one_entry_but_keep_their_own_arguments():
+    """Histories are built once per distinct call (speed); equal-hashing arguments of other
+    types (1, 1.0, True) still show as given."""
+    from inittui.core.provenance import record_construction
+
+    class Fills(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a = nn.Parameter(torch.empty(3))
+            self.b = nn.Parameter(torch.empty(3))
+            with torch.no_grad():
+                for p, value in ((self.a, 1), (self.b, 1.0)):
+                    p.fill_(value)
+
+    with record_construction() as recorder:
+        model = Fills()
+    found = recorder.provenance(model)
+    assert [c.args for c in found["a"].calls] == [(("value", 1),)]
+    assert [type(dict(c.args)["value"]) for c in found["b"].calls] == [float]
+    with record_construction() as recorder:
+        linears = nn.Sequential(nn.Linear(3, 3), nn.Linear(3, 3))
+    found = recorder.provenance(linears)
+    assert found["0.weight"] is found["1.weight"]  # one shared history

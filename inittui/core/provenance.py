@@ -226,6 +226,7 @@ class Recorder:
         out: dict[str, Provenance] = {}
         by_id: dict[int, Provenance] = {}
         events, empty = self._indexed()
+        cache: dict = {}  # alike calls and histories are built once (thousands of Linears)
         for path, module in model.named_modules(remove_duplicate=False):
             for local, param in module._parameters.items():
                 if param is None:
@@ -233,29 +234,46 @@ class Recorder:
                 name = f"{path}.{local}" if path else local
                 found = by_id.get(id(param))
                 if found is None:
-                    found = by_id[id(param)] = _history(param, events, empty)
+                    found = by_id[id(param)] = _history(param, events, empty, cache)
                 out[name] = found
         return out
 
 
-def _history(param: torch.Tensor, events: dict, empty: set) -> Provenance:
+def _history(param: torch.Tensor, events: dict, empty: set, cache: dict) -> Provenance:
+    """One parameter's calls and flags; ``cache`` shares equal calls and histories."""
     if isinstance(param, nn.parameter.UninitializedTensorMixin):
         return Provenance()
     key = param.untyped_storage()._cdata
     first, end = _byte_span(param)
     calls = tuple(
-        InitCall(
-            fn,
-            _arguments(fn, args, kwargs),
-            site_text(None if code is None else (code, line)),
-            by,
-            kind,
-            part=lo > first or hi < end,
-        )
+        _call(cache, fn, args, kwargs, kind, code, line, by, lo > first or hi < end)
         for fn, args, kwargs, kind, code, line, by, lo, hi in events.get(key, ())
         if lo < end and hi > first or (lo == hi == first)
     )
-    return Provenance(calls, judge(calls, created_empty=key in empty))
+    created_empty = key in empty
+    same = (tuple(map(id, calls)), created_empty)  # by identity: equal is not enough (1 == 1.0)
+    found = cache.get(same)
+    if found is None:
+        found = cache[same] = Provenance(calls, judge(calls, created_empty))
+    return found
+
+
+def _call(cache: dict, fn, args, kwargs, kind, code, line, by, part: bool) -> InitCall:
+    """The :class:`InitCall` of one logged event, built once per distinct event."""
+    try:
+        items = kwargs if args is None else (args, tuple(kwargs.items()))
+        # 1, 1.0 and True hash alike: the types keep fill_(1) and fill_(True) apart
+        kinds = tuple(map(type, args)) if args is not None else ()
+        key = (fn, items, kinds, kind, code, line, by, part)
+        found = cache.get(key)
+    except TypeError:  # an unhashable argument: build it
+        key, found = None, None
+    if found is None:
+        at = site_text(None if code is None else (code, line))
+        found = InitCall(fn, _arguments(fn, args, kwargs), at, by, kind, part=part)
+        if key is not None:
+            cache[key] = found
+    return found
 
 
 @functools.cache
