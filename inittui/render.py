@@ -305,15 +305,19 @@ def _print_splits(report: dict, console: Console) -> None:
         split = param.get("split")
         if not split:
             continue
+        rows = zip(
+            split["sizes"], split["fan_in"], split["fan_out"], split["expected_std"], strict=True
+        )
+        runs: list[list] = []  # equal blocks in a row print once: "3 x 32: ..."
+        for row in rows:
+            if runs and runs[-1][1] == row:
+                runs[-1][0] += 1
+            else:
+                runs.append([1, row])
         blocks = ", ".join(
-            f"{size}: fan_in {fan_in}, fan_out {fan_out}, std {number(std)}"
-            for size, fan_in, fan_out, std in zip(
-                split["sizes"],
-                split["fan_in"],
-                split["fan_out"],
-                split["expected_std"],
-                strict=True,
-            )
+            f"{'' if count == 1 else f'{count} x '}{size}: fan_in {fan_in}, "
+            f"fan_out {fan_out}, std {number(std)}"
+            for count, (size, fan_in, fan_out, std) in runs
         )
         console.print(
             Text(f"split {param['name']} along dim {split['dim']}: {blocks}", style="dim")

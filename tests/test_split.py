@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from harness import MODELS
+from harness import MODELS, PLANS
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_export import import_script
@@ -291,3 +291,15 @@ def test_judge_agrees_with_resolve_on_splits():
     assert not both.ok and "per_gate and split" in both.reason
     zero = judge_rule(Rule("qkv", "xavier_normal", split=0), model, tree)
     assert not zero.ok and "split must be at least 1" in zero.reason
+
+
+def test_explain_lists_each_split_once_with_equal_blocks_counted(cli):
+    result = cli(
+        "plan", f"{MODELS}/split_models.py:Fused", "--plan", PLANS / "split.toml", "--explain"
+    )
+    assert result.code == 0, result.err
+    lines = [line for line in result.out.splitlines() if line.startswith("split ")]
+    qkv = next(line for line in lines if line.startswith("split qkv.weight"))
+    assert "64: fan_in 32, fan_out 64" in qkv and "2 x 16: fan_in 32, fan_out 16" in qkv
+    attn = next(line for line in lines if line.startswith("split attn.in_proj_weight"))
+    assert "3 x 32: fan_in 32, fan_out 32" in attn
