@@ -445,3 +445,19 @@ def test_the_dialog_verdict_judges_each_block_of_a_layer_expression():
     assert not verdict.ok and "2.weight" in verdict.reason and ">= 0" in verdict.reason
     good = Rule(select="**", scheme="normal", params="weight", args={"std": "0.5 - 0.1 * layer"})
     assert judge_rule(good, model, tree).ok
+
+
+def test_the_detail_pane_shows_the_value_before_a_cut_expression():
+    from inittui.tui.widgets.describe import expressions_text
+    from inittui.tui.widgets.text import num
+
+    model = nn.Sequential(*[nn.Linear(4, 4) for _ in range(3)])
+    std = "0.02 / sqrt(2 * depth * (layer + 1)) + 0 * fan_in * fan_out"
+    rule = Rule(select="**", scheme="normal", params="weight", args={"std": std})
+    resolved = resolve_plan(Plan(rules=(rule,)), model, build_tree(model))
+    step = resolved.step_for("1.weight")
+    value = 0.02 / math.sqrt(2 * 3 * 2)
+    narrow = expressions_text(step, 40).plain
+    assert narrow.startswith(f" expr std {num(value)} = 0.02") and narrow.rstrip().endswith("…")
+    wide = expressions_text(step, 120).plain
+    assert wide == f" expr std {num(value)} = {std}\n"

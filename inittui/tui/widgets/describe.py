@@ -263,16 +263,17 @@ def _rule_line(rule: Rule, rule_index: int, canonical: str, width: int) -> Text:
 
 
 def expressions_text(step: InitStep, width: int) -> Text:
-    """``expr std = 0.02 / sqrt(2 * config.n_layer) = 0.007071``: each of the rule's
-    expressions with its value for this parameter (the resolver's, from the step)."""
+    """``expr std 0.007071 = 0.02 / sqrt(2 * config.n_layer)``: each of the rule's
+    expressions with its value for this parameter (the resolver's, from the step); the
+    value comes first, so a narrow pane cuts the text, never the number."""
     out = Text()
     for key, text, value in step.expressions:
-        line = f"{key} = {text}"
-        if len(line) > width - 18:
-            line = line[: max(width - 19, 8)] + "…"
+        head = f"{key} {num(value)}"
+        room = max(width - len(head) - 10, 8)
+        shown = text if len(text) <= room else text[: room - 1] + "…"
         out.append(" expr ", style="green")
-        out.append(line)
-        out.append(f" = {num(value)}\n", style="bold")
+        out.append(head, style="bold")
+        out.append(f" = {shown}\n")
     return out
 
 
