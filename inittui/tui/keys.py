@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from textual.app import App
 from textual.binding import Binding
 
+from inittui.tui.legend import TREE_LEGEND
+
 
 @dataclass(frozen=True)
 class MainKey:
@@ -127,9 +129,12 @@ FILTER_KEYS: tuple[tuple[str, str, str], ...] = (
 FILTER_START = ("/", "Type a filter (name, path or type); the tree keeps the focus")
 TREE_KEYS: tuple[tuple[str, str], ...] = (
     ("↑ ↓ j k", "Move"),
+    ("g G / home end", "First / last line"),
+    ("pgup pgdn", "Page up / down"),
     ("enter / space", "Expand or collapse"),
     ("→ l / ← h", "Expand / collapse or go to parent"),
     ("shift+↑ ↓", "Previous / next sibling"),
+    ("shift+←", "Parent"),
 )
 PREVIEW_KEYS: tuple[tuple[str, str], ...] = (
     ("↑ ↓ j k", "Move; the tree follows"),
@@ -170,6 +175,7 @@ def help_sections(display: Callable[[Binding], str] = key_display) -> Sections:
     return [
         ("Main", main),
         ("Module tree", list(TREE_KEYS)),
+        ("Tree markers", list(TREE_LEGEND)),
         ("Filter", filtering),
         ("Preview table", list(PREVIEW_KEYS)),
         ("Dialogs", list(DIALOG_KEYS)),
