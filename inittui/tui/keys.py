@@ -117,7 +117,10 @@ MAIN_KEYS: tuple[MainKey, ...] = (
     MainKey("q", "quit_app", "Quit", "Quit (asks first when the plan has unsaved changes)", "quit"),
 )
 # The command palette's key (Textual's own binding), listed with the main keys.
-PALETTE_KEY = ("ctrl+p", "Command palette (every action)")
+PALETTE_KEY = (
+    "ctrl+p",
+    "Command palette: every action, then Textual's; type a module path to go to it",
+)
 # What the key bar shows while a filter is typed: (key, shown as, what it does).
 FILTER_KEYS: tuple[tuple[str, str, str], ...] = (
     ("enter", "enter", "Keep filter"),
