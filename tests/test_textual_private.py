@@ -1,6 +1,6 @@
 """Textual's private API as inittui uses it (inittui.tui.textual_private): every hook
-exists in the installed Textual (an upgrade that renames one fails here, by name), the tree
-helpers keep a real Tree consistent, and the screens' frame timer draws a frame at most once
+exists in the installed Textual (an upgrade that renames one fails here, by name), and the
+screens' frame timer draws a frame at most once
 per period and a change made after a quiet spell at once, on a fake clock."""
 
 from __future__ import annotations
@@ -132,56 +132,18 @@ def test_private_hook_exists(hook):
 
 async def test_private_instance_attributes_exist():
     from textual.app import App
-    from textual.widgets import Tree
 
     class Probe(App):
-        def compose(self):
-            yield Tree("root")
+        pass
 
     app = Probe()
     async with app.run_test(size=(40, 10)) as pilot:
         await pilot.pause()
-        tree = app.query_one(Tree)
         timer = frames.FrameTimer(Target(), 1.0, callback=lambda: None, pause=True)
         live = {
-            frames.Tree: tree,
-            frames.TreeNode: tree.root,
             frames.Timer: timer,
             frames.Screen: app.screen,
         }
         for owner, names in frames.PRIVATE_INSTANCE_ATTRIBUTES.items():
             for name in names:
                 assert hasattr(live[owner], name), f"Textual {owner.__name__} lost {name}"
-
-
-async def test_tree_helpers_build_a_consistent_tree():
-    from textual.app import App
-    from textual.widgets import Tree
-    from textual.widgets.tree import TreeNode
-
-    class Probe(App):
-        def compose(self):
-            yield Tree("root")
-
-    app = Probe()
-    async with app.run_test(size=(40, 10)) as pilot:
-        tree = app.query_one(Tree)
-        root = tree.root
-        children = []
-        for i in range(3):
-            node = frames.new_node(tree, TreeNode, root, f"child {i}", i)
-            frames.attach_child(root, node, allow_expand=False)
-            children.append(node)
-        frames.mark_changed(root)
-        frames.set_expanded(root, True)
-        frames.invalidate(tree)
-        await pilot.pause()
-        assert [c.data for c in root.children] == [0, 1, 2]
-        assert tree.last_line == 3  # the root and its three children are lines
-        assert tree.get_node_by_id(children[1].id) is children[1]
-        assert frames.node_label(children[2]).plain == "child 2"
-        frames.put_cursor(tree, children[1])
-        assert frames.cursor_node(tree) is children[1]
-        frames.forget_nodes(tree, children)
-        with pytest.raises(Exception):  # noqa: B017 - Textual's UnknownNodeID
-            tree.get_node_by_id(children[1].id)

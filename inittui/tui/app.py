@@ -26,7 +26,7 @@ from textual.widgets import DataTable, ProgressBar, Static
 from inittui.tui.jobs import WORK_GROUPS, Jobs
 from inittui.tui.keys import FILTER_KEYS, main_bindings
 from inittui.tui.keys import help_sections as key_help_sections
-from inittui.tui.palette import InitCommands
+from inittui.tui.palette import InitCommands, ModuleCommands
 from inittui.tui.plan_files import PlanFiles
 from inittui.tui.screens.assign import Assigned, AssignScreen
 from inittui.tui.screens.dialogs import ConfirmScreen, DeviceScreen, HelpScreen
@@ -75,7 +75,7 @@ class InitApp(Jobs, PlanFiles, App[int]):
 
     CSS_PATH = "app.tcss"
     TITLE = "inittui"
-    COMMANDS = App.COMMANDS | {InitCommands}
+    COMMANDS = {InitCommands, ModuleCommands}  # the app's actions, then Textual's generic ones
     ENABLE_COMMAND_PALETTE = True
 
     BINDINGS = main_bindings()  # every key: inittui/tui/keys.py

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from textual.app import App
 from textual.binding import Binding
 
+from inittui.tui.legend import TREE_LEGEND
+
 
 @dataclass(frozen=True)
 class MainKey:
@@ -115,7 +117,10 @@ MAIN_KEYS: tuple[MainKey, ...] = (
     MainKey("q", "quit_app", "Quit", "Quit (asks first when the plan has unsaved changes)", "quit"),
 )
 # The command palette's key (Textual's own binding), listed with the main keys.
-PALETTE_KEY = ("ctrl+p", "Command palette (every action)")
+PALETTE_KEY = (
+    "ctrl+p",
+    "Command palette: every action, then Textual's; type a module path to go to it",
+)
 # What the key bar shows while a filter is typed: (key, shown as, what it does).
 FILTER_KEYS: tuple[tuple[str, str, str], ...] = (
     ("enter", "enter", "Keep filter"),
@@ -127,9 +132,12 @@ FILTER_KEYS: tuple[tuple[str, str, str], ...] = (
 FILTER_START = ("/", "Type a filter (name, path or type); the tree keeps the focus")
 TREE_KEYS: tuple[tuple[str, str], ...] = (
     ("↑ ↓ j k", "Move"),
+    ("g G / home end", "First / last line"),
+    ("pgup pgdn", "Page up / down"),
     ("enter / space", "Expand or collapse"),
     ("→ l / ← h", "Expand / collapse or go to parent"),
     ("shift+↑ ↓", "Previous / next sibling"),
+    ("shift+←", "Parent"),
 )
 PREVIEW_KEYS: tuple[tuple[str, str], ...] = (
     ("↑ ↓ j k", "Move; the tree follows"),
@@ -170,6 +178,7 @@ def help_sections(display: Callable[[Binding], str] = key_display) -> Sections:
     return [
         ("Main", main),
         ("Module tree", list(TREE_KEYS)),
+        ("Tree markers", list(TREE_LEGEND)),
         ("Filter", filtering),
         ("Preview table", list(PREVIEW_KEYS)),
         ("Dialogs", list(DIALOG_KEYS)),

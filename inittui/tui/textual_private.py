@@ -1,11 +1,11 @@
 """Every use of Textual's private API, in one place.
 
 inittui uses Textual's public API everywhere it can. Where no public API does the job (a
-frame timer that does not over-skip, a tree that labels 10,000 nodes lazily, a dialog laid
-out before it is shown), the private attribute is used here and only here, through the
-small functions below; ``PRIVATE_HOOKS`` lists each one with the reason, and
-``tests/test_textual_private.py`` checks every hook against the installed Textual so an
-upgrade that renames or removes one fails loudly in CI rather than subtly on screen.
+frame timer that does not over-skip, a dialog laid out before it is shown), the private
+attribute is used here and only here, through the small functions below;
+``PRIVATE_HOOKS`` lists each one with the reason, and ``tests/test_textual_private.py``
+checks every hook against the installed Textual so an upgrade that renames or removes one
+fails loudly in CI rather than subtly on screen.
 Textual is pinned to an exact version in pyproject.toml.
 
 Frames
@@ -18,13 +18,6 @@ Frames
     Textual's limit (one frame per ``UPDATE_PERIOD``) and nothing else: a frame comes
     ``UPDATE_PERIOD`` after the previous one or at once, whichever is later;
     :class:`PromptFrames` gives a screen that timer (``Screen._update_timer``).
-
-Trees
-    :class:`~inittui.tui.widgets.model_tree.ModuleTree` adds thousands of children in one
-    batch and swaps whole roots for a filter; Textual's public ``TreeNode.add`` refreshes
-    the tree per node (quadratic on 10,000 modules). The node-level helpers below add,
-    expand and forget nodes without a refresh; the caller invalidates once. (A tree that
-    owns its lines, as toolong's log view does, would need none of them.)
 
 Screens
     The assign dialog is composed, laid out and drawn while the tree is shown, so its first
@@ -40,8 +33,6 @@ from textual import _time
 from textual.app import App
 from textual.screen import UPDATE_PERIOD, Screen
 from textual.timer import EventTargetGone, Timer
-from textual.widgets import Tree
-from textual.widgets.tree import TreeNode
 
 
 @dataclass(frozen=True)
@@ -63,22 +54,12 @@ PRIVATE_HOOKS: tuple[PrivateHook, ...] = (
     PrivateHook(Screen, "_refresh_layout", True, "a dialog laid out off screen"),
     PrivateHook(App, "_get_screen", True, "a dialog mounted off the screen stack"),
     PrivateHook(App, "_load_screen_css", True, "a dialog's CSS loaded before it is shown"),
-    PrivateHook(Tree, "_new_id", True, "nodes added in a batch"),
-    PrivateHook(Tree, "_invalidate", True, "one refresh after a batch"),
-    PrivateHook(Tree, "_build", True, "labels cut to the width while lines are built"),
-    PrivateHook(Tree, "_refresh_node", True, "the cursor node redrawn in a swapped tree"),
-    PrivateHook(Tree, "_on_key", True, "the tree reads a typed filter before bindings"),
-    PrivateHook(TreeNode, "_selected", False, "the cursor moved within a swapped tree"),
 )
 """Every private attribute used by inittui. Instance attributes set in ``__init__``
-(``Tree._tree_nodes``, ``Tree._updates``, ``Tree._line_cache``, ``Tree._cursor_node``,
-``TreeNode._expanded``, ``_allow_expand``, ``_children``, ``_updates``, ``_label``, ``_id``,
-``Timer._interval``, ``_active``, ``Screen._timers``, ``Screen._compositor``) are listed
+(``Timer._interval``, ``_active``, ``Screen._timers``, ``Screen._compositor``) are listed
 in ``PRIVATE_INSTANCE_ATTRIBUTES`` and checked on live objects by the tests."""
 
 PRIVATE_INSTANCE_ATTRIBUTES: dict[type, tuple[str, ...]] = {
-    Tree: ("_tree_nodes", "_updates", "_line_cache", "_cursor_node"),
-    TreeNode: ("_expanded", "_allow_expand", "_children", "_updates", "_label", "_id"),
     Timer: ("_interval", "_active"),
     Screen: ("_timers", "_compositor"),
 }
@@ -143,87 +124,3 @@ def draw_off_screen(screen: Screen) -> None:
     so that showing it later only shows it."""
     screen._refresh_layout(screen.app.size)
     screen._compositor.render_full_update()
-
-
-# --------------------------------------------------------------------------- trees
-
-
-def new_node(
-    tree: Tree,
-    node_class: type[TreeNode],
-    parent: TreeNode | None,
-    label,
-    data,
-    expanded: bool = False,
-) -> TreeNode:  # type: ignore[no-untyped-def]
-    """A node of ``node_class`` registered with ``tree`` but not attached to a parent's
-    children and not drawn: the caller adds it (:func:`attach_child`) and invalidates the
-    tree once (:func:`invalidate`)."""
-    node = node_class(tree, parent, tree._new_id(), label, data, expanded=expanded)
-    tree._tree_nodes[node._id] = node
-    tree._updates += 1
-    return node
-
-
-def attach_child(parent: TreeNode, node: TreeNode, allow_expand: bool) -> None:
-    """Append ``node`` to ``parent``'s children, collapsed, without a refresh."""
-    node._expanded = False
-    node._allow_expand = allow_expand
-    parent._children.append(node)
-
-
-def set_expanded(node: TreeNode, expanded: bool) -> None:
-    """Expand or collapse ``node`` without events or a refresh (the caller invalidates)."""
-    if node._expanded != expanded:
-        node._expanded = expanded
-        node._updates += 1
-
-
-def mark_changed(node: TreeNode) -> None:
-    """``node``'s children changed: its lines are built again on the next invalidate."""
-    node._updates += 1
-
-
-def node_label(node: TreeNode):  # type: ignore[no-untyped-def]
-    """The label stored on ``node`` (``TreeNode.label`` may be overridden to compute it)."""
-    return node._label
-
-
-def store_label(node: TreeNode, label) -> None:  # type: ignore[no-untyped-def]
-    """Store ``label`` on ``node`` without a refresh (a lazily computed label)."""
-    node._label = label
-
-
-def forget_nodes(tree: Tree, nodes) -> None:  # type: ignore[no-untyped-def]
-    """Unregister ``nodes`` from ``tree`` (a filtered tree that is no longer shown)."""
-    registry = tree._tree_nodes
-    for node in nodes:
-        registry.pop(node._id, None)
-
-
-def invalidate(tree: Tree) -> None:
-    """Rebuild ``tree``'s lines on the next draw (after a batch of node changes)."""
-    tree._invalidate()
-
-
-def forget_line_cache(tree: Tree) -> None:
-    """Drop ``tree``'s rendered lines (styles changed) and redraw them."""
-    tree._line_cache.clear()
-    tree._updates += 1
-
-
-def cursor_node(tree: Tree) -> TreeNode | None:
-    """The node the cursor is on, as ``Tree`` holds it (also for a swapped root, where the
-    public ``cursor_node`` looks the line up in the new tree)."""
-    return tree._cursor_node
-
-
-def put_cursor(tree: Tree, node: TreeNode | None) -> None:
-    """Make ``node`` the cursor node without a cursor event (same line, new tree)."""
-    old = tree._cursor_node
-    if old is not None:
-        old._selected = False
-    tree._cursor_node = node
-    if node is not None:
-        node._selected = True
-        tree._refresh_node(node)

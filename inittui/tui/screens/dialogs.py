@@ -152,9 +152,17 @@ class DeviceScreen(PromptFrames, ModalScreen[str | None]):
 
 
 class HelpScreen(PromptFrames, ModalScreen[None]):
-    """Every key of the app: the sections of ``inittui.tui.keys.help_sections``."""
+    """Every key of the app and the tree's legend: the sections of
+    ``inittui.tui.keys.help_sections``. ``j``/``k``, ``g``/``G`` scroll like the arrows,
+    ``home``/``end``."""
 
-    BINDINGS = [Binding("escape,q,question_mark", "close", "Close", id="help.close")]
+    BINDINGS = [
+        Binding("escape,q,question_mark", "close", "Close", id="help.close"),
+        Binding("j", "scroll(1)", "Down", show=False, id="help.down"),
+        Binding("k", "scroll(-1)", "Up", show=False, id="help.up"),
+        Binding("g", "scroll_to(0)", "Top", show=False, id="help.top"),
+        Binding("G", "scroll_to(-1)", "Bottom", show=False, id="help.bottom"),
+    ]
 
     def __init__(self, sections: Sequence[tuple[str, Sequence[tuple[str, str]]]]) -> None:
         super().__init__(classes="dialog-screen")
@@ -173,10 +181,17 @@ class HelpScreen(PromptFrames, ModalScreen[None]):
             box.border_title = "Keys"
             with VerticalScroll(id="help-scroll"):
                 yield Static(table)
-            yield Label("esc / q / ? close", classes="hint")
+            yield Label("j k ↑ ↓ scroll · esc / q / ? close", classes="hint")
 
     def on_mount(self) -> None:
         self.query_one("#help-scroll").focus()
 
     def action_close(self) -> None:
         self.dismiss(None)
+
+    def action_scroll(self, lines: int) -> None:
+        self.query_one("#help-scroll").scroll_relative(y=lines, animate=False)
+
+    def action_scroll_to(self, where: int) -> None:
+        scroll = self.query_one("#help-scroll")
+        scroll.scroll_to(y=scroll.max_scroll_y if where < 0 else 0, animate=False)

@@ -29,9 +29,10 @@ def worst(levels: list[str]) -> str:
 
 
 def node_label(session: Session, path: str, expanded: bool) -> Text:
-    """``0 Linear kaiming_normal·type 4.2K``: name, class, the scheme that decides its
+    """``0 Linear kaiming_normal·type``: name, class and the scheme that decides its
     parameters (``·type``/``·tree`` when it comes from a type rule or an ancestor's subtree
-    rule, nothing when set on the node; ``+N`` more schemes) and the parameter count."""
+    rule, nothing when set on the node; ``+N`` more schemes). The tree draws the parameter
+    count in a column of its own (``ModuleNode.label`` appends it)."""
     index = session.index
     text = Text(no_wrap=True, overflow="ellipsis")
     text.append(node_name(path, session.model_class), style="bold")
@@ -54,8 +55,6 @@ def node_label(session: Session, path: str, expanded: bool) -> Text:
             text.append(f"+{len(assignments) - 1}", style="green")
         if main.origin:
             text.append(ORIGIN_MARK[main.origin], style="dim")
-    if record.num_params:
-        text.append(f" {count(record.num_params)}", style="dim")
     return text
 
 

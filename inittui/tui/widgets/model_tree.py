@@ -1,175 +1,180 @@
-"""The module tree: one node per module, children added when a node is first expanded, so
-a model with tens of thousands of modules opens at once.
+"""The module tree: a line list of our own on Textual's public ``ScrollView`` / Line API.
 
-Labels are computed lazily: a node's label (``label_for``) and marker (``marker_for``) are
-worked out when the line is drawn or its ``label`` is read, and cached until the plan or
-the statistics change (``refresh_labels`` bumps a generation) or the node is expanded or
-collapsed. Line widths for lines not yet drawn are bounded by the visible width (labels
-are cut to it), so expanding a node with thousands of children does not label them all."""
+One :class:`~inittui.tui.widgets.tree_lines.ModuleNode` per module; a node's children are
+made when it is first expanded, so a model with tens of thousands of modules opens at
+once. The tree keeps the visible nodes as a flat list of lines: expanding a node splices
+its visible descendants in after it, collapsing cuts them out, and ``render_line`` draws
+only the lines on screen. Labels are computed lazily: a node's label (``label_for``) and
+marker (``marker_for``) are worked out when its line is drawn or its ``label`` read, and
+cached until the plan or the statistics change (``refresh_labels`` bumps a generation) or
+the node is expanded or collapsed. The parameter count comes from the model index and is
+drawn right-aligned in a column as wide as the model's widest count; labels are cut in the
+middle to fit (see :mod:`inittui.tui.widgets.tree_lines`)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from rich.style import Style
+from rich.segment import Segment
 from rich.text import Text
 from textual import events
 from textual.binding import Binding
-from textual.widgets import Tree
-from textual.widgets.tree import TreeNode
+from textual.cache import LRUCache
+from textual.geometry import Region, Size
+from textual.message import Message
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
 
 from inittui.tui.session import ModelIndex
-from inittui.tui.textual_private import (
-    attach_child,
-    cursor_node,
-    forget_line_cache,
-    forget_nodes,
-    invalidate,
-    mark_changed,
-    new_node,
-    node_label,
-    put_cursor,
-    set_expanded,
-    store_label,
-)
+from inittui.tui.widgets.text import count
+from inittui.tui.widgets.tree_filter import FilterMixin
+from inittui.tui.widgets.tree_lines import ModuleNode, line_text, visible_below
 
 EXPAND_ALL_LIMIT = 200  # models with at most this many modules open fully expanded
 FILTER_LIMIT = 1000  # at most this many matches are shown
 
-_NULL_STYLE = Style()
-_BLANK = Text()
+__all__ = ["EXPAND_ALL_LIMIT", "FILTER_LIMIT", "ModuleNode", "ModuleTree"]
 
 
-class ModuleNode(TreeNode[str]):
-    """A tree node whose ``label`` is worked out on first use (see ``ModuleTree``)."""
-
-    _lkey: tuple[int, bool] | None = None
-    _marker: Text = _BLANK
-    _wkey: tuple[int, bool, int] | None = None
-    _width: int = 0
-
-    @property
-    def label(self) -> Text:  # type: ignore[override]
-        tree = self.tree
-        if isinstance(tree, ModuleTree):
-            tree._fresh_label(self)
-        return node_label(self)
-
-    @label.setter
-    def label(self, new_label) -> None:  # type: ignore[no-untyped-def]
-        self.set_label(new_label)
-
-
-class ModuleTree(Tree[str]):
-    """``Tree`` whose node data is the module path (``""`` for the root)."""
+class ModuleTree(FilterMixin, ScrollView, can_focus=True):
+    """The module tree; each node's ``data`` is the module path (``""`` for the root)."""
 
     BINDINGS = [
-        Binding("j", "cursor_down", "Down", show=False, id="tree.down"),
-        Binding("k", "cursor_up", "Up", show=False, id="tree.up"),
+        Binding("up,k", "cursor_up", "Up", show=False, id="tree.up"),
+        Binding("down,j", "cursor_down", "Down", show=False, id="tree.down"),
+        Binding("home,g", "first", "First line", show=False, id="tree.first"),
+        Binding("end,G", "last", "Last line", show=False, id="tree.last"),
+        Binding("pageup", "page_up", "Page up", show=False, id="tree.page-up"),
+        Binding("pagedown", "page_down", "Page down", show=False, id="tree.page-down"),
+        Binding("enter", "select_cursor", "Select", show=False, id="tree.select"),
+        Binding("space", "toggle_node", "Toggle", show=False, id="tree.toggle"),
         Binding("right,l", "expand_node", "Expand", show=False, id="tree.expand"),
         Binding("left,h", "collapse_node", "Collapse / parent", show=False, id="tree.collapse"),
+        Binding("shift+left", "cursor_parent", "Parent", show=False, id="tree.parent"),
+        Binding("shift+up", "sibling(-1)", "Previous sibling", show=False, id="tree.prev"),
+        Binding("shift+down", "sibling(1)", "Next sibling", show=False, id="tree.next"),
     ]
 
+    COMPONENT_CLASSES = {"module-tree--cursor", "module-tree--guides"}
+
+    DEFAULT_CSS = """
+    ModuleTree {
+        background: $surface;
+        color: $foreground;
+        & > .module-tree--guides { color: $surface-lighten-2; }
+        & > .module-tree--cursor {
+            text-style: $block-cursor-blurred-text-style;
+            background: $block-cursor-blurred-background;
+        }
+        &:focus {
+            background-tint: $foreground 5%;
+            & > .module-tree--cursor {
+                color: $block-cursor-foreground;
+                background: $block-cursor-background;
+                text-style: $block-cursor-text-style;
+            }
+            & > .module-tree--guides { color: $surface-lighten-3; }
+        }
+        &:light > .module-tree--guides { color: $surface-darken-1; }
+    }
+    """
+
+    class NodeHighlighted(Message):
+        """The cursor moved to ``node``."""
+
+        def __init__(self, node: ModuleNode) -> None:
+            super().__init__()
+            self.node = node
+            self.path = node.data
+
+    class NodeSelected(Message):
+        """``enter`` (or a click) on ``node``."""
+
+        def __init__(self, node: ModuleNode) -> None:
+            super().__init__()
+            self.node = node
+            self.path = node.data
+
     def __init__(self, *, id: str | None = None) -> None:
-        super().__init__("model", data="", id=id)
+        super().__init__(id=id)
         self.index: ModelIndex | None = None
         self.label_for: Callable[[str, bool], Text] = lambda path, expanded: Text(path)
         self.marker_for: Callable[[str, bool], Text] = lambda path, expanded: Text()
         # Called as the cursor lands on another node, before the frame that shows it is
-        # drawn: what the app shows about the node arrives in the same frame (through
-        # ``NodeHighlighted`` it arrived a frame later, 17-33 ms at Textual's 60 fps).
+        # drawn: what the app shows about the node arrives in the same frame.
         self.on_cursor: Callable[[], None] | None = None
-        # While ``typing``, printable keys, backspace and ctrl+u edit ``filter_text`` (and
-        # ``on_filter_text`` is told) instead of being commands; enter stops typing.
-        self.typing = False
-        self.filter_text = ""
-        self.on_filter_text: Callable[[str], None] | None = None
-        self.nodes: dict[str, TreeNode[str]] = {}
+        self.root = ModuleNode(self, None, "", True)
+        self.nodes: dict[str, ModuleNode] = {"": self.root}
+        self._lines: list[ModuleNode] = [self.root]
+        self._cursor = 0
         self._populated: set[str] = set()
-        self.filter_query = ""
-        self.filter_count = 0
-        self.guide_depth = 2
         self._gen = 0  # bumped when every label may have changed
-        # The unfiltered tree (root, nodes, populated) while a filter is shown.
-        self._saved: tuple[TreeNode[str], dict[str, TreeNode[str]], set[str]] | None = None
+        self._count_width = 0
+        self._strips: LRUCache[tuple[object, ...], Strip] = LRUCache(1024)
+        self.init_filter()
 
     # -- labels -----------------------------------------------------------------------
 
-    def _add_node(
-        self,
-        parent: TreeNode[str] | None,
-        label: Text,
-        data: str | None,
-        expand: bool = False,
-    ) -> TreeNode[str]:
-        return new_node(self, ModuleNode, parent, label, data, expanded=expand)
-
-    def _fresh_label(self, node: TreeNode[str]) -> Text:
+    def fresh_label(self, node: ModuleNode) -> Text:
         """``node``'s label, worked out again if the plan or its expansion changed."""
-        expanded = node.is_expanded
-        key = (self._gen, expanded)
-        if getattr(node, "_lkey", None) != key:
-            path = node.data or ""
-            store_label(node, self.process_label(self.label_for(path, expanded)))
-            node._marker = self.marker_for(path, expanded)  # type: ignore[attr-defined]
-            node._lkey = key  # type: ignore[attr-defined]
-        return node_label(node)
+        key = (self._gen, node._expanded)
+        if node._lkey != key:
+            path = node.data
+            node._label = self.label_for(path, node._expanded)
+            node._marker = self.marker_for(path, node._expanded)
+            node._count = self._count_of(path)
+            node._lkey = key
+        return node._label
+
+    def _count_of(self, path: str) -> str:
+        index = self.index
+        if index is None or index.resolve_path(path) != path:
+            return ""
+        record = index.modules.get(path)
+        return count(record.num_params) if record is not None and record.num_params else ""
 
     def refresh_labels(self) -> None:
         """Every label and marker is worked out again (when next drawn or read)."""
         self._gen += 1
-        self._fresh_label(self.root)
-        invalidate(self)
+        self.refresh()
 
-    @staticmethod
-    def _depth(node: TreeNode[str]) -> int:
-        depth = 0
-        parent = node.parent
-        while parent is not None:
-            depth += 1
-            parent = parent.parent
-        return depth
+    # -- drawing ----------------------------------------------------------------------
 
-    def render_label(self, node: TreeNode[str], base_style: Style, style: Style) -> Text:
-        """The label cut to the visible width (with an ellipsis), its marker kept."""
-        self._fresh_label(node)
-        text = super().render_label(node, base_style, style)
-        marker: Text = getattr(node, "_marker", _BLANK)
-        available = self.scrollable_content_region.width - self._depth(node) * self.guide_depth
-        room = available - marker.cell_len
-        if room >= 8 and text.cell_len > room:
-            text.truncate(room, overflow="ellipsis")
-        text.append_text(marker)
-        return text
+    def render_line(self, y: int) -> Strip:
+        scroll_x, scroll_y = self.scroll_offset
+        width = self.scrollable_content_region.width
+        line = scroll_y + y
+        base = self.rich_style
+        if not 0 <= line < len(self._lines) or width <= 0:
+            return Strip.blank(width, base)
+        node = self._lines[line]
+        self.fresh_label(node)
+        is_cursor = line == self._cursor
+        key = (node, self._gen, node._expanded, width, self._count_width, is_cursor)
+        strip = self._strips.get(key)
+        if strip is None:
+            guide_style = self.get_component_rich_style("module-tree--guides", partial=True)
+            cursor = self.get_component_rich_style("module-tree--cursor") if is_cursor else None
+            text = line_text(node, width, self._count_width, guide_style, cursor)
+            segments = [s for s in text.render(self.app.console) if s.text != "\n"]
+            strip = Strip(Segment.apply_style(segments, base), width)
+            self._strips[key] = strip
+        return strip
 
-    def process_label(self, label) -> Text:  # type: ignore[no-untyped-def]
-        if label is _BLANK or (isinstance(label, Text) and "\n" not in label.plain):
-            return label  # one line already (Tree would split it)
-        return super().process_label(label)
+    def notify_style_update(self) -> None:
+        # Focus, theme and class changes restyle the lines: drop the drawn strips.
+        super().notify_style_update()
+        self._strips.clear()
+        self.refresh()
 
-    def _build(self) -> None:
-        self._build_width: int | None = self.scrollable_content_region.width
-        try:
-            super()._build()
-        finally:
-            self._build_width = None
+    def on_resize(self, event: events.Resize) -> None:
+        self._sync_size()
 
-    def get_label_width(self, node: TreeNode[str]) -> int:
-        width = getattr(self, "_build_width", None)
-        if width is None:
-            width = self.scrollable_content_region.width
-        key = (self._gen, node.is_expanded, width)
-        if getattr(node, "_wkey", None) == key:
-            return node._width  # type: ignore[attr-defined]
-        if getattr(node, "_lkey", None) != key[:2]:
-            # Not labelled yet: a label is cut to the room left (markers take at most 2
-            # cells), so the visible width bounds it without working it out.
-            available = width - self._depth(node) * self.guide_depth
-            if available >= 10:
-                return available
-        label_width = self.render_label(node, _NULL_STYLE, _NULL_STYLE).cell_len
-        node._wkey, node._width = key, label_width  # type: ignore[attr-defined]
-        return label_width
+    def _sync_size(self) -> None:
+        self.virtual_size = Size(1, len(self._lines))
+
+    def _refresh_line(self, line: int) -> None:
+        self.refresh(Region(0, line - self.scroll_offset.y, self.size.width, 1))
 
     # -- building ---------------------------------------------------------------------
 
@@ -179,12 +184,15 @@ class ModuleTree(Tree[str]):
         label_for: Callable[[str, bool], Text],
         marker_for: Callable[[str, bool], Text] | None = None,
     ) -> None:
-        """Show ``index``; ``label_for(path, expanded)`` is a node's label and
-        ``marker_for(path, expanded)`` a flag marker kept visible when the label is cut."""
+        """Show ``index``; ``label_for(path, expanded)`` is a node's label (its count is
+        added from the index) and ``marker_for(path, expanded)`` a flag marker kept
+        visible when the label is cut."""
         self.index = index
         self.label_for = label_for
         if marker_for is not None:
             self.marker_for = marker_for
+        sizes = {m.num_params for m in index.modules.values() if m.num_params}
+        self._count_width = max((len(count(n)) for n in sizes), default=0)
         self.filter_query = ""
         self.filter_count = 0
         self._rebuild_lazy()
@@ -192,68 +200,134 @@ class ModuleTree(Tree[str]):
     def _rebuild_lazy(self) -> None:
         assert self.index is not None
         self._saved = None
-        self.clear()
+        self.root = ModuleNode(self, None, "", True)
         self.nodes = {"": self.root}
         self._populated = set()
-        self.root.data = ""
-        self._populate(self.root)
-        self.root.expand()
+        self._lines = [self.root]
+        self._cursor = 0
+        self.expand(self.root)
         if len(self.index.modules) <= EXPAND_ALL_LIMIT:
             for path in [m.path for m in self.index.tree.modules]:
                 node = self.nodes.get(path)
                 if node is not None and node.allow_expand:
-                    self._populate(node)
-                    node.expand()
+                    self.expand(node)
         self.refresh_labels()
         self.goto(self.root)
 
-    def _new_child(self, parent: TreeNode[str], path: str, allow_expand: bool) -> TreeNode[str]:
-        """A child of ``parent`` labelled lazily; added without refreshing the tree (the
-        caller invalidates it once)."""
-        node = self._add_node(parent, _BLANK, path)
-        attach_child(parent, node, allow_expand)
-        return node
-
-    def _populate(self, node: TreeNode[str]) -> None:
-        path = node.data or ""
+    def _populate(self, node: ModuleNode) -> None:
+        path = node.data
         if path in self._populated or self.index is None or self.filter_query:
             return
         self._populated.add(path)
         index = self.index
         modules = index.modules
         nodes = self.nodes
-        for child in index.child_paths(path):
+        children = index.child_paths(path)
+        last = len(children) - 1
+        for i, child in enumerate(children):
             canonical = index.resolve_path(child)
             record = modules.get(canonical)
             has_children = bool(record and record.children) and canonical == child
-            new = self._new_child(node, child, has_children)
+            new = ModuleNode(self, node, child, has_children, i == last)
+            node.children.append(new)
             nodes.setdefault(child, new)
-        mark_changed(node)
-        invalidate(self)
 
-    def on_tree_node_expanded(self, event: Tree.NodeExpanded[str]) -> None:
-        self._populate(event.node)
+    def expand(self, node: ModuleNode) -> None:
+        """Show ``node``'s children (made on its first expansion)."""
+        if not node.allow_expand or node._expanded:
+            return
+        self._populate(node)
+        node._expanded = True
+        line = self.line_of(node)
+        if line >= 0:
+            below = visible_below(node)
+            self._lines[line + 1 : line + 1] = below
+            if self._cursor > line:
+                self._cursor += len(below)
+            self._lines_changed()
 
-    # -- navigation -------------------------------------------------------------------
+    def collapse(self, node: ModuleNode) -> None:
+        """Hide ``node``'s children (the cursor goes to ``node`` if it was below it)."""
+        if not node._expanded:
+            return
+        node._expanded = False
+        line = self.line_of(node)
+        if line < 0:
+            return
+        lines = self._lines
+        end = line + 1
+        while end < len(lines) and lines[end].depth > node.depth:
+            end += 1
+        del lines[line + 1 : end]
+        if line < self._cursor < end:
+            self._cursor = line
+            self._cursor_moved()
+        elif self._cursor >= end:
+            self._cursor -= end - line - 1
+        self._lines_changed()
+
+    def _lines_changed(self) -> None:
+        self._sync_size()
+        self.refresh()
+
+    def line_of(self, node: ModuleNode) -> int:
+        """The line ``node`` is on (-1 while hidden)."""
+        if self._cursor < len(self._lines) and self._lines[self._cursor] is node:
+            return self._cursor
+        try:
+            return self._lines.index(node)
+        except ValueError:
+            return -1
+
+    # -- cursor -----------------------------------------------------------------------
+
+    @property
+    def cursor_node(self) -> ModuleNode | None:
+        return self._lines[self._cursor] if self._lines else None
 
     @property
     def cursor_path(self) -> str | None:
         node = self.cursor_node
-        return None if node is None else (node.data or "")
+        return None if node is None else node.data
 
-    def action_expand_node(self) -> None:
-        node = self.cursor_node
-        if node is not None and node.allow_expand and not node.is_expanded:
-            node.expand()
+    @property
+    def cursor_line(self) -> int:
+        return self._cursor
 
-    def action_collapse_node(self) -> None:
+    @cursor_line.setter
+    def cursor_line(self, line: int) -> None:
+        self.move_to_line(line)
+
+    @property
+    def last_line(self) -> int:
+        return len(self._lines) - 1
+
+    def move_to_line(self, line: int, force: bool = False) -> None:
+        """Put the cursor on ``line`` (clamped) and scroll it into view."""
+        line = max(0, min(line, self.last_line))
+        previous = self._cursor
+        if line != previous or force:
+            self._cursor = line
+            self._refresh_line(previous)
+            self._refresh_line(line)
+            self._cursor_moved()
+        self.scroll_to_region(
+            Region(0, line, 1, 1), animate=False, force=True, x_axis=False, immediate=True
+        )
+
+    def _cursor_moved(self) -> None:
         node = self.cursor_node
         if node is None:
             return
-        if node.is_expanded and node.allow_expand:
-            node.collapse()
-        elif node.parent is not None:
-            self.move_cursor(node.parent)
+        if self.on_cursor is not None:
+            self.on_cursor()
+        self.post_message(self.NodeHighlighted(node))
+
+    def goto(self, node: ModuleNode) -> None:
+        """Move the cursor to ``node`` (a visible one)."""
+        line = self.line_of(node)
+        if line >= 0:
+            self.move_to_line(line, force=True)
 
     def reveal(self, path: str) -> bool:
         """Expand the ancestors of ``path`` and move the cursor to it."""
@@ -265,168 +339,77 @@ class ModuleTree(Tree[str]):
             node = self.nodes.get(ancestor)
             if node is None:
                 return False
-            self._populate(node)
-            node.expand()
+            self.expand(node)
         node = self.nodes.get(path)
         if node is None:
             return False
         self.goto(node)
         return True
 
-    def notify_style_update(self) -> None:
-        # Tree rebuilds all its lines on any style change (the tree gaining or losing focus
-        # is one: 10-20 ms for 10,000 lines, and a second layout). Lines depend on the nodes
-        # and the size (a resize still rebuilds them); styles change only the drawn strips.
-        super(Tree, self).notify_style_update()
-        forget_line_cache(self)
-        self.refresh()
+    # -- actions ----------------------------------------------------------------------
 
-    def watch_show_vertical_scrollbar(self, shown: bool) -> None:
-        # The scrollbar takes a cell from the width the labels are cut to.
-        invalidate(self)
+    def action_cursor_up(self) -> None:
+        self.move_to_line(self._cursor - 1)
 
-    def watch_cursor_line(self, previous_line: int, line: int) -> None:
-        before = cursor_node(self)
-        super().watch_cursor_line(previous_line, line)
-        # The same line can hold another node (a new filter put it there).
-        moved = previous_line != line or cursor_node(self) is not before
-        if moved and self.on_cursor is not None:
-            self.on_cursor()
+    def action_cursor_down(self) -> None:
+        self.move_to_line(self._cursor + 1)
 
-    def goto(self, node: TreeNode[str]) -> None:
-        """Move the cursor to ``node`` (the line numbers are rebuilt first)."""
-        _ = self.last_line  # rebuilds the tree lines, so node.line is current
-        self.move_cursor(node)
-        if cursor_node(self) is not node:  # same line in a new tree: no cursor change seen
-            put_cursor(self, node)
-            self.post_message(self.NodeHighlighted(node))
-            if self.on_cursor is not None:
-                self.on_cursor()
-        self.scroll_to_node(node, animate=False)
+    def action_first(self) -> None:
+        self.move_to_line(0)
 
-    # -- typing a filter --------------------------------------------------------------
+    def action_last(self) -> None:
+        self.move_to_line(self.last_line)
 
-    def type_key(self, event: events.Key) -> bool:
-        """``/`` starts typing a filter; then printable keys, backspace and ctrl+u edit
-        ``filter_text``, enter keeps the filter and escape clears it. False for the keys
-        that keep their usual meaning (arrows move through the matches)."""
-        if not self.typing:
-            if event.character != "/" or self.index is None:
-                return False
-            # Here, not through the app's binding: the keys typed right after ``/`` are
-            # already queued to the tree, and must be read as text.
-            self.start_typing()
-            return True
-        text = self.filter_text
-        if event.key == "enter":
-            self.typing = False
-        elif event.key == "escape":
-            self.typing = False
-            text = ""
-        elif event.key == "backspace":
-            text = text[:-1]
-        elif event.key == "ctrl+u":
-            text = ""
-        elif event.is_printable and event.character:
-            text += event.character
-        else:
-            return False
-        self.filter_text = text
-        if self.on_filter_text is not None:
-            self.on_filter_text(text)
-        return True
+    def action_page_up(self) -> None:
+        self.move_to_line(self._cursor - max(1, self.scrollable_content_region.height - 1))
 
-    def start_typing(self) -> None:
-        """Keys type into the filter from now on, starting from the filter in force."""
-        self.typing = True
-        self.filter_text = self.filter_query
-        if self.on_filter_text is not None:
-            self.on_filter_text(self.filter_text)
+    def action_page_down(self) -> None:
+        self.move_to_line(self._cursor + max(1, self.scrollable_content_region.height - 1))
 
-    async def _on_key(self, event: events.Key) -> None:
-        if self.type_key(event):
-            event.stop()
-            event.prevent_default()
+    def action_toggle_node(self) -> None:
+        node = self.cursor_node
+        if node is not None and node.allow_expand:
+            node.toggle()
+
+    def action_select_cursor(self) -> None:
+        node = self.cursor_node
+        if node is not None:
+            self.action_toggle_node()
+            self.post_message(self.NodeSelected(node))
+
+    def action_expand_node(self) -> None:
+        node = self.cursor_node
+        if node is not None:
+            self.expand(node)
+
+    def action_collapse_node(self) -> None:
+        node = self.cursor_node
+        if node is None:
             return
-        await super()._on_key(event)
+        if node._expanded and node.allow_expand:
+            self.collapse(node)
+        elif node.parent is not None:
+            self.goto(node.parent)
 
-    def _on_paste(self, event: events.Paste) -> None:
-        if self.typing:
-            event.stop()
-            line = event.text.splitlines()[0] if event.text.strip() else ""
-            self.filter_text += line
-            if self.on_filter_text is not None:
-                self.on_filter_text(self.filter_text)
+    def action_cursor_parent(self) -> None:
+        node = self.cursor_node
+        if node is not None and node.parent is not None:
+            self.goto(node.parent)
 
-    # -- filtering --------------------------------------------------------------------
-
-    def _swap_root(self, root: TreeNode[str]) -> None:
-        put_cursor(self, None)
-        self.root = root
-        invalidate(self)
-
-    def _drop_filtered(self) -> None:
-        """Forget the nodes of the filtered tree shown now."""
-        forget_nodes(self, self.nodes.values())
-
-    def apply_filter(self, query: str) -> int:
-        """Show the modules whose path or type contains ``query``, with their ancestors;
-        returns the number of matches. An empty query restores the full tree."""
-        if self.index is None:
-            return 0
-        keep = self.cursor_path
-        query = query.strip()
-        if not query:
-            self.clear_filter()
-            return 0
-        index = self.index
-        matches, total = index.search(query, FILTER_LIMIT)
-        shown: set[str] = set(matches)
-        for path in matches:
-            shown.update(index.ancestors(path))
-        if self._saved is None:
-            self._saved = (self.root, self.nodes, self._populated)
-        else:
-            self._drop_filtered()
-        self.filter_query = query
-        self.filter_count = total
-        old_root = self._saved[0]
-        root = self._add_node(None, node_label(old_root), "", expand=True)
-        root.allow_expand = old_root.allow_expand
-        nodes: dict[str, TreeNode[str]] = {"": root}
-        shown.discard("")
-        parents = {path.rpartition(".")[0] for path in shown}
-        for path in sorted(shown, key=index.order.__getitem__):  # in the model's order
-            parent = nodes.get(path.rpartition(".")[0], root)
-            has_children = path in parents
-            node = self._new_child(parent, path, has_children)
-            set_expanded(node, has_children)
-            nodes[path] = node
-        self.nodes = nodes
-        self._populated = set()
-        self._swap_root(root)
-        self._fresh_label(root)
-        target = keep if keep in nodes and keep in matches else (matches[0] if matches else "")
-        self.goto(nodes.get(target, root))
-        return total
-
-    def clear_filter(self) -> None:
-        if not self.filter_query:
+    def action_sibling(self, step: int) -> None:
+        node = self.cursor_node
+        if node is None or node.parent is None:
             return
-        keep = self.cursor_path or ""
-        self.filter_query = ""
-        self.filter_count = 0
-        saved, self._saved = self._saved, None
-        if saved is None or self.index is None:
-            self._rebuild_lazy()
+        siblings = node.parent.children
+        i = siblings.index(node) + step
+        if 0 <= i < len(siblings):
+            self.goto(siblings[i])
+
+    def on_click(self, event: events.Click) -> None:
+        line = event.y + self.scroll_offset.y
+        if not 0 <= line < len(self._lines):
+            return
+        if line == self._cursor:
+            self.action_select_cursor()
         else:
-            # The unfiltered tree as it opens (the root expanded, or every node of a small
-            # model), its nodes kept.
-            self._drop_filtered()
-            root, self.nodes, self._populated = saved
-            expand_all = len(self.index.modules) <= EXPAND_ALL_LIMIT
-            for node in self.nodes.values():
-                set_expanded(node, node is root or (expand_all and node.allow_expand))
-            self._swap_root(root)
-            self.goto(root)
-        self.reveal(keep)
+            self.move_to_line(line)
