@@ -21,7 +21,7 @@ from textual import events, on
 from textual.app import App, ComposeResult, SystemCommand
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import DataTable, ProgressBar, Static
+from textual.widgets import ProgressBar, Static
 
 from inittui.tui.jobs import WORK_GROUPS, Jobs
 from inittui.tui.keys import FILTER_KEYS, main_bindings
@@ -241,20 +241,15 @@ class InitApp(Jobs, PlanFiles, App[int]):
 
     # -- tree and preview events ------------------------------------------------------
 
-    @on(DataTable.RowHighlighted, "#preview")
-    def preview_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        table = self.query_one("#preview", PreviewTable)
-        if not table.has_focus:
-            return
-        path = table.path_of(event.row_key)
-        if path is not None and self.session is not None:
-            self.tree_widget.reveal(self.session.index.resolve_path(path))
+    @on(PreviewTable.Highlighted, "#preview")
+    def preview_row_highlighted(self, event: PreviewTable.Highlighted) -> None:
+        if event.table.has_focus and self.session is not None:
+            self.tree_widget.reveal(self.session.index.resolve_path(event.path))
 
-    @on(DataTable.RowSelected, "#preview")
-    def preview_row_selected(self, event: DataTable.RowSelected) -> None:
-        path = self.query_one("#preview", PreviewTable).path_of(event.row_key)
-        if path is not None and self.session is not None:
-            self.tree_widget.reveal(self.session.index.resolve_path(path))
+    @on(PreviewTable.Selected, "#preview")
+    def preview_row_selected(self, event: PreviewTable.Selected) -> None:
+        if self.session is not None:
+            self.tree_widget.reveal(self.session.index.resolve_path(event.path))
             self.tree_widget.focus()
 
     # -- actions: navigation ----------------------------------------------------------
