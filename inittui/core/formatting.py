@@ -143,9 +143,7 @@ def unique_suffixes(paths: Sequence[str]) -> list[str]:
             counts[tail] = counts.get(tail, 0) + 1
     for path in distinct:
         parts = path.split(".")
-        k = next(
-            (k for k in range(1, len(parts)) if counts[".".join(parts[-k:])] == 1), len(parts)
-        )
+        k = next((k for k in range(1, len(parts)) if counts[".".join(parts[-k:])] == 1), len(parts))
         while k < len(parts) and parts[-k].isdigit():
             k += 1
         depth[path] = k

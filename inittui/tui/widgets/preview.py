@@ -146,9 +146,7 @@ def _value(value: float | None, style: str, width: int, bar: int, level: str | N
     return text
 
 
-def row_text(
-    row: PreviewRow, label: str, columns: list[Column], bar: int, planned: bool
-) -> Text:
+def row_text(row: PreviewRow, label: str, columns: list[Column], bar: int, planned: bool) -> Text:
     """One row of the table, ``sum(widths)`` cells."""
     flag = row_flag(row, planned)
     level = flag[0] if flag else None
@@ -156,16 +154,22 @@ def row_text(
     for column in columns:
         key, width = column.key, column.width
         if key == "layer":
-            text.append(" " + fit_middle(label, width - 1).ljust(width - 1), style="bold" if flag else "")
+            text.append(
+                " " + fit_middle(label, width - 1).ljust(width - 1), style="bold" if flag else ""
+            )
         elif key == "flag":
             cell = "" if flag is None else MARKS[flag[0]] + (" " + flag[1] if width > MARK else "")
-            text.append(f" {cell[: width - 1]:<{width - 1}}", style=LEVEL_STYLE.get(level or "", ""))
+            text.append(
+                f" {cell[: width - 1]:<{width - 1}}", style=LEVEL_STYLE.get(level or "", "")
+            )
         elif key == "ratio":
             text.append(f"{short(row.ratio):>{width}}", style="dim" if row.ratio is None else "")
         else:
             value = getattr(row, FIELDS[key])
             judged = level if key == ("plan" if planned else "now") else None
-            text.append_text(_value(value, column.style, width, bar if key in ("now", "plan") else 0, judged))
+            text.append_text(
+                _value(value, column.style, width, bar if key in ("now", "plan") else 0, judged)
+            )
     return text
 
 
@@ -313,9 +317,7 @@ class PreviewTable(ScrollView, can_focus=True):
         self._laid_out_width = width
         preview = self.preview
         longest = max((len(label) for label in self.labels), default=LAYER_MIN)
-        self.columns, self.bar = preview_layout(
-            width, preview.planned, preview.backward, longest
-        )
+        self.columns, self.bar = preview_layout(width, preview.planned, preview.backward, longest)
         self.virtual_size = Size(width, len(self.order) + 1)
         self.refresh()
 
