@@ -266,7 +266,8 @@ class PreviewTable(ScrollView, can_focus=True):
         self.preview = preview
         names = unique_suffixes([row.path for row in preview.rows])
         self.labels = [
-            name + (f"#{row.call}" if row.call else "") for name, row in zip(names, preview.rows)
+            name + (f"#{row.call}" if row.call else "")
+            for name, row in zip(names, preview.rows, strict=True)
         ]
         self._sort()
         self.relayout(force=True)

@@ -58,13 +58,13 @@ class PreviewPlot(Widget, can_focus=True):
         title = "log10 grad std by layer" if backward else "log10 std by layer"
         plot = plot_lines(series, width, height, flagged, title)
         text = Text(no_wrap=True)
-        for number, (line, owners) in enumerate(zip(plot.lines, plot.owners)):
+        for number, (line, owners) in enumerate(zip(plot.lines, plot.owners, strict=True)):
             if number:
                 text.append("\n")
             if number == 0:  # the legend: each marker in its series' colour
                 self._legend(text, line, series)
                 continue
-            for char, owner in zip(line, owners):
+            for char, owner in zip(line, owners, strict=True):
                 if owner is not None:
                     style = SERIES_STYLES[series[owner].name]
                 else:
