@@ -146,6 +146,11 @@ def _value(value: float | None, style: str, width: int, bar: int, level: str | N
     return text
 
 
+def _cell(value: float | None, style: str, flagged: str | None, bar: int) -> Text:
+    """`` ███▏   0.613``: a std cell with a ``bar``-wide log bar (the CLI prints the same)."""
+    return _value(value, style, bar + 9, bar, flagged)
+
+
 def row_text(row: PreviewRow, label: str, columns: list[Column], bar: int, planned: bool) -> Text:
     """One row of the table, ``sum(widths)`` cells."""
     flag = row_flag(row, planned)
