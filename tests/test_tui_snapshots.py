@@ -154,3 +154,17 @@ async def test_load_error():
         assert "could not open the model" in lines
         assert "sample_models/missing.py" in lines and "not found" in lines
         assert "q quits" in lines
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_preview_plot(snap_compare, size):
+    async def run_before(pilot):
+        await _settle(pilot)
+        await _assign(pilot, "layers.0", "kaiming_normal", "type", "weight")
+        await pilot.press("p")
+        await _settle(pilot)
+        pilot.app.query_one("#preview").focus()
+        await pilot.press("v")
+        await _settle(pilot)
+
+    assert snap_compare(InitApp(MLP), terminal_size=size, run_before=run_before)

@@ -10,6 +10,8 @@ in ``inittui inspect`` and in the TUI's panes:
 * :func:`sparkline` -- a histogram in block characters, empty bins blank.
 * :func:`log_bar` -- a std as a bar on a log scale from 1e-3 to 1e3, in eighths of a cell.
 * :func:`size` -- a size in bytes (``12.3 MB``).
+* :func:`unique_suffixes` / :func:`fit_middle` -- dotted module paths shortened to the
+  shortest suffix that still tells them apart, then to a width with a middle ellipsis.
 """
 
 from __future__ import annotations
@@ -122,3 +124,54 @@ def size(nbytes: float) -> str:
             return f"{nbytes:.0f} {unit}" if unit == "B" else f"{nbytes:.1f} {unit}"
         nbytes /= 1024
     return f"{nbytes:.1f} PB"
+
+
+def unique_suffixes(paths: Sequence[str]) -> list[str]:
+    """For each dotted path, the shortest suffix of whole components that no other distinct
+    path in ``paths`` ends with, widened while it starts with an index so that the index
+    keeps its container's name: ``transformer.h.0.attn.c_attn`` beside
+    ``transformer.h.1.attn.c_attn`` is ``h.0.attn.c_attn``, ``layers.0`` stays ``layers.0``,
+    ``transformer.ln_f`` is ``ln_f``. Repeated paths share their suffix; the root (``""``)
+    prints as ``(root)``."""
+    distinct = sorted(set(paths))
+    depth: dict[str, int] = {}
+    counts: dict[str, int] = {}
+    for path in distinct:
+        parts = path.split(".")
+        for k in range(1, len(parts) + 1):
+            tail = ".".join(parts[-k:])
+            counts[tail] = counts.get(tail, 0) + 1
+    for path in distinct:
+        parts = path.split(".")
+        k = next((k for k in range(1, len(parts)) if counts[".".join(parts[-k:])] == 1), len(parts))
+        while k < len(parts) and parts[-k].isdigit():
+            k += 1
+        depth[path] = k
+    return [".".join(p.split(".")[-depth[p] :]) if p else "(root)" for p in paths]
+
+
+def fit_middle(text: str, width: int) -> str:
+    """``text`` in at most ``width`` cells: a dotted name keeps its first component, with
+    the index after it (the part that tells it apart, after :func:`unique_suffixes`), and as
+    many whole last components as fit (``h.0.…c_attn``); otherwise the middle gives way to
+    ``…``."""
+    if len(text) <= width:
+        return text
+    if width <= 1:
+        return "…"[:width]
+    head, _, rest = text.partition(".")
+    index, _, after = rest.partition(".")
+    if index.isdigit() and after:
+        head, rest = f"{head}.{index}", after
+    if rest:
+        room = width - len(head) - 2  # "head.…tail"
+        parts = rest.split(".")
+        for k in range(len(parts) - 1, 0, -1):
+            tail = ".".join(parts[-k:])
+            if len(tail) <= room:
+                return f"{head}.…{tail}"
+        if room >= 4:
+            return f"{head}.…{rest[-room:]}"
+    front = (width - 1 + 1) // 2
+    back = width - 1 - front
+    return text[:front] + "…" + (text[-back:] if back else "")

@@ -21,7 +21,7 @@ from textual import events, on
 from textual.app import App, ComposeResult, SystemCommand
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import DataTable, ProgressBar, Static
+from textual.widgets import ProgressBar, Static
 
 from inittui.tui.jobs import WORK_GROUPS, Jobs
 from inittui.tui.keys import FILTER_KEYS, main_bindings
@@ -37,11 +37,12 @@ from inittui.tui.session import (
     without_rules,
 )
 from inittui.tui.textual_private import PromptFrames, mount_off_screen
-from inittui.tui.widgets.describe import detail_text, header_text
+from inittui.tui.widgets.describe import DetailView, detail_text, header_text
 from inittui.tui.widgets.filter_line import FilterLine
 from inittui.tui.widgets.keybar import KeyBar
 from inittui.tui.widgets.model_tree import FILTER_LIMIT, ModuleTree
 from inittui.tui.widgets.preview import PreviewTable
+from inittui.tui.widgets.preview_plot import PreviewPlot
 
 MAIN_SCREEN_ACTIONS = {
     "filter",
@@ -49,6 +50,7 @@ MAIN_SCREEN_ACTIONS = {
     "clear_node",
     "preview",
     "toggle_backward",
+    "toggle_plot",
     "device",
     "export",
     "save",
@@ -131,7 +133,7 @@ class InitApp(Jobs, PlanFiles, App[int]):
             with Vertical(id="right"):
                 with VerticalScroll(id="detail-pane") as detail:
                     detail.border_title = "detail"
-                    yield Static("loading the model…", id="detail")
+                    yield DetailView("loading the model…", id="detail")
                 with Vertical(id="preview-pane") as preview:
                     preview.border_title = "preview"
                     yield Static(
@@ -144,6 +146,7 @@ class InitApp(Jobs, PlanFiles, App[int]):
                         id="preview-info",
                     )
                     yield PreviewTable(id="preview")
+                    yield PreviewPlot(id="preview-plot")
         with Horizontal(id="status"):
             yield Static("", id="status-text")
             yield ProgressBar(id="progress", show_eta=False, total=100)
@@ -155,7 +158,10 @@ class InitApp(Jobs, PlanFiles, App[int]):
         self.query_one("#progress").display = False
         self.tree_widget.on_cursor = self.update_detail
         self.tree_widget.on_filter_text = self.filter_changed
+        self.query_one("#detail", DetailView).refit = self.update_detail
         self.query_one("#preview").display = False
+        self.query_one("#preview-plot").display = False
+        self.preview_view = "table"  # or "forward" / "backward": the plot (v)
         self.set_status("loading the model…")
         self.running["load"] = "loading the model"
         self.load_model()
@@ -169,6 +175,7 @@ class InitApp(Jobs, PlanFiles, App[int]):
 
     def on_resize(self, event: events.Resize) -> None:
         self.screen.set_class(event.size.width >= 120, "-wide")
+        self.fit_preview_pane(event.size.width)
         if self.session is not None:
             self.update_header()
 
@@ -241,20 +248,48 @@ class InitApp(Jobs, PlanFiles, App[int]):
 
     # -- tree and preview events ------------------------------------------------------
 
-    @on(DataTable.RowHighlighted, "#preview")
-    def preview_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        table = self.query_one("#preview", PreviewTable)
-        if not table.has_focus:
-            return
-        path = table.path_of(event.row_key)
-        if path is not None and self.session is not None:
-            self.tree_widget.reveal(self.session.index.resolve_path(path))
+    @on(PreviewTable.Highlighted, "#preview")
+    def preview_row_highlighted(self, event: PreviewTable.Highlighted) -> None:
+        if event.table.has_focus and self.session is not None:
+            self.tree_widget.reveal(self.session.index.resolve_path(event.path))
 
-    @on(DataTable.RowSelected, "#preview")
-    def preview_row_selected(self, event: DataTable.RowSelected) -> None:
-        path = self.query_one("#preview", PreviewTable).path_of(event.row_key)
-        if path is not None and self.session is not None:
-            self.tree_widget.reveal(self.session.index.resolve_path(path))
+    @on(PreviewTable.Shown, "#preview")
+    def preview_shown(self, event: PreviewTable.Shown) -> None:
+        """New preview rows: the plot draws them too, and the pane keeps its view."""
+        if self.preview_view == "backward" and not event.preview.backward:
+            self.preview_view = "forward"
+        self.show_preview_view()
+
+    def show_preview_view(self) -> None:
+        table = self.query_one("#preview", PreviewTable)
+        plot = self.query_one("#preview-plot", PreviewPlot)
+        plotted = self.preview_view != "table"
+        refocus = table.has_focus or plot.has_focus
+        plot.show(table.preview, self.preview_view if plotted else None)
+        table.display = not plotted
+        plot.display = plotted
+        if refocus:
+            (plot if plotted else table).focus()
+
+    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
+        self.fit_preview_pane()
+
+    def on_descendant_blur(self, event: events.DescendantBlur) -> None:
+        self.call_after_refresh(self.fit_preview_pane)
+
+    def fit_preview_pane(self, width: int | None = None) -> None:
+        """Below 120 columns the focused preview pane takes room from the tree and the
+        detail (its table re-lays out to the new width)."""
+        pane = self.query_one("#preview-pane")
+        focused = pane.screen.focused
+        inside = focused is not None and pane in focused.ancestors_with_self
+        narrow = (self.size.width if width is None else width) < 120
+        pane.screen.set_class(inside and narrow, "-preview-focus")
+
+    @on(PreviewTable.Selected, "#preview")
+    def preview_row_selected(self, event: PreviewTable.Selected) -> None:
+        if self.session is not None:
+            self.tree_widget.reveal(self.session.index.resolve_path(event.path))
             self.tree_widget.focus()
 
     # -- actions: navigation ----------------------------------------------------------
@@ -435,6 +470,17 @@ class InitApp(Jobs, PlanFiles, App[int]):
             self.action_preview()
         else:
             self.set_status(self.idle_status())
+
+    def action_toggle_plot(self) -> None:
+        """The preview pane: table -> plot of the output std -> (after a backward pass) plot
+        of the gradient std -> table."""
+        table = self.query_one("#preview", PreviewTable)
+        if table.preview is None:
+            self.notify("no preview yet: p runs it, then v plots it", timeout=3)
+            return
+        views = ["table", "forward"] + (["backward"] if table.preview.backward else [])
+        self.preview_view = views[(views.index(self.preview_view) + 1) % len(views)]
+        self.show_preview_view()
 
     def action_device(self) -> None:
         from inittui.core.loading import available_devices

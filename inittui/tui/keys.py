@@ -77,6 +77,14 @@ MAIN_KEYS: tuple[MainKey, ...] = (
         show=False,
     ),
     MainKey(
+        "v",
+        "toggle_plot",
+        "Plot",
+        "Preview pane: table / plot of std vs depth (log scale; gradients after b)",
+        "plot",
+        show=False,
+    ),
+    MainKey(
         "d",
         "device",
         "Device",
@@ -141,6 +149,10 @@ TREE_KEYS: tuple[tuple[str, str], ...] = (
 )
 PREVIEW_KEYS: tuple[tuple[str, str], ...] = (
     ("↑ ↓ j k", "Move; the tree follows"),
+    ("g G / Home End", "First / last row"),
+    ("n / N", "Next / previous flagged layer (!! error, ! warning, ~ info)"),
+    ("w", "Sort: worst first (largest |log plan/now|) / model order"),
+    ("v", "Plot: std vs depth, now (o) vs plan (x) vs theory (+)"),
     ("enter", "Go to the module in the tree"),
 )
 DIALOG_KEYS: tuple[tuple[str, str], ...] = (

@@ -114,7 +114,9 @@ class PreviewFlag:
 
 @dataclass
 class PreviewRow:
-    """One leaf call: its output std (and gradient std) now and with the plan."""
+    """One leaf call: its output std (and gradient std) now and with the plan, and the
+    theory's prediction (:func:`inittui.core.probe.theory.theory_std`) for the weights the
+    table compares: the planned ones when a plan was compared, else the current ones."""
 
     path: str
     type: str
@@ -124,6 +126,8 @@ class PreviewRow:
     now_grad: float | None = None
     plan_grad: float | None = None
     flags: list[PreviewFlag] = field(default_factory=list)
+    theory_std: float | None = None
+    theory_grad: float | None = None
 
     @property
     def ratio(self) -> float | None:
@@ -156,6 +160,7 @@ def preview_rows(run: PreviewRun) -> Preview:
     rows = []
     for layer in leaves:
         other = planned_by_key.get((layer.path, layer.call))
+        judged = other if compared and other is not None else layer
         rows.append(
             PreviewRow(
                 path=layer.path,
@@ -166,6 +171,8 @@ def preview_rows(run: PreviewRun) -> Preview:
                 now_grad=layer.grad_std,
                 plan_grad=other.grad_std if other is not None else None,
                 flags=[f for f in flags if f.path == layer.path],
+                theory_std=judged.theory_std,
+                theory_grad=judged.grad_theory_std,
             )
         )
     return Preview(rows, flags, run.inputs_description, run.backward, run.device, compared)

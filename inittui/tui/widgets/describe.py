@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from rich.text import Text
+from textual import events
+from textual.widgets import Static
 
 from inittui.core.errors import InittuiError
+from inittui.core.formatting import fit_middle
 from inittui.core.formatting import shape as shape_text
 from inittui.core.plan import InitStep, ParamVerdict, Rule
 from inittui.core.provenance import call_text, last_call
@@ -19,6 +23,22 @@ FLAG_STYLE = {"error": "bold red", "warning": "bold yellow", "info": "cyan"}
 FLAG_MARK = {"error": "!", "warning": "!", "info": "i"}
 LEVELS = ("error", "warning", "info")
 ORIGIN_MARK = {"": "", "type": "·type", "tree": "·tree"}
+
+
+class DetailView(Static):
+    """The detail pane's text. Its histograms and lines are fitted to a width, so a change
+    of width calls ``refit`` (the app's re-render) instead of letting them wrap."""
+
+    def __init__(self, content: str = "", *, id: str | None = None) -> None:
+        super().__init__(content, id=id)
+        self.refit: Callable[[], None] | None = None
+        self._width = 0
+
+    def on_resize(self, event: events.Resize) -> None:
+        if event.size.width != self._width:
+            self._width = event.size.width
+            if self.refit is not None:
+                self.refit()
 
 
 def worst(levels: list[str]) -> str:
@@ -142,7 +162,7 @@ def detail_text(session: Session, path: str, width: int = 40) -> Text:
     out = Text()
     if record is None:
         return out
-    out.append_text(_node_header(session, path, canonical, record))
+    out.append_text(_node_header(session, path, canonical, record, width))
     for param in index.own_params(canonical):
         out.append_text(_param_text(session, param, canonical, width))
     out.append_text(_preview_text(session, canonical))
@@ -153,13 +173,18 @@ def detail_text(session: Session, path: str, width: int = 40) -> Text:
     return out
 
 
-def _node_header(session: Session, path: str, canonical: str, record: ModuleRecord) -> Text:
-    """The node's name, type and size; the rules set on it (or, at the root, the plan)."""
+def _node_header(
+    session: Session, path: str, canonical: str, record: ModuleRecord, width: int = 40
+) -> Text:
+    """The node's name, type and size (the name shortened in the middle to keep the line
+    within ``width``); the rules set on it (or, at the root, the plan)."""
     index = session.index
     out = Text()
-    out.append(path or "(root)", style="bold")
+    size = f"  {record.num_params:,} params"
+    room = max(8, width - len(record.type) - 2 - len(size))
+    out.append(fit_middle(path or "(root)", room), style="bold")
     out.append(f"  {record.type}", style="cyan")
-    out.append(f"  {record.num_params:,} params\n", style="dim")
+    out.append(f"{size}\n", style="dim")
     if canonical != path:
         out.append(f"shared module, first seen at {canonical or '(root)'}\n", style="dim")
     rules = session.plan.rules
