@@ -93,7 +93,7 @@ MAIN_KEYS: tuple[MainKey, ...] = (
         "Toggle the backward pass (gradient std) in the preview",
         "backward",
         bar="grad",
-        priority=45,
+        priority=40,
         when="preview",
     ),
     MainKey(
@@ -102,7 +102,7 @@ MAIN_KEYS: tuple[MainKey, ...] = (
         "Rules",
         "Show the plan's rules: enter edits, J/K move, delete removes (r again hides)",
         "rules",
-        priority=40,
+        priority=62,
     ),
     MainKey(
         "c",
@@ -119,7 +119,7 @@ MAIN_KEYS: tuple[MainKey, ...] = (
         "Choose the device the model and the preview run on",
         "device",
         bar="dev",
-        priority=60,
+        priority=55,
     ),
     MainKey(
         "e",
@@ -143,7 +143,7 @@ MAIN_KEYS: tuple[MainKey, ...] = (
         "Open",
         "Open a plan file (replaces the current plan; u undoes)",
         "open",
-        priority=55,
+        priority=50,
     ),
     MainKey("u", "undo", "Undo", "Undo the last plan change", "undo", priority=25, when="can_undo"),
     MainKey("U", "redo", "Redo", "Redo", "redo", priority=26, when="can_redo"),

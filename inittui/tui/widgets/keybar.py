@@ -21,6 +21,10 @@ from textual.widgets import Static
 
 from inittui.tui.keys import KEYS_BY_ACTION
 
+Entry = tuple[str, str, str, bool, bool, int]
+"""``(key, key display, label, enabled, is the palette key, priority)``."""
+SPARE = 70  # keys from this priority on go before the palette key's label
+
 
 class KeyBar(Static, can_focus=False):
     """``key description`` for every shown binding, the command palette key on the right."""
@@ -41,13 +45,13 @@ class KeyBar(Static, can_focus=False):
         super().__init__("", id=id)
         self._spans: list[tuple[int, int, str]] = []  # (start, end, key) for clicks
         self._shown: tuple | None = None
-        self._override: tuple[tuple[str, str, str, bool, bool], ...] | None = None
+        self._override: tuple[Entry, ...] | None = None
 
     def override(self, keys: Sequence[tuple[str, str, str]] | None) -> None:
         """Show ``(key, shown as, description)`` instead of the bindings (a mode in which
         the focused widget reads the keys itself, as the tree does while a filter is
         typed); None goes back to the bindings."""
-        entries = None if keys is None else tuple((k, d, t, True, False) for k, d, t in keys)
+        entries = None if keys is None else tuple((k, d, t, True, False, 0) for k, d, t in keys)
         if entries != self._override:
             self._override = entries
             self.bindings_changed(self.screen)
@@ -80,8 +84,8 @@ class KeyBar(Static, can_focus=False):
         self._shown = shown
         self.update(self._render_entries(entries))
 
-    def _entries(self) -> tuple[tuple[str, str, str, bool, bool], ...]:
-        """``(key, key display, label, enabled, palette)``, one per action (the first key
+    def _entries(self) -> tuple[Entry, ...]:
+        """``(key, key display, label, enabled, palette, priority)``, one per action (the first key
         bound to it): the focused widget's own keys first (they matter where you are),
         then the main keys that matter now (``MainKey.when``) by priority, with their short
         labels; the palette key last."""
@@ -92,7 +96,7 @@ class KeyBar(Static, can_focus=False):
         palette = None
         for key, (_node, binding, enabled, _tooltip) in self.screen.active_bindings.items():
             if app.ENABLE_COMMAND_PALETTE and key == app.COMMAND_PALETTE_BINDING:
-                palette = (binding.key, app.get_key_display(binding), "palette", enabled, True)
+                palette = (binding.key, app.get_key_display(binding), "palette", enabled, True, 0)
                 continue
             if not binding.show or binding.action in seen:
                 continue
@@ -102,26 +106,30 @@ class KeyBar(Static, can_focus=False):
                 continue
             label = binding.description if row is None else row.bar_label
             priority = 0 if row is None else row.priority
-            entry = (binding.key, app.get_key_display(binding), label, enabled, False)
+            entry = (binding.key, app.get_key_display(binding), label, enabled, False, priority)
             ranked.append((priority, len(ranked), entry))
         entries = [entry for *_rank, entry in sorted(ranked)]
         if palette is not None:
             entries.append(palette)
         return tuple(entries)
 
-    def _fitting(self, entries):
-        """``entries`` without the lowest-priority ones that do not fit the width (the
-        palette key last to go)."""
+    def _fitting(self, entries: Sequence[Entry]) -> list[Entry]:
+        """``entries`` that fit the width: the lowest-priority keys go first; before a key
+        that matters (priority under ``SPARE``) goes, the palette key loses its label."""
         width = max(1, self.size.width)
         kept = list(entries)
 
-        def length(entry) -> int:
-            _key, display, label, _enabled, palette = entry
+        def length(entry: Entry) -> int:
+            _key, display, label, _enabled, palette, _priority = entry
             return len(display) + (len(label) + 1 if label else 0) + (2 if palette else 1)
 
-        while kept and sum(map(length, kept)) > width:
-            drop = next((e for e in reversed(kept) if not e[4]), None)
-            kept.remove(drop if drop is not None else kept[-1])
+        while kept and sum(map(length, kept)) > width + 1:  # the last key's space is the gap
+            left = [e for e in kept if not e[4]]
+            palette = next((e for e in kept if e[4] and e[2]), None)
+            if palette is not None and (not left or left[-1][5] < SPARE):
+                kept[kept.index(palette)] = (*palette[:2], "", *palette[3:])
+                continue
+            kept.remove(left[-1] if left else kept[-1])
         return kept
 
     def _render_entries(self, entries) -> Text:
@@ -133,7 +141,7 @@ class KeyBar(Static, can_focus=False):
         entries = self._fitting(entries)
         right = [e for e in entries if e[4]]
         left = [e for e in entries if not e[4]]
-        for key, display, description, enabled, _ in left:
+        for key, display, description, enabled, *_ in left:
             start = len(text)
             dim = "" if enabled else " dim"
             text.append(display, style=f"bold {key_colour}{dim}".strip())
@@ -141,14 +149,14 @@ class KeyBar(Static, can_focus=False):
                 text.append(" " + description, style="dim" if not enabled else "")
             spans.append((start, len(text), key))
             text.append(" ")
-        for key, display, description, _enabled, _ in right:
+        for key, display, description, *_ in right:
             label = Text()
             label.append("▏")
             label.append(display, style=f"bold {key_colour}".strip())
             if description:
                 label.append(" " + description)
-            gap = width - len(text) - len(label)
-            if gap < 1:
+            gap = width - len(text) - len(label)  # the last key's space separates
+            if gap < 0:
                 break
             text.append(" " * gap)
             start = len(text)

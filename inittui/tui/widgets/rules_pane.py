@@ -126,6 +126,7 @@ class RulesPane(OptionList):
             f" · {unused} decide nothing" if unused else ""
         )
         keep = self.highlighted if highlight is None else highlight
+        keep = 0 if keep is None else keep
         if shown != self._shown:
             self._shown = shown
             self.clear_options()
