@@ -28,6 +28,7 @@ from inittui.tui.keys import FILTER_KEYS, main_bindings
 from inittui.tui.keys import help_sections as key_help_sections
 from inittui.tui.palette import InitCommands, ModuleCommands
 from inittui.tui.plan_files import PlanFiles
+from inittui.tui.rules_actions import RulesActions
 from inittui.tui.screens.assign import Assigned, AssignScreen
 from inittui.tui.screens.dialogs import ConfirmScreen, DeviceScreen, HelpScreen
 from inittui.tui.session import (
@@ -43,6 +44,7 @@ from inittui.tui.widgets.keybar import KeyBar
 from inittui.tui.widgets.model_tree import FILTER_LIMIT, ModuleTree
 from inittui.tui.widgets.preview import PreviewTable
 from inittui.tui.widgets.preview_plot import PreviewPlot
+from inittui.tui.widgets.rules_pane import RulesPane
 
 MAIN_SCREEN_ACTIONS = {
     "filter",
@@ -55,6 +57,8 @@ MAIN_SCREEN_ACTIONS = {
     "export",
     "save",
     "open_plan",
+    "rules",
+    "compare",
     "undo",
     "redo",
     "escape",
@@ -72,7 +76,7 @@ class MainScreen(PromptFrames):
 # --------------------------------------------------------------------------- the app
 
 
-class InitApp(Jobs, PlanFiles, App[int]):
+class InitApp(Jobs, PlanFiles, RulesActions, App[int]):
     """Inspect, plan, preview and export the weight initialization of a PyTorch model."""
 
     CSS_PATH = "app.tcss"
@@ -113,6 +117,8 @@ class InitApp(Jobs, PlanFiles, App[int]):
         self.running: dict[str, str] = {}
         self.ready = False
         self.assign_screen: AssignScreen | None = None  # kept between opens
+        self.export_memory: dict[str, tuple[str, bool]] = {}  # the export dialog's paths
+        self.compare_spec: str | None = None  # what c compared with last time
 
     # -- layout -----------------------------------------------------------------------
 
@@ -131,6 +137,7 @@ class InitApp(Jobs, PlanFiles, App[int]):
                 yield Static("", id="load-error")
                 yield FilterLine(id="filter")
             with Vertical(id="right"):
+                yield RulesPane(id="rules")
                 with VerticalScroll(id="detail-pane") as detail:
                     detail.border_title = "detail"
                     yield DetailView("loading the model…", id="detail")
@@ -162,6 +169,7 @@ class InitApp(Jobs, PlanFiles, App[int]):
         self.query_one("#preview").display = False
         self.query_one("#preview-plot").display = False
         self.preview_view = "table"  # or "forward" / "backward": the plot (v)
+        self.query_one("#rules").display = False
         self.set_status("loading the model…")
         self.running["load"] = "loading the model"
         self.load_model()
@@ -220,6 +228,7 @@ class InitApp(Jobs, PlanFiles, App[int]):
             detail_text(self.session, path or "", (pane.content_size.width or 40) - 1)
         )
         self.query_one("#detail-pane").border_title = f"detail · {path or '(root)'}"
+        self.query_one("#keys", KeyBar).refresh_keys()  # x matters on a node with a rule
 
     def refresh_views(self) -> None:
         """Everything that depends on the plan, the statistics or the preview."""
@@ -229,6 +238,7 @@ class InitApp(Jobs, PlanFiles, App[int]):
         self.tree_widget.refresh_labels()
         self.update_detail()
         self.update_header()
+        self.refresh_rules()
 
     def require_session(self) -> Session | None:
         if self.session is None:
@@ -445,6 +455,8 @@ class InitApp(Jobs, PlanFiles, App[int]):
         if state is None:
             self.notify(f"nothing to {direction}", timeout=2)
             return
+        if state.files is not None:  # the change opened a file: undo/redo restore the file
+            self.restore_file_state(state.files[0 if direction == "undo" else 1])
         self.after_plan_change()
         self.notify(f"{past}: {state.label}", timeout=3)
 

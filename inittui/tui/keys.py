@@ -29,8 +29,11 @@ from inittui.tui.legend import TREE_LEGEND
 class MainKey:
     """One binding of the main screen.
 
-    ``label`` is what the key bar and the command palette show; ``help`` is the sentence
-    the help screen, the palette and the README show; ``show`` puts it in the key bar."""
+    ``label`` is what the command palette shows; ``help`` is the sentence the help screen,
+    the palette and the README show; ``show`` lets the key bar show it, as ``bar`` (a short
+    label); ``priority`` orders the bar (lower first: where the bar is short the last ones
+    go); ``when`` names the state in which the key matters (the app's ``key_matters``:
+    ``node_rules``, ``can_undo``, ``can_redo``, ``preview``); None: always."""
 
     key: str
     action: str
@@ -38,20 +41,35 @@ class MainKey:
     help: str
     id: str
     show: bool = True
+    bar: str = ""
+    priority: int = 50
+    when: str | None = None
 
     def binding(self) -> Binding:
         return Binding(self.key, self.action, self.label, id=self.id, show=self.show)
 
+    @property
+    def bar_label(self) -> str:
+        return self.bar or self.label.lower()
+
 
 MAIN_KEYS: tuple[MainKey, ...] = (
-    MainKey("question_mark", "help", "Help", "Help: this list of keys", "help"),
-    MainKey("slash", "filter", "Filter", "Filter the tree by name or type (esc clears)", "filter"),
+    MainKey("question_mark", "help", "Help", "Help: this list of keys", "help", priority=90),
+    MainKey(
+        "slash",
+        "filter",
+        "Filter",
+        "Filter the tree by name or type (esc clears)",
+        "filter",
+        priority=80,
+    ),
     MainKey(
         "a",
         "assign",
         "Assign",
         "Assign a scheme to the selected node (this node, subtree or type)",
         "assign",
+        priority=10,
     ),
     MainKey(
         "x",
@@ -59,7 +77,8 @@ MAIN_KEYS: tuple[MainKey, ...] = (
         "Clear",
         "Clear the rules set on the selected node itself",
         "clear",
-        show=False,
+        priority=15,
+        when="node_rules",
     ),
     MainKey(
         "p",
@@ -67,6 +86,7 @@ MAIN_KEYS: tuple[MainKey, ...] = (
         "Preview",
         "Run the preview: per-layer output std, current vs planned",
         "preview",
+        priority=20,
     ),  # fmt: skip
     MainKey(
         "b",
@@ -74,7 +94,25 @@ MAIN_KEYS: tuple[MainKey, ...] = (
         "Backward",
         "Toggle the backward pass (gradient std) in the preview",
         "backward",
-        show=False,
+        bar="grad",
+        priority=40,
+        when="preview",
+    ),
+    MainKey(
+        "r",
+        "rules",
+        "Rules",
+        "Show the plan's rules: enter edits, J/K move, delete removes (r again hides)",
+        "rules",
+        priority=62,
+    ),
+    MainKey(
+        "c",
+        "compare",
+        "Compare",
+        "Compare the working plan with a plan file, a preset or a checkpoint, per parameter",
+        "compare",
+        priority=70,
     ),
     MainKey(
         "v",
@@ -90,22 +128,35 @@ MAIN_KEYS: tuple[MainKey, ...] = (
         "Device",
         "Choose the device the model and the preview run on",
         "device",
-        show=False,
+        bar="dev",
+        priority=55,
     ),
     MainKey(
-        "e", "export", "Export", "Export the init script, a checkpoint and/or the plan", "export"
+        "e",
+        "export",
+        "Export",
+        "Export the init script, a checkpoint and/or the plan",
+        "export",
+        priority=30,
     ),
-    MainKey("s", "save", "Save", "Save the plan (TOML; asks for a path the first time)", "save"),
+    MainKey(
+        "s",
+        "save",
+        "Save",
+        "Save the plan (TOML; asks for a path the first time)",
+        "save",
+        priority=32,
+    ),
     MainKey(
         "o",
         "open_plan",
         "Open",
         "Open a plan file (replaces the current plan; u undoes)",
         "open",
-        show=False,
+        priority=50,
     ),
-    MainKey("u", "undo", "Undo", "Undo the last plan change", "undo"),
-    MainKey("U", "redo", "Redo", "Redo", "redo", show=False),
+    MainKey("u", "undo", "Undo", "Undo the last plan change", "undo", priority=25, when="can_undo"),
+    MainKey("U", "redo", "Redo", "Redo", "redo", priority=26, when="can_redo"),
     MainKey(
         "escape",
         "escape",
@@ -122,7 +173,14 @@ MAIN_KEYS: tuple[MainKey, ...] = (
         "focus-next",
         show=False,
     ),  # fmt: skip
-    MainKey("q", "quit_app", "Quit", "Quit (asks first when the plan has unsaved changes)", "quit"),
+    MainKey(
+        "q",
+        "quit_app",
+        "Quit",
+        "Quit (asks first when the plan has unsaved changes)",
+        "quit",
+        priority=85,
+    ),
 )
 # The command palette's key (Textual's own binding), listed with the main keys.
 PALETTE_KEY = (
@@ -147,6 +205,18 @@ TREE_KEYS: tuple[tuple[str, str], ...] = (
     ("shift+↑ ↓", "Previous / next sibling"),
     ("shift+←", "Parent"),
 )
+# The rules pane's own keys: (key, action, bar label, help). Its widget binds them.
+RULES_KEYS: tuple[tuple[str, str, str, str], ...] = (
+    ("enter", "edit", "edit", "Open the assign dialog for the highlighted rule"),
+    ("J", "move(1)", "down", "Move the rule down (later rules win)"),
+    ("K", "move(-1)", "up", "Move the rule up"),
+    ("delete", "remove", "remove", "Remove the rule"),
+    ("escape", "close", "close", "Hide the rules pane (r too)"),
+)
+COMPARE_KEYS: tuple[tuple[str, str], ...] = (
+    ("↑ ↓ j k", "Move"),
+    ("esc / q", "Close"),
+)
 PREVIEW_KEYS: tuple[tuple[str, str], ...] = (
     ("↑ ↓ j k", "Move; the tree follows"),
     ("g G / Home End", "First / last row"),
@@ -157,9 +227,11 @@ PREVIEW_KEYS: tuple[tuple[str, str], ...] = (
 )
 DIALOG_KEYS: tuple[tuple[str, str], ...] = (
     ("Assign", "tab moves between fields; enter assigns; esc cancels"),
-    ("Export", "enter exports; ctrl+y copies the script; esc cancels"),
+    ("Export", "enter exports; ctrl+y copies the script; esc cancels; the paths are kept"),
     ("Confirm", "y yes; n / esc no"),
 )
+# The key bar reads a main binding's row by its action.
+KEYS_BY_ACTION: dict[str, MainKey] = {key.action: key for key in MAIN_KEYS}
 # The palette and the help screen describe a binding by its label.
 HELP_TEXT: dict[str, str] = {key.label: key.help for key in MAIN_KEYS}
 
@@ -193,6 +265,8 @@ def help_sections(display: Callable[[Binding], str] = key_display) -> Sections:
         ("Tree markers", list(TREE_LEGEND)),
         ("Filter", filtering),
         ("Preview table", list(PREVIEW_KEYS)),
+        ("Rules pane", [("↑ ↓ j k", "Move"), *((k, what) for k, _a, _b, what in RULES_KEYS)]),
+        ("Compare", list(COMPARE_KEYS)),
         ("Dialogs", list(DIALOG_KEYS)),
     ]
 

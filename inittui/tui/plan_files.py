@@ -1,4 +1,5 @@
-"""The app's file actions: export (script, checkpoint, plan), save and open a plan.
+"""The app's file actions: export (script, checkpoint, plan), save and open a plan, and
+compare the working plan with a plan file, a preset or a checkpoint.
 
 :class:`PlanFiles` is a mixin of :class:`~inittui.tui.app.InitApp`; every write goes
 through :mod:`inittui.core.export` (atomic, never over a file without a confirmation).
@@ -11,13 +12,15 @@ from typing import TYPE_CHECKING
 
 from rich.text import Text
 
+from inittui.core.diff import DiffResult
 from inittui.core.errors import InittuiError
 from inittui.core.plan import resolve_plan
 from inittui.core.plan.expr_context import constructor_arguments
 from inittui.core.workspace import read_plan
+from inittui.tui.screens.compare import COMPARE_HINT, CompareScreen, compare_action
 from inittui.tui.screens.dialogs import ConfirmScreen, PathScreen
-from inittui.tui.screens.export import Exported, ExportScreen
-from inittui.tui.session import PlanState, Session
+from inittui.tui.screens.export import Exported, ExportMemory, ExportScreen
+from inittui.tui.session import FileState, PlanState, Session
 
 if TYPE_CHECKING:
     from textual.app import App
@@ -34,6 +37,8 @@ class PlanFiles(_Base):
 
     session: Session | None
     plan_path: str | None
+    export_memory: ExportMemory  # the paths the export dialog had last time
+    compare_spec: str | None  # what c compared with last time
 
     def file_path(self) -> str:
         """Where save and open start: the plan's file, or for a preset (``preset:gpt2``,
@@ -46,13 +51,58 @@ class PlanFiles(_Base):
         if session is None:
             return
         plan_file = self.file_path() if self.plan_path else None
-        self.push_screen(ExportScreen(session, self.target, plan_file), self.exported)
+        screen = ExportScreen(session, self.target, plan_file, self.export_memory)
+        self.push_screen(screen, self.exported)
 
     def exported(self, result: Exported | None) -> None:
         if result is None:
             return
+        session = self.session
+        if result.plan_file and session is not None and result.plan == session.plan:
+            # The plan file holds the working plan: it is saved there, as with s.
+            self.plan_path = result.plan_file
+            self.save_confirmed = True
+            self.saved_plan = session.plan
+            self.update_header()
         self.notify("wrote " + ", ".join(result.paths), title="export", timeout=6)
         self.set_status(Text("wrote " + ", ".join(result.paths), style="green"))
+
+    # -- which file the plan belongs to (undo and redo of open restore it) -------------
+
+    def file_state(self) -> FileState:
+        return FileState(self.plan_path, self.saved_plan, self.save_confirmed)
+
+    def restore_file_state(self, files: FileState) -> None:
+        self.plan_path = files.path
+        self.saved_plan = files.saved_plan
+        self.save_confirmed = files.confirmed
+        self.update_header()
+
+    # -- compare -------------------------------------------------------------------------
+
+    def action_compare(self) -> None:
+        """Diff the working plan with a plan file, a preset or a checkpoint (the path
+        dialog's worker computes it; its errors stay in the dialog)."""
+        session = self.require_session()
+        if session is None:
+            return
+        self.push_screen(
+            PathScreen(
+                "Compare the working plan with",
+                self.compare_spec or self.plan_path or "preset:",
+                "Compare",
+                compare_action(session, self.seed),
+                hint=COMPARE_HINT,
+            ),
+            self.compared,
+        )
+
+    def compared(self, result: object) -> None:
+        if not isinstance(result, DiffResult):
+            return
+        spec = result.b.source
+        self.compare_spec = spec
+        self.push_screen(CompareScreen(result, spec))
 
     def action_save(self) -> None:
         session = self.require_session()
@@ -140,8 +190,7 @@ class PlanFiles(_Base):
         if not result or self.session is None:
             return
         path, state = result  # type: ignore[misc]
-        self.plan_path = path
-        self.save_confirmed = False
-        self.saved_plan = state.plan
+        state.files = (self.file_state(), FileState(path, state.plan, False))
+        self.restore_file_state(state.files[1])
         self.commit(state)
         self.notify(f"opened {path}: {len(state.plan.rules)} rule(s)", timeout=3)

@@ -246,14 +246,27 @@ def compute_flags(
 # --------------------------------------------------------------------------- history
 
 
+@dataclass(frozen=True)
+class FileState:
+    """Which file the plan belongs to: its path (None: not saved yet), the plan as last
+    written or read there, and whether ``s`` may write there without asking."""
+
+    path: str | None
+    saved_plan: Plan | None
+    confirmed: bool
+
+
 @dataclass
 class PlanState:
-    """One version of the plan, resolved; planned statistics filled in once computed."""
+    """One version of the plan, resolved; planned statistics filled in once computed.
+    ``files`` is set on a change that switched files (open): (before, after), so that undo
+    and redo restore the file with the plan."""
 
     plan: Plan
     resolved: ResolvedPlan
     label: str
     planned_stats: dict | None = None
+    files: tuple[FileState, FileState] | None = None
 
 
 class History:

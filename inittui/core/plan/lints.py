@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from torch import nn
 
-from inittui.core.plan.model import Plan
+from inittui.core.plan.model import Plan, rule_label
 from inittui.core.plan.select import gate_count
 from inittui.core.schemes import get_scheme
 from inittui.core.tree import ModelTree
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class Lint:
     kind: str  # padding_row, trunc_normal_bounds, fused_recurrent, fan_layout,
-    # tied_conflict, nonfinite, uncovered, no_default, fused_no_split
+    # tied_conflict, nonfinite, uncovered, no_default, fused_no_split, rule_unused
     param: str | None
     message: str
     severity: str = "warning"  # "warning" or "info"
@@ -34,7 +34,10 @@ def plan_lints(
     model: nn.Module,
     decided: dict[str, int],
     plan: Plan,
+    selecting: set[int] | None = None,
 ) -> list[Lint]:
+    """The plan's lints; ``selecting`` holds the rules that select some parameter (the
+    others are reported as selecting none, the rest of the unused ones as overridden)."""
     lints: list[Lint] = []
     for step in steps:
         args = step.kwargs
@@ -87,6 +90,51 @@ def plan_lints(
                 severity="info",
             )
         )
+    lints.extend(unused_rule_lints(plan, decided, selecting, tree))
+    return lints
+
+
+def rule_counts(decided: Mapping[str, int], rules: int) -> list[int]:
+    """How many parameters each of ``rules`` rules decides (``keep`` included)."""
+    counts = [0] * rules
+    for index in decided.values():
+        if 0 <= index < rules:
+            counts[index] += 1
+    return counts
+
+
+def exact_select(select: str) -> bool:
+    """A selector naming one module path (no ``type:``, no glob characters)."""
+    return not select.startswith("type:") and not any(c in select for c in "*?[")
+
+
+def unused_rule_lints(
+    plan: Plan,
+    decided: Mapping[str, int],
+    selecting: set[int] | None = None,
+    tree: ModelTree | None = None,
+) -> list[Lint]:
+    """``rule_unused``: a rule that decides no parameter. A warning when its exact path
+    names no module of the model (a typo, or a plan written for another model); a note
+    otherwise: a type, glob or params glob that found nothing here (a preset written for
+    a family of models: no ``bias``, no ``reg_token``) or a rule later rules override."""
+    paths: set[str] = set()
+    for module in tree.modules if tree is not None else ():
+        paths.update((module.path, *module.aliases))
+    lints = []
+    for index, count in enumerate(rule_counts(decided, len(plan.rules))):
+        if count:
+            continue
+        rule = plan.rules[index]
+        severity = "info"
+        if selecting is not None and index in selecting:
+            why = "later rules decide every parameter it selects"
+        elif exact_select(rule.select) and tree is not None and rule.select not in paths:
+            why, severity = f"no module has the path {rule.select!r}", "warning"
+        else:
+            why = "it selects none" + (f" (params {rule.params!r})" if rule.params != "*" else "")
+        message = f"{rule_label(index, rule)} decides no parameter of this model: {why}"
+        lints.append(Lint("rule_unused", None, message, severity=severity))
     return lints
 
 

@@ -192,11 +192,13 @@ def resolve_plan(
     lints: list[Lint] = []
     steps: list[InitStep] = []
     decided: dict[str, int] = {}
+    selecting: set[int] = set()  # rules that select some parameter (for rule_unused)
     for record in tree.parameters:
         sites = name_sites(record, model, module_paths, modules)
         selected = selecting_rules(sites, rule_index)  # rule index -> the names it selects
         if not selected:
             continue
+        selecting.update(selected)
         index = max(selected)
         rule, via = plan.rules[index], selected[index][0]
         deciders = {i: names[-1] for i, names in selected.items()}
@@ -213,7 +215,7 @@ def resolve_plan(
             lints.append(made)
         else:
             steps.append(made)
-    lints.extend(plan_lints(steps, tree, model, decided, plan))
+    lints.extend(plan_lints(steps, tree, model, decided, plan, selecting))
     return ResolvedPlan(plan=plan, steps=tuple(steps), lints=tuple(lints), decided_by=decided)
 
 

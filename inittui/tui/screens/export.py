@@ -22,6 +22,7 @@ from textual.worker import Worker, WorkerState
 from inittui.core.codegen import render_script
 from inittui.core.errors import InittuiError
 from inittui.core.export import OUTPUT_KINDS, ExportPaths, check_outputs, export_outputs
+from inittui.core.plan import Plan
 from inittui.tui.screens.dialogs import ConfirmScreen
 from inittui.tui.serve_downloads import bundle, default_path
 from inittui.tui.session import Session
@@ -34,6 +35,18 @@ KINDS = OUTPUT_KINDS
 @dataclass(frozen=True)
 class Exported:
     paths: list[str]
+    plan_file: str | None = None  # where the plan went, if it was exported
+    plan: Plan | None = None  # the plan that was written there
+
+
+ExportMemory = dict[str, tuple[str, bool]]
+"""The paths typed last time and whether each was ticked, by kind (kept by the app)."""
+
+
+def unplanned_count(session: Session) -> int:
+    """Parameters no rule decides: the checkpoint stores them with their current values."""
+    decided = session.resolved.decided_by
+    return sum(1 for p in session.tree.parameters if p.name not in decided)
 
 
 class ExportProgress(Message):
@@ -60,11 +73,19 @@ class ExportScreen(PromptFrames, ModalScreen[Exported | None]):
             self.paths = paths
             self.download = download  # the one file the browser gets (inittui serve)
 
-    def __init__(self, session: Session, target: str, plan_path: str | None) -> None:
+    def __init__(
+        self,
+        session: Session,
+        target: str,
+        plan_path: str | None,
+        memory: ExportMemory | None = None,
+    ) -> None:
         super().__init__(classes="dialog-screen")
         self.session = session
         self.target = target
         self.plan_path = plan_path
+        # The app's memory of this session's exports: read to prefill, written on close.
+        self.memory: ExportMemory = {} if memory is None else memory
         self.cancel_event = threading.Event()
         resolved = session.resolved
         self.source = render_script(resolved, target, session.model_class, seed=resolved.plan.seed)
@@ -77,9 +98,18 @@ class ExportScreen(PromptFrames, ModalScreen[Exported | None]):
             "checkpoint": (default_path("init_weights.pt"), not on_meta),
             "plan": (self.plan_path or default_path("init_plan.toml"), False),
         }
+        defaults.update(self.memory)
         with Vertical(classes="dialog export-dialog") as box:
             steps = len(self.session.resolved.steps)
             box.border_title = f"Export: {steps} parameter(s) in the plan"
+            unplanned = unplanned_count(self.session)
+            if unplanned and steps:
+                yield Static(
+                    f"{unplanned} parameter(s) no rule decides are stored with their current "
+                    "values (the script leaves them as they are)",
+                    id="export-partial",
+                    classes="hint",
+                )
             for kind, (path, enabled) in defaults.items():
                 with Horizontal(classes="row"):
                     yield Checkbox(kind, enabled, id=f"use-{kind}", compact=True)
@@ -125,7 +155,15 @@ class ExportScreen(PromptFrames, ModalScreen[Exported | None]):
         if self.busy:
             self.cancel_event.set()
             return
+        self.remember()
         self.dismiss(None)
+
+    def remember(self) -> None:
+        """Keep the typed paths and ticks for the next export of this session."""
+        for kind in KINDS:
+            path = self.query_one(f"#path-{kind}", Input).value.strip()
+            if path:
+                self.memory[kind] = (path, self.query_one(f"#use-{kind}", Checkbox).value)
 
     def outputs(self) -> list[tuple[str, str]]:
         out = []
@@ -201,7 +239,10 @@ class ExportScreen(PromptFrames, ModalScreen[Exported | None]):
         self.busy = False
         if message.download:
             self.app.deliver_binary(message.download, save_filename=Path(message.download).name)
-        self.dismiss(Exported(message.paths))
+        self.remember()
+        plan_file = dict(self.outputs()).get("plan")
+        plan = self.session.resolved.plan if plan_file else None
+        self.dismiss(Exported(message.paths, plan_file, plan))
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.state in (WorkerState.ERROR, WorkerState.CANCELLED):

@@ -1,11 +1,13 @@
-"""The key bar at the bottom of the main screen: the shown bindings of the focused widget.
+"""The key bar at the bottom of the main screen: the keys that matter where you are.
 
 A one-line replacement for Textual's ``Footer``. ``Footer`` recomposes a widget per key
 whenever the bindings change (every focus change, every dialog), which costs two or three
 frames; on a 10,000-module model that alone pushed ``/`` and ``enter`` past 100 ms. Here
 the bindings become one ``Text`` rendered in the same frame as the change that caused it.
 Clicking a key presses it, as with ``Footer``. The bindings (and the keys shown while a
-filter is typed) come from ``inittui.tui.keys``, as do the help screen and the README table.
+filter is typed) come from ``inittui.tui.keys``, as do the help screen and the README table:
+the focused widget's own keys first, then the main keys that matter now in priority order,
+short labels; where the bar is too narrow the lowest-priority keys go first.
 """
 
 from __future__ import annotations
@@ -16,6 +18,12 @@ from rich.text import Text
 from textual import events
 from textual.screen import Screen
 from textual.widgets import Static
+
+from inittui.tui.keys import KEYS_BY_ACTION
+
+Entry = tuple[str, str, str, bool, bool, int]
+"""``(key, key display, label, enabled, is the palette key, priority)``."""
+SPARE = 70  # keys from this priority on go before the palette key's label
 
 
 class KeyBar(Static, can_focus=False):
@@ -37,16 +45,21 @@ class KeyBar(Static, can_focus=False):
         super().__init__("", id=id)
         self._spans: list[tuple[int, int, str]] = []  # (start, end, key) for clicks
         self._shown: tuple | None = None
-        self._override: tuple[tuple[str, str, str, bool, bool], ...] | None = None
+        self._override: tuple[Entry, ...] | None = None
 
     def override(self, keys: Sequence[tuple[str, str, str]] | None) -> None:
         """Show ``(key, shown as, description)`` instead of the bindings (a mode in which
         the focused widget reads the keys itself, as the tree does while a filter is
         typed); None goes back to the bindings."""
-        entries = None if keys is None else tuple((k, d, t, True, False) for k, d, t in keys)
+        entries = None if keys is None else tuple((k, d, t, True, False, 0) for k, d, t in keys)
         if entries != self._override:
             self._override = entries
             self.bindings_changed(self.screen)
+
+    def refresh_keys(self) -> None:
+        """Show the keys again: what matters changed (the plan, the node under the cursor)
+        while the bindings stayed the same."""
+        self.bindings_changed(self.screen)
 
     def on_mount(self) -> None:
         self.screen.bindings_updated_signal.subscribe(self, self.bindings_changed)
@@ -71,32 +84,53 @@ class KeyBar(Static, can_focus=False):
         self._shown = shown
         self.update(self._render_entries(entries))
 
-    def _entries(self) -> tuple[tuple[str, str, str, bool, bool], ...]:
-        """``(key, key display, description, enabled, palette)`` in binding order, one per
-        action (the first key bound to it)."""
+    def _entries(self) -> tuple[Entry, ...]:
+        """``(key, key display, label, enabled, palette, priority)``, one per action (the first key
+        bound to it): the focused widget's own keys first (they matter where you are),
+        then the main keys that matter now (``MainKey.when``) by priority, with their short
+        labels; the palette key last."""
         app = self.app
+        matters = getattr(app, "key_matters", None)
         seen: set[str] = set()
-        entries = []
+        ranked = []
         palette = None
         for key, (_node, binding, enabled, _tooltip) in self.screen.active_bindings.items():
             if app.ENABLE_COMMAND_PALETTE and key == app.COMMAND_PALETTE_BINDING:
-                palette = (
-                    binding.key,
-                    app.get_key_display(binding),
-                    binding.description,
-                    enabled,
-                    True,
-                )
+                palette = (binding.key, app.get_key_display(binding), "palette", enabled, True, 0)
                 continue
             if not binding.show or binding.action in seen:
                 continue
             seen.add(binding.action)
-            entries.append(
-                (binding.key, app.get_key_display(binding), binding.description, enabled, False)
-            )
+            row = KEYS_BY_ACTION.get(binding.action)
+            if row is not None and row.when and matters is not None and not matters(row.when):
+                continue
+            label = binding.description if row is None else row.bar_label
+            priority = 0 if row is None else row.priority
+            entry = (binding.key, app.get_key_display(binding), label, enabled, False, priority)
+            ranked.append((priority, len(ranked), entry))
+        entries = [entry for *_rank, entry in sorted(ranked)]
         if palette is not None:
             entries.append(palette)
         return tuple(entries)
+
+    def _fitting(self, entries: Sequence[Entry]) -> list[Entry]:
+        """``entries`` that fit the width: the lowest-priority keys go first; before a key
+        that matters (priority under ``SPARE``) goes, the palette key loses its label."""
+        width = max(1, self.size.width)
+        kept = list(entries)
+
+        def length(entry: Entry) -> int:
+            _key, display, label, _enabled, palette, _priority = entry
+            return len(display) + (len(label) + 1 if label else 0) + (2 if palette else 1)
+
+        while kept and sum(map(length, kept)) > width + 1:  # the last key's space is the gap
+            left = [e for e in kept if not e[4]]
+            palette = next((e for e in kept if e[4] and e[2]), None)
+            if palette is not None and (not left or left[-1][5] < SPARE):
+                kept[kept.index(palette)] = (*palette[:2], "", *palette[3:])
+                continue
+            kept.remove(left[-1] if left else kept[-1])
+        return kept
 
     def _render_entries(self, entries) -> Text:
         key_style = self.app.get_css_variables()  # resolved theme colours
@@ -104,9 +138,10 @@ class KeyBar(Static, can_focus=False):
         text = Text(no_wrap=True, overflow="crop")
         spans: list[tuple[int, int, str]] = []
         width = max(1, self.size.width)
+        entries = self._fitting(entries)
         right = [e for e in entries if e[4]]
         left = [e for e in entries if not e[4]]
-        for key, display, description, enabled, _ in left:
+        for key, display, description, enabled, *_ in left:
             start = len(text)
             dim = "" if enabled else " dim"
             text.append(display, style=f"bold {key_colour}{dim}".strip())
@@ -114,14 +149,14 @@ class KeyBar(Static, can_focus=False):
                 text.append(" " + description, style="dim" if not enabled else "")
             spans.append((start, len(text), key))
             text.append(" ")
-        for key, display, description, _enabled, _ in right:
+        for key, display, description, *_ in right:
             label = Text()
             label.append("▏")
             label.append(display, style=f"bold {key_colour}".strip())
             if description:
                 label.append(" " + description)
-            gap = width - len(text) - len(label)
-            if gap < 1:
+            gap = width - len(text) - len(label)  # the last key's space separates
+            if gap < 0:
                 break
             text.append(" " * gap)
             start = len(text)
