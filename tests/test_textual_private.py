@@ -148,6 +148,7 @@ async def test_private_instance_attributes_exist():
             frames.TreeNode: tree.root,
             frames.Timer: timer,
             frames.Screen: app.screen,
+            frames.App: app,
         }
         for owner, names in frames.PRIVATE_INSTANCE_ATTRIBUTES.items():
             for name in names:

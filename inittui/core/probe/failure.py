@@ -104,7 +104,9 @@ def classify_failure(
         return PreviewFailure(message, kind, hint, source, frame, trace)
 
     if message.startswith("example_inputs in"):
-        return failure("example_inputs", "fix example_inputs(model) in the model file, or set shapes (i)")
+        return failure(
+            "example_inputs", "fix example_inputs(model) in the model file, or set shapes (i)"
+        )
     if source is None:
         if message.startswith("cannot infer"):
             return failure(
@@ -128,12 +130,16 @@ def classify_failure(
             "check --input-shape (i sets shapes)",
         )
     if source == "--input-shape":
-        return failure("shapes", f"the input shapes given do not fit the model{where}: change them (i)")
+        return failure(
+            "shapes", f"the input shapes given do not fit the model{where}: change them (i)"
+        )
     if source == "example_inputs":
         return failure(
             "example_inputs",
             f"the inputs came from example_inputs(model) in the model file{where}: check what it returns",
         )
     if source.startswith("--inputs"):
-        return failure("inputs_file", f"the inputs came from {source}{where}: check the file's tensors")
+        return failure(
+            "inputs_file", f"the inputs came from {source}{where}: check the file's tensors"
+        )
     return failure("other", f"the inputs came from {source}{where}")
