@@ -31,9 +31,11 @@ Prints per-key median and p95 (ms) per model, the big/small ratio of the medians
 
 ``keys while a preview runs`` (also alone: ``--preview-only``): on the big model, ``j``
 ``moves`` times idle, then ``p`` and ``j`` again while the preview runs (only keys pressed
-before it finished count); p50 / p95 / max of the repaint latency per case, the preview in
+while it runs count); p50 / p95 / max of the repaint latency per case, the preview in
 a child process (the app's default on a big model) and, with ``--in-process``, in a
-worker thread as before. Then ``q``: from the key to the app's exit (``run_test`` returns). For a key whose p95
+worker thread as before. Then ``q``: from the key to the app's exit (``run_test`` returns),
+and from ``q`` to the end of a real ``inittui sample_models/mlp.py:MLP`` process in a
+pseudo-terminal (three times). For a key whose p95
 repaint latency is over 100 ms the key is pressed again under cProfile (main thread) and
 the top functions are printed.
 """
@@ -233,9 +235,8 @@ async def keys_during_preview(target: str, kwargs: dict, moves: int, child: bool
         start = time.perf_counter()
         await wait_until(pilot, lambda: "preview" in app.running)
         while "preview" in app.running and len(result["during preview"]) < moves:
-            latency = await next_move(rec, tree, "during")
-            if "preview" in app.running:  # finished meanwhile: not a key under load
-                result["during preview"].append(latency)
+            # pressed while it runs (a key held up until the preview ended counts too)
+            result["during preview"].append(await next_move(rec, tree, "during"))
         await wait_until(pilot, lambda: "preview" not in app.running, timeout=600)
         result["preview (s)"] = [time.perf_counter() - start]
         quit_start = time.perf_counter()
@@ -247,6 +248,41 @@ async def keys_during_preview(target: str, kwargs: dict, moves: int, child: bool
 async def next_move(rec: Recorder, tree, label: str) -> float:
     key = "k" if tree.cursor_line >= tree.last_line else "j"
     return await rec.key(label, key)
+
+
+def quit_in_a_terminal(target: str, timeout: float = 120.0) -> float:
+    """ms from ``q`` to the end of a real ``inittui TARGET`` process in a pseudo-terminal
+    (80x24), pressed once the model is open and its statistics are shown: Textual's exit,
+    the terminal restored, and the process's own end (what a user waits for)."""
+    import fcntl
+    import os
+    import pty
+    import select
+    import struct
+    import termios
+
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: the app, as a user starts it
+        env = dict(os.environ, TERM="xterm-256color", PYTHONPATH=str(ROOT))
+        os.execve(sys.executable, [sys.executable, "-m", "inittui", target], env)
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+    screen, deadline = b"", time.perf_counter() + timeout
+    while b"planned" not in screen and time.perf_counter() < deadline:
+        if select.select([fd], [], [], 0.1)[0]:
+            screen += os.read(fd, 65536)
+    time.sleep(1.0)  # settled: the assign dialog is prepared after the first tree
+    while select.select([fd], [], [], 0.05)[0]:
+        os.read(fd, 65536)
+    start = time.perf_counter()
+    os.write(fd, b"q")
+    while not os.waitpid(pid, os.WNOHANG)[0]:
+        if select.select([fd], [], [], 0.005)[0]:
+            try:
+                os.read(fd, 65536)
+            except OSError:  # the terminal closed: the process is ending
+                os.waitpid(pid, 0)
+                break
+    return (time.perf_counter() - start) * 1000
 
 
 def report_preview(results: dict[str, dict]) -> None:
@@ -344,6 +380,10 @@ def main() -> None:
         for mode, child in modes.items()
     }
     report_preview(previews)
+    quit_ms = [quit_in_a_terminal(small_target) for _ in range(3)]
+    print(
+        f"\nq to the shell prompt, MLP() in a terminal (ms): {', '.join(f'{q:.0f}' for q in quit_ms)}"
+    )
     if args.preview_only:
         return
     # The small model first: it also pays for importing textual and the app.

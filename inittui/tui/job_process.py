@@ -3,8 +3,10 @@
 A preview on a 10,000-module model runs Python for seconds (a hook per module call); in a
 worker thread it held the GIL and every key waited ~2 s. Here the child (multiprocessing's
 ``spawn`` context: ``fork`` is unsafe with threads and torch) rebuilds the model from the
-same target, kwargs, dtype, device, checkpoint and seed (:func:`open_model`), resolves the
-same plan (sent as its TOML text), runs :func:`inittui.tui.session.run_preview` and sends
+same target, kwargs, dtype, device, checkpoint and seed (``load_model``, as
+:func:`~inittui.core.workspace.open_model` builds it), takes the app's resolved plan (the
+IR, pickled: the same steps with the same fans, and no tree to walk or plan to resolve
+again, which cost more than the preview on a 10,000-module model), runs :func:`inittui.tui.session.run_preview` and sends
 back progress, then the :class:`~inittui.core.probe.Preview` (plain picklable data) or a
 :class:`~inittui.core.probe.failure.PreviewFailure`. The app's side
 (:class:`PreviewChild`) reads the pipe in a worker thread and terminates the child on
@@ -53,7 +55,7 @@ class PreviewRequest:
     dtype: str | None
     checkpoint: str | None
     seed: int | None
-    plan_toml: str
+    resolved: Any  # the app's ResolvedPlan: the child needs no tree and no resolve
     input_shapes: Sequence[str] = ()
     input_dtype: str | None = None
     inputs_file: str | None = None
@@ -80,23 +82,18 @@ def failure_of(error: BaseException, loaded: Any = None) -> PreviewFailed:
 
 def run_request(request: PreviewRequest, progress: Callable[[int, int], None]) -> Any:
     """Rebuild, resolve and preview (what the child runs; in-process too for a test)."""
-    from inittui.core.plan import parse_plan, resolve_plan
-    from inittui.core.plan.expr_context import constructor_arguments
-    from inittui.core.workspace import open_model
+    from inittui.core.loading import load_model
     from inittui.tui.session import run_preview
 
-    opened = open_model(
+    loaded = load_model(
         request.target,
         dict(request.kwargs),
         device=request.device,
         dtype=request.dtype,
         checkpoint=request.checkpoint,
-        seed=request.seed,
+        seed=request.seed or 0,
     )
-    loaded = opened.loaded
-    plan = parse_plan(request.plan_toml, "the app's plan")
-    args = constructor_arguments(loaded)
-    resolved = resolve_plan(plan, loaded.model, opened.tree, constructor_args=args)
+    resolved = request.resolved
     try:
         return run_preview(
             loaded,

@@ -12,8 +12,7 @@ from rich.text import Text
 from textual import work
 from textual.widgets import Static
 
-from inittui.core.errors import CancelledError, InittuiError
-from inittui.core.plan import plan_to_toml
+from inittui.core.errors import Cancelled, CancelledError, InittuiError
 from inittui.tui.job_process import PreviewChild, PreviewFailed, PreviewRequest, failure_of
 from inittui.tui.messages import PreviewReady
 from inittui.tui.screens.inputs import ChosenInputs, InputsScreen
@@ -83,7 +82,7 @@ class PreviewJobs(_Base):
             self.dtype,
             self.checkpoint,
             self.seed,
-            plan_to_toml(state.plan),
+            state.resolved,
             list(self.input_shapes),
             self.input_dtype,
             self.inputs_file,
@@ -128,6 +127,8 @@ class PreviewJobs(_Base):
                     progress,
                     inputs_file=self.inputs_file,
                 )
+            except Cancelled:
+                raise
             except InittuiError as exc:
                 raise failure_of(exc, session.loaded) from exc
         if cancel():
