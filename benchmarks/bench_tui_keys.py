@@ -27,7 +27,15 @@ Each key is timed three ways:
 * ``cpu``: process CPU time over the same window (the work the key caused).
 
 Prints per-key median and p95 (ms) per model, the big/small ratio of the medians, and
-``target < 100 ms per keypress`` against the p95 repaint latency. For a key whose p95
+``target < 100 ms per keypress`` against the p95 repaint latency.
+
+``keys while a preview runs`` (also alone: ``--preview-only``): on the big model, ``j``
+``moves`` times idle, then ``p`` and ``j`` again while the preview runs (only keys pressed
+while it runs count); p50 / p95 / max of the repaint latency per case, the preview in
+a child process (the app's default on a big model) and, with ``--in-process``, in a
+worker thread as before. Then ``q``: from the key to the app's exit (``run_test`` returns),
+and from ``q`` to the end of a real ``inittui sample_models/mlp.py:MLP`` process in a
+pseudo-terminal (three times). For a key whose p95
 repaint latency is over 100 ms the key is pressed again under cProfile (main thread) and
 the top functions are printed.
 """
@@ -210,6 +218,89 @@ async def profile(app, pilot, tree, node: str, keys: dict[str, list[str]]) -> No
         await pilot.pause()
 
 
+async def keys_during_preview(target: str, kwargs: dict, moves: int, child: bool) -> dict:
+    """Repaint latency of ``j`` idle and while a preview runs; then ``q`` to exit."""
+    from inittui.tui.app import InitApp
+
+    app = InitApp(target, kwargs)
+    app.preview_in_child = child
+    result: dict[str, list[float]] = {"idle": [], "during preview": []}
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: app.ready and not app.running)
+        rec = Recorder(app, pilot)
+        tree = app.tree_widget
+        for _ in range(moves):
+            result["idle"].append(await next_move(rec, tree, "idle"))
+        await pilot.press("p")
+        start = time.perf_counter()
+        await wait_until(pilot, lambda: "preview" in app.running)
+        while "preview" in app.running and len(result["during preview"]) < moves:
+            # pressed while it runs (a key held up until the preview ended counts too)
+            result["during preview"].append(await next_move(rec, tree, "during"))
+        await wait_until(pilot, lambda: "preview" not in app.running, timeout=600)
+        result["preview (s)"] = [time.perf_counter() - start]
+        quit_start = time.perf_counter()
+        await pilot.press("q")
+    result["q to exit"] = [(time.perf_counter() - quit_start) * 1000]
+    return result
+
+
+async def next_move(rec: Recorder, tree, label: str) -> float:
+    key = "k" if tree.cursor_line >= tree.last_line else "j"
+    return await rec.key(label, key)
+
+
+def quit_in_a_terminal(target: str, timeout: float = 120.0) -> float:
+    """ms from ``q`` to the end of a real ``inittui TARGET`` process in a pseudo-terminal
+    (80x24), pressed once the model is open and its statistics are shown: Textual's exit,
+    the terminal restored, and the process's own end (what a user waits for)."""
+    import fcntl
+    import os
+    import pty
+    import select
+    import struct
+    import termios
+
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: the app, as a user starts it
+        env = dict(os.environ, TERM="xterm-256color", PYTHONPATH=str(ROOT))
+        os.execve(sys.executable, [sys.executable, "-m", "inittui", target], env)
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+    screen, deadline = b"", time.perf_counter() + timeout
+    while b"planned" not in screen and time.perf_counter() < deadline:
+        if select.select([fd], [], [], 0.1)[0]:
+            screen += os.read(fd, 65536)
+    time.sleep(1.0)  # settled: the assign dialog is prepared after the first tree
+    while select.select([fd], [], [], 0.05)[0]:
+        os.read(fd, 65536)
+    start = time.perf_counter()
+    os.write(fd, b"q")
+    while not os.waitpid(pid, os.WNOHANG)[0]:
+        if select.select([fd], [], [], 0.005)[0]:
+            try:
+                os.read(fd, 65536)
+            except OSError:  # the terminal closed: the process is ending
+                os.waitpid(pid, 0)
+                break
+    return (time.perf_counter() - start) * 1000
+
+
+def report_preview(results: dict[str, dict]) -> None:
+    print("\nkeys while a preview runs (repaint ms)   n     p50     p95     max")
+    for mode, result in results.items():
+        for case in ("idle", "during preview"):
+            values = sorted(result[case]) or [float("nan")]
+            p50, p95 = summarize(values)
+            print(
+                f"  {mode:18s} {case:17s} {len(result[case]):4d} {p50:7.1f} {p95:7.1f} "
+                f"{values[-1]:7.1f}"
+            )
+        print(
+            f"  {mode:18s} preview took {result['preview (s)'][0]:.1f} s; "
+            f"q to exit {result['q to exit'][0]:.0f} ms"
+        )
+
+
 def summarize(values: list[float]) -> tuple[float, float]:
     ordered = sorted(values)
     p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
@@ -272,10 +363,29 @@ def main() -> None:
     parser.add_argument("--blocks", type=int, default=2600, help="blocks in the big model")
     parser.add_argument("--moves", type=int, default=50, help="j presses")
     parser.add_argument("--no-profile", action="store_true", help="skip cProfile of slow keys")
+    parser.add_argument(
+        "--preview-only", action="store_true", help="only: keys while a preview runs, q"
+    )
+    parser.add_argument(
+        "--in-process", action="store_true", help="also the preview in a thread (as before)"
+    )
     args = parser.parse_args()
 
     big_target = f"{Path(__file__).resolve()}:BigModel"
     small_target = f"{ROOT / 'sample_models' / 'mlp.py'}:MLP"
+    big_kwargs = {"blocks": args.blocks}
+    modes = {"child process": True} | ({"in-process thread": False} if args.in_process else {})
+    previews = {
+        mode: asyncio.run(keys_during_preview(big_target, big_kwargs, args.moves, child))
+        for mode, child in modes.items()
+    }
+    report_preview(previews)
+    quit_ms = [quit_in_a_terminal(small_target) for _ in range(3)]
+    print(
+        f"\nq to the shell prompt, MLP() in a terminal (ms): {', '.join(f'{q:.0f}' for q in quit_ms)}"
+    )
+    if args.preview_only:
+        return
     # The small model first: it also pays for importing textual and the app.
     small = asyncio.run(run_keys(small_target, {}, "layers", args.moves))
     big = asyncio.run(run_keys(big_target, {"blocks": args.blocks}, "blocks", args.moves))

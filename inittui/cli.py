@@ -373,6 +373,7 @@ def _cmd_tui(args: argparse.Namespace) -> int:
         input_shapes=args.input_shape,
         input_dtype=args.input_dtype,
         seed=args.seed,
+        exit_process=True,  # q: the shell prompt at once (inittui.tui.jobs.end_process)
     )
 
 

@@ -143,6 +143,7 @@ async def test_private_instance_attributes_exist():
         live = {
             frames.Timer: timer,
             frames.Screen: app.screen,
+            frames.App: app,
         }
         for owner, names in frames.PRIVATE_INSTANCE_ATTRIBUTES.items():
             for name in names:

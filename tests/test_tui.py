@@ -702,7 +702,7 @@ async def test_wide_layout(size):
 
 
 async def test_escape_cancels_long_work(monkeypatch):
-    import inittui.tui.jobs as jobs_module
+    import inittui.tui.preview_jobs as jobs_module  # the preview's worker lives there
     from inittui.core.errors import CancelledError
 
     def slow_preview(*args, **kwargs):

@@ -23,7 +23,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import ProgressBar, Static
 
-from inittui.tui.jobs import WORK_GROUPS, Jobs
+from inittui.tui.jobs import WORK_GROUPS, Jobs, end_process
 from inittui.tui.keys import FILTER_KEYS, main_bindings
 from inittui.tui.keys import help_sections as key_help_sections
 from inittui.tui.palette import InitCommands, ModuleCommands
@@ -39,6 +39,7 @@ from inittui.tui.session import (
 )
 from inittui.tui.textual_private import PromptFrames, mount_off_screen
 from inittui.tui.widgets.describe import DetailView, detail_text, header_text
+from inittui.tui.widgets.error_panel import ErrorPanel
 from inittui.tui.widgets.filter_line import FilterLine
 from inittui.tui.widgets.keybar import KeyBar
 from inittui.tui.widgets.model_tree import FILTER_LIMIT, ModuleTree
@@ -53,6 +54,8 @@ MAIN_SCREEN_ACTIONS = {
     "preview",
     "toggle_backward",
     "toggle_plot",
+    "inputs",
+    "toggle_traceback",
     "device",
     "export",
     "save",
@@ -154,6 +157,7 @@ class InitApp(Jobs, PlanFiles, RulesActions, App[int]):
                     )
                     yield PreviewTable(id="preview")
                     yield PreviewPlot(id="preview-plot")
+                    yield ErrorPanel(id="preview-error")
         with Horizontal(id="status"):
             yield Static("", id="status-text")
             yield ProgressBar(id="progress", show_eta=False, total=100)
@@ -469,11 +473,7 @@ class InitApp(Jobs, PlanFiles, RulesActions, App[int]):
         if "device" in self.running:
             self.notify("wait: the model is moving to another device", severity="warning")
             return
-        self.start_job("preview", "running the preview" + (" (backward)" if self.backward else ""))
-        self.query_one("#preview-info", Static).update(
-            Text("running the preview… (esc cancels)", style="italic")
-        )
-        self.preview_worker(session, session.history.current, self.backward)
+        self.start_preview(session, self.backward)
 
     def action_toggle_backward(self) -> None:
         self.backward = not self.backward
@@ -526,13 +526,13 @@ class InitApp(Jobs, PlanFiles, RulesActions, App[int]):
 
     def action_quit_app(self) -> None:
         if not self.dirty:
-            self.exit(0)
+            self.quit_now()
             return
         rules = len(self.session.plan.rules) if self.session else 0
 
         def answered(quit_anyway: bool | None) -> None:
             if quit_anyway:
-                self.exit(0)
+                self.quit_now()
 
         self.push_screen(
             ConfirmScreen(
@@ -544,8 +544,19 @@ class InitApp(Jobs, PlanFiles, RulesActions, App[int]):
         )
 
 
-def run_app(target: str, kwargs: Mapping[str, object] | None = None, **options: object) -> int:
+def run_app(
+    target: str,
+    kwargs: Mapping[str, object] | None = None,
+    *,
+    exit_process: bool = False,
+    **options: object,
+) -> int:
     """Open the TUI on ``target`` (``options`` as :class:`InitApp` takes them); returns the
-    exit status (0)."""
+    exit status (0). With ``exit_process`` (the CLI) the process ends as soon as the
+    terminal is restored: tearing down torch and a big model's objects one by one took
+    seconds after the screen was already gone (see :func:`inittui.tui.jobs.end_process`)."""
     result = InitApp(target, kwargs, **options).run()  # type: ignore[arg-type]
-    return 0 if result is None else int(result)
+    code = 0 if result is None else int(result)
+    if exit_process:
+        end_process(code)
+    return code

@@ -3,6 +3,9 @@ resolution, preview, device move) is a core call in a worker thread that reports
 a message from :mod:`inittui.tui.messages`; one handler turns any failure into a visible
 one-line error while the session stays alive.
 
+The preview's own jobs (child process, error panel, inputs editor) are in
+:mod:`inittui.tui.preview_jobs` (:class:`Jobs` extends its mixin).
+
 :class:`Jobs` is a mixin of :class:`~inittui.tui.app.InitApp`: it reads the app's state
 (``session``, ``running``, ``cancel_events``) and updates its widgets only from handlers,
 which run on the app's thread.
@@ -23,22 +26,25 @@ from textual import work
 from textual.widgets import ProgressBar, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from inittui.core.errors import Cancelled, CancelledError
+from inittui.core.errors import Cancelled
 from inittui.core.plan import Plan
 from inittui.core.workspace import move_model, open_model
+from inittui.tui.job_process import (
+    terminate_all,
+)
 from inittui.tui.messages import (
     DeviceMoved,
     ModelLoaded,
     PlannedStatsReady,
     PlanResolved,
-    PreviewReady,
     Progress,
     StatsReady,
 )
+from inittui.tui.preview_jobs import PREVIEW_CHILD_MIN_MODULES, PreviewJobs, end_process
 from inittui.tui.screens.export import ExportProgress
-from inittui.tui.session import History, ModelIndex, PlanState, Session, run_preview
+from inittui.tui.session import History, ModelIndex, PlanState, Session
+from inittui.tui.textual_private import stop_input_now
 from inittui.tui.widgets.describe import node_label, node_marker
-from inittui.tui.widgets.preview import PreviewTable
 from inittui.tui.widgets.text import error_text
 
 if TYPE_CHECKING:
@@ -47,6 +53,8 @@ if TYPE_CHECKING:
     _Base = App[int]
 else:
     _Base = object
+
+__all__ = ["JOB_TITLES", "PREVIEW_CHILD_MIN_MODULES", "WORK_GROUPS", "Jobs", "end_process"]
 
 WORK_GROUPS = ("stats", "planned", "preview", "resolve", "device")
 """The jobs escape cancels (loading cannot be cancelled)."""
@@ -69,7 +77,7 @@ def freeze_heap() -> None:
     gc.freeze()
 
 
-class Jobs(_Base):
+class Jobs(PreviewJobs):
     """Workers and their result handlers (a mixin of the app)."""
 
     session: Session | None
@@ -293,9 +301,7 @@ class Jobs(_Base):
         self.set_status(Text(f"{what}: {text}", style="bold red"))
         self.notify(text, title=what, severity="error", timeout=8)
         if group == "preview":
-            self.query_one("#preview-info", Static).update(
-                Text(f"preview failed: {text}", style="bold red")
-            )
+            self.show_preview_failure(error, text)
 
     def show_load_error(self, text: str) -> None:
         self.running.pop("load", None)
@@ -318,49 +324,20 @@ class Jobs(_Base):
         self.notify(text, title="could not open the model", severity="error", timeout=10)
         self.ready = True
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="preview")
-    def preview_worker(self, session: Session, state: PlanState, backward: bool) -> None:
-        cancel = self._cancelled("preview")
-        preview = run_preview(
-            session.loaded,
-            state.resolved,
-            self.input_shapes,
-            self.input_dtype,
-            self.seed or 0,
-            backward,
-            cancel,
-            self._progress("preview"),
-        )
-        if cancel():
-            raise CancelledError("preview cancelled")
-        self.post_message(PreviewReady(preview, state))
+    def terminate_jobs(self) -> None:
+        """Stop every job now (the app quits): cancel the workers, end preview children."""
+        for event in self.cancel_events.values():
+            event.set()
+        for group in WORK_GROUPS:
+            self.workers.cancel_group(self, group)  # type: ignore[arg-type]
+        terminate_all()
 
-    def on_preview_ready(self, message: PreviewReady) -> None:
-        session = self.session
-        self.finish_job("preview")
-        if session is None:
-            return
-        session.preview = message.preview
-        session.preview_stale = message.state is not session.history.current
-        table = self.query_one("#preview", PreviewTable)
-        table.display = True
-        self.query_one("#preview-pane").add_class("-shown")
-        table.show(message.preview)
-        info = Text(no_wrap=True, overflow="ellipsis")
-        preview = message.preview
-        if preview.flags:
-            info.append(f"{len(preview.flags)} flag(s) · ", style="bold red")
-        info.append(f"{len(preview.rows)} layers", style="bold")
-        if not preview.planned:
-            info.append(" · no plan yet", style="dim")
-        if preview.description:
-            info.append(f" · {preview.description}", style="dim")
-        self.query_one("#preview-info", Static).update(info)
-        self.query_one("#preview-pane").border_title = f"preview on {preview.device} · " + (
-            "forward+backward" if preview.backward else "forward"
-        )
-        self.refresh_views()
-        self.set_status(self.idle_status())
+    def quit_now(self) -> None:
+        """Quit without waiting: jobs cancelled, preview children ended, the terminal's
+        input thread told to stop (not joined), then Textual's exit."""
+        self.terminate_jobs()
+        stop_input_now(self)
+        self.exit(0)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="device")
     def device_worker(self, session: Session, device: str) -> None:

@@ -123,6 +123,22 @@ MAIN_KEYS: tuple[MainKey, ...] = (
         show=False,
     ),
     MainKey(
+        "i",
+        "inputs",
+        "Inputs",
+        "Set the preview's inputs: shapes, dtypes or an inputs file",
+        "inputs",
+        show=False,
+    ),
+    MainKey(
+        "t",
+        "toggle_traceback",
+        "Traceback",
+        "Show or hide the traceback of the last preview failure",
+        "traceback",
+        show=False,
+    ),
+    MainKey(
         "d",
         "device",
         "Device",
@@ -228,6 +244,7 @@ PREVIEW_KEYS: tuple[tuple[str, str], ...] = (
 DIALOG_KEYS: tuple[tuple[str, str], ...] = (
     ("Assign", "tab moves between fields; enter assigns; esc cancels"),
     ("Export", "enter exports; ctrl+y copies the script; esc cancels; the paths are kept"),
+    ("Inputs", "enter (or ctrl+s) uses the inputs; esc cancels"),
     ("Confirm", "y yes; n / esc no"),
 )
 # The key bar reads a main binding's row by its action.

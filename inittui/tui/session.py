@@ -431,6 +431,7 @@ def run_preview(
     backward: bool,
     cancel: Callable[[], bool] | None = None,
     progress: Callable[[int, int], None] | None = None,
+    inputs_file: str | None = None,
 ) -> Preview:
     """The preview's rows: :func:`inittui.core.probe.run_preview` with the plan compared
     when it decides anything. The user's model is never modified (a model too large to
@@ -441,6 +442,7 @@ def run_preview(
         resolved if resolved.steps else None,
         input_shapes=input_shapes,
         input_dtype=input_dtype,
+        inputs_file=inputs_file,
         seed=seed,
         backward=backward,
         train_mode=True,

@@ -23,6 +23,13 @@ Screens
     The assign dialog is composed, laid out and drawn while the tree is shown, so its first
     ``a`` only shows it (``App._get_screen``, ``App._load_screen_css``,
     ``Screen._refresh_layout``, ``Screen._compositor``).
+
+Quitting
+    Textual's terminal driver stops its input thread by setting an event and joining the
+    thread, which wakes from a 100 ms ``select`` and then selects 100 ms more for late
+    input: 200 ms of every quit spent waiting. :func:`stop_input_now` turns the mouse off
+    and sets the event itself (the driver then skips its join); the thread ends on its own
+    while the app shuts down (``App._driver``, ``LinuxDriver._disable_mouse_support``).
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ from dataclasses import dataclass
 
 from textual import _time
 from textual.app import App
+from textual.drivers.linux_driver import LinuxDriver
 from textual.screen import UPDATE_PERIOD, Screen
 from textual.timer import EventTargetGone, Timer
 
@@ -54,14 +62,17 @@ PRIVATE_HOOKS: tuple[PrivateHook, ...] = (
     PrivateHook(Screen, "_refresh_layout", True, "a dialog laid out off screen"),
     PrivateHook(App, "_get_screen", True, "a dialog mounted off the screen stack"),
     PrivateHook(App, "_load_screen_css", True, "a dialog's CSS loaded before it is shown"),
+    PrivateHook(LinuxDriver, "_disable_mouse_support", True, "q stops the input thread at once"),
 )
 """Every private attribute used by inittui. Instance attributes set in ``__init__``
-(``Timer._interval``, ``_active``, ``Screen._timers``, ``Screen._compositor``) are listed
+(``Timer._interval``, ``_active``, ``Screen._timers``, ``Screen._compositor``,
+``App._driver``) are listed
 in ``PRIVATE_INSTANCE_ATTRIBUTES`` and checked on live objects by the tests."""
 
 PRIVATE_INSTANCE_ATTRIBUTES: dict[type, tuple[str, ...]] = {
     Timer: ("_interval", "_active"),
     Screen: ("_timers", "_compositor"),
+    App: ("_driver",),
 }
 
 
@@ -124,3 +135,20 @@ def draw_off_screen(screen: Screen) -> None:
     so that showing it later only shows it."""
     screen._refresh_layout(screen.app.size)
     screen._compositor.render_full_update()
+
+
+# --------------------------------------------------------------------------- quitting
+
+
+def stop_input_now(app: App) -> bool:
+    """Stop the terminal driver's input without waiting for its thread (see the module's
+    "Quitting"); ``False`` (nothing done) under any other driver (headless, web)."""
+    driver = app._driver
+    if not isinstance(driver, LinuxDriver) or driver.exit_event.is_set():
+        return False
+    import signal
+
+    signal.signal(signal.SIGWINCH, signal.SIG_DFL)
+    driver._disable_mouse_support()
+    driver.exit_event.set()  # disable_input now skips the join
+    return True

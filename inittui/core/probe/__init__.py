@@ -32,7 +32,8 @@ shapes, dtypes, distributions, the header line), ``moments`` (per-tensor statist
 ``expectations`` (what each call should do to the std, references along the data flow),
 ``verdicts`` (the rules flags and check apply), ``theory`` (predicted std),
 ``theory_grad`` (predicted gradient std),
-``memory`` (model and device sizes), ``comparison`` (current vs planned), ``lsuv_init``
+``memory`` (model and device sizes), ``comparison`` (current vs planned), ``failure`` (why a
+preview failed: kind, hint, user frame), ``lsuv_init``
 (LSUV), ``run`` (preview and check for the CLI and the TUI).
 """
 

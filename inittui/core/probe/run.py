@@ -73,7 +73,9 @@ def run_preview(
     statistics and dropout is off (``train_mode``); ``train_mode=False`` is eval mode.
     Unless ``allow_in_place``, a model that cannot be copied is an :class:`InittuiError`
     and the model is never modified; with it, the plan is applied to the model itself
-    (``comparison.in_place`` says so)."""
+    (``comparison.in_place`` says so). An :class:`InittuiError` raised after the inputs
+    were made carries their source as ``inputs_source`` (for
+    :func:`inittui.core.probe.failure.classify_failure`)."""
     inputs = make_inputs(loaded, input_shapes or None, input_dtype, batch, seed, inputs_file)
     options = dict(
         backward=backward,
@@ -84,13 +86,17 @@ def run_preview(
         cancel=cancel,
     )
     comparison = None
-    if resolved is None:
-        result = probe(loaded.model, inputs, **options)
-    else:
-        comparison = compare(
-            loaded.model, resolved, inputs, allow_in_place=allow_in_place, **options
-        )
-        result = comparison.planned
+    try:
+        if resolved is None:
+            result = probe(loaded.model, inputs, **options)
+        else:
+            comparison = compare(
+                loaded.model, resolved, inputs, allow_in_place=allow_in_place, **options
+            )
+            result = comparison.planned
+    except InittuiError as exc:
+        exc.inputs_source = inputs.source  # type: ignore[attr-defined] # see probe.failure
+        raise
     return PreviewRun(
         inputs_description=describe_inputs(inputs),
         inputs_source=inputs.source,
