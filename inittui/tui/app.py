@@ -366,6 +366,8 @@ class InitApp(Jobs, PlanFiles, App[int]):
         label = f"assigned {rule.scheme} to {rule.select or '(root)'}" + (
             f" [{rule.params}]" if rule.params != "*" else ""
         )
+        if result.replace is not None:
+            label = f"rule {result.replace + 1} edited: " + label.removeprefix("assigned ")
         self.commit(PlanState(result.plan, result.resolved, label))
         self.notify(label, timeout=3)
 
