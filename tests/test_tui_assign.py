@@ -126,7 +126,7 @@ async def test_enter_on_an_open_select_picks_the_option_and_space_toggles():
         assert screen.query_one("#scope-subtree", RadioButton).value
         await pilot.press("ctrl+s")
         await closed(pilot)
-        assert app.session.plan.rules[0].select == "layers.**"
+        assert app.session.plan.rules[0].select == "layers.0.**"
 
 
 async def test_tab_never_stops_on_a_container_and_focus_is_shown():
@@ -271,7 +271,7 @@ async def test_split_and_expressions_show_their_values():
         screen.choose("normal")
         await pilot.pause()
         await pilot.pause()
-        arg_field(screen, "std").value = "0.02 / sqrt(2 * config.n_layer)"
+        arg_field(screen, "std").value = "0.02 / sqrt(2 * arg.n_layer)"
         screen.query_one("#split", Input).value = "3"
         await pilot.pause()
         expected = plain(screen.query_one("#expected", Static))
@@ -285,7 +285,7 @@ async def test_split_and_expressions_show_their_values():
         screen.action_confirm()
         await closed(pilot)
         rule = app.session.plan.rules[-1]
-        assert rule.split == 3 and rule.args["std"] == "0.02 / sqrt(2 * config.n_layer)"
+        assert rule.split == 3 and rule.args["std"] == "0.02 / sqrt(2 * arg.n_layer)"
 
 
 async def test_params_glob_survives_clear_type_and_tabbing():
@@ -293,21 +293,22 @@ async def test_params_glob_survives_clear_type_and_tabbing():
     app = InitApp(MLP)
     async with app.run_test(size=SIZE) as pilot:
         await idle(pilot)
-        for attempt in range(3):
+        for attempt in range(2):  # the second time on the reused dialog, prefilled
             screen = await open_assign(pilot, "layers.0")
             screen.query_one("#params", Input).focus()
             await pilot.press("ctrl+u", *"weight")
             await pilot.press("tab", "tab", "tab")  # scale, split, the scheme list
             assert screen.focused.id == "schemes"
-            await pilot.press("down", "down")  # uniform -> normal
+            await pilot.press("home", "down", "down")  # default -> uniform -> normal
             await pilot.press("tab")  # into the arguments
+            assert screen.focused.name == "mean"
             assert screen.query_one("#params", Input).value == "weight"
-            await pilot.press("tab", "tab")
+            await pilot.press("tab")
             assert screen.query_one("#params", Input).value == "weight"
             await pilot.press("ctrl+s")
             await closed(pilot)
             rule = app.session.plan.rules[-1]
-            assert rule.params == "weight", attempt
+            assert (rule.scheme, rule.params) == ("normal", "weight"), attempt
             assert "layers.0.bias" not in app.session.resolved.decided_by
 
 

@@ -314,6 +314,7 @@ def rule_key(rule: Rule) -> tuple:
         rule.per_gate,
         rule.forget_bias,
         rule.scale,
+        rule.split,
     )
 
 
