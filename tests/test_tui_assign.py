@@ -297,7 +297,7 @@ async def test_params_glob_survives_clear_type_and_tabbing():
             screen = await open_assign(pilot, "layers.0")
             screen.query_one("#params", Input).focus()
             await pilot.press("ctrl+u", *"weight")
-            await pilot.press("tab", "tab", "tab")  # scale, split, the scheme list
+            await pilot.press("tab", "tab")  # scale, the scheme list
             assert screen.focused.id == "schemes"
             await pilot.press("home", "down", "down")  # default -> uniform -> normal
             await pilot.press("tab")  # into the arguments

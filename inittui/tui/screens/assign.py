@@ -196,10 +196,6 @@ class AssignScreen(FormMixin, PromptFrames, ModalScreen[Assigned | None]):
                     compact=True,
                     placeholder="none",
                 )
-                yield Label("split", classes="field-label short")
-                yield Input(
-                    split_text(self.start.split), id="split", compact=True, placeholder="none"
-                )
             with Horizontal(classes="row", id="recurrent-row") as row:
                 row.display = bool(recurrent)
                 yield MarkedCheckbox("per gate", self.initial_per_gate, id="per-gate", compact=True)
@@ -221,6 +217,14 @@ class AssignScreen(FormMixin, PromptFrames, ModalScreen[Assigned | None]):
                     yield Static(self._summary_text(), id="scheme-summary")
                     with Vertical(id="arg-fields"):
                         yield self._arg_form()
+                    with Horizontal(classes="row arg-row", id="split-row"):
+                        yield Label("split", classes="field-label")
+                        yield Input(
+                            split_text(self.start.split),
+                            id="split",
+                            compact=True,
+                            placeholder="none (N blocks, or sizes: 512, 128)",
+                        )
             yield Static("", id="expected")
             yield Static("", id="assign-error", classes="error")
             with Horizontal(classes="buttons"):
