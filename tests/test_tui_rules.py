@@ -254,3 +254,25 @@ async def test_key_bar_at_80_columns_keeps_the_keys_that_matter():
         await pilot.press("r")  # the rules pane's own keys come first
         await pilot.pause()
         assert plain(bar).startswith("⏎ edit J down K up")
+
+
+async def test_enter_edits_the_rule_in_place():
+    """The rules pane's enter opens the dialog prefilled with the rule; confirming replaces
+    that rule at its place (the plan keeps its length and order), and u undoes it."""
+    app = InitApp(MLP)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_with_plan(pilot)
+        before = app.session.plan
+        await pilot.press("r")
+        await pilot.pause()
+        await pilot.press("j", "j", "enter")  # rule 3: select "layers.0"
+        await wait_for(pilot, lambda: isinstance(app.screen, AssignScreen))
+        assert app.screen.start.edit and app.screen.start.rule_index == 2
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: not isinstance(app.screen, AssignScreen))
+        await wait_for(pilot, lambda: app.session.plan is not before)
+        after = app.session.plan
+        assert len(after.rules) == len(before.rules)
+        assert [r.select for r in after.rules] == [r.select for r in before.rules]
+        await pilot.press("u")
+        await wait_for(pilot, lambda: app.session.plan == before)

@@ -23,6 +23,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import ProgressBar, Static
 
+from inittui.core.plan import Rule
 from inittui.tui.jobs import WORK_GROUPS, Jobs, end_process
 from inittui.tui.keys import FILTER_KEYS, main_bindings
 from inittui.tui.keys import help_sections as key_help_sections
@@ -366,22 +367,26 @@ class InitApp(Jobs, PlanFiles, RulesActions, App[int]):
 
     # -- actions: the plan ------------------------------------------------------------
 
-    def action_assign(self) -> None:
+    def action_assign(self, edit: tuple[int, Rule] | None = None) -> None:
+        """The assign dialog on the selected node; ``edit=(rule_index, rule)`` opens it on
+        that rule, and confirming replaces it in place."""
         session = self.require_session()
         if session is None:
             return
         path = self.selected_path or ""
         screen = self.assign_screen
         if screen is not None and screen.session is session and screen.is_mounted:
-            screen.reopen(path)
+            screen.reopen(path, edit)
         else:
-            screen = self.new_assign_screen(session, path)
+            screen = self.new_assign_screen(session, path, edit)
         self.push_screen(screen, self.assigned)
 
-    def new_assign_screen(self, session: Session, path: str) -> AssignScreen:
+    def new_assign_screen(
+        self, session: Session, path: str, edit: tuple[int, Rule] | None = None
+    ) -> AssignScreen:
         """A new assign dialog, installed: it outlives its closing and later opens reuse it."""
         self.drop_assign_screen()
-        screen = self.assign_screen = AssignScreen(session, path)
+        screen = self.assign_screen = AssignScreen(session, path, edit)
         self.install_screen(screen, "assign")
         return screen
 
@@ -415,6 +420,8 @@ class InitApp(Jobs, PlanFiles, RulesActions, App[int]):
         label = f"assigned {rule.scheme} to {rule.select or '(root)'}" + (
             f" [{rule.params}]" if rule.params != "*" else ""
         )
+        if result.replace is not None:
+            label = f"rule {result.replace + 1} edited: " + label.removeprefix("assigned ")
         self.commit(PlanState(result.plan, result.resolved, label))
         self.notify(label, timeout=3)
 

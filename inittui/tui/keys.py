@@ -242,7 +242,7 @@ PREVIEW_KEYS: tuple[tuple[str, str], ...] = (
     ("enter", "Go to the module in the tree"),
 )
 DIALOG_KEYS: tuple[tuple[str, str], ...] = (
-    ("Assign", "tab moves between fields; enter assigns; esc cancels"),
+    ("Assign", "tab moves between fields; enter or ctrl+s assigns; space toggles; esc cancels"),
     ("Export", "enter exports; ctrl+y copies the script; esc cancels; the paths are kept"),
     ("Inputs", "enter (or ctrl+s) uses the inputs; esc cancels"),
     ("Confirm", "y yes; n / esc no"),

@@ -63,10 +63,10 @@ class RulesActions(_Base):
         session = self.require_session()
         if session is None or index >= len(session.plan.rules):
             return
-        # assign14 switches this call site to the dialog prefilled with rule ``index``
-        # (edited in place). Until then: the dialog on the node the rule selects.
+        # The dialog on the node the rule selects, prefilled with the rule; confirming
+        # replaces rule ``index`` in place (one undoable plan change).
         self.tree_widget.reveal(rule_node(session, index))
-        self.action_assign()
+        self.action_assign(edit=(index, session.plan.rules[index]))
 
     def move_rule(self, index: int, delta: int) -> None:
         """The rules pane's J/K: rule ``index`` one place down (+1) or up (-1)."""

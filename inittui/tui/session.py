@@ -27,6 +27,7 @@ from inittui.core.plan import (
     judge_rule,
     unique_shapes,
 )
+from inittui.core.plan.select import tied_names
 from inittui.core.probe import Preview, PreviewRow, preview_rows
 from inittui.core.probe import run_preview as core_run_preview
 from inittui.core.tree import ModelTree, ModuleRecord, ParamRecord
@@ -66,6 +67,11 @@ class ModelIndex:
                 self, tuple(covered_params(self, select, params_glob)), params_glob
             )
         return self.memo[key]  # type: ignore[return-value]
+
+    def tied_here(self, path: str) -> list[tuple[str, ParamRecord]]:
+        """``(local name, record)`` of the tied tensors the module at ``path`` holds under
+        a second name (:func:`tied_names`: what a rule selecting it decides)."""
+        return tied_names(self.tree).get(path, [])
 
     def child_paths(self, path: str) -> list[str]:
         record = self.modules.get(path)
@@ -321,6 +327,7 @@ def rule_key(rule: Rule) -> tuple:
         rule.per_gate,
         rule.forget_bias,
         rule.scale,
+        rule.split,
     )
 
 

@@ -17,14 +17,31 @@ from inittui.core.tree import ModelTree, ModuleRecord, ParamRecord
 RECURRENT_GATES = {"LSTM": 4, "LSTMCell": 4, "GRU": 3, "GRUCell": 3, "RNN": 1, "RNNCell": 1}
 
 
+def split_type(select: str) -> tuple[str, str | None]:
+    """``type:Conv2d@encoder.**`` -> ``("Conv2d", "encoder.**")``; ``type:Linear`` ->
+    ``("Linear", None)`` (the class, and the path selector it must also match)."""
+    name, at, where = select[5:].partition("@")
+    return name.strip(), (where.strip() if at else None)
+
+
 def compile_select(select: str, label: str = "select") -> Glob | None:
     """Dotted-path glob -> :class:`~inittui.core.plan.globs.Glob` (``.match(path)``, linear
     time). ``*`` matches within one component, ``**`` any number of components
     (``encoder.**`` is the encoder and its whole subtree), ``?`` one character, ``[...]`` a
-    class. ``type:...`` selectors return None."""
+    class. ``type:...`` selectors (``type:Conv2d@encoder.**``: a class inside a path
+    selector) return None."""
     if select.startswith("type:"):
-        if not select[5:].strip() or not select[5:].replace(".", "").replace("_", "").isalnum():
-            raise InittuiError(f"{label}: {select!r} must name a class, e.g. type:Linear")
+        name, where = split_type(select)
+        if not name or not name.replace(".", "").replace("_", "").isalnum():
+            raise InittuiError(
+                f"{label}: {select!r} must name a class, e.g. type:Linear or type:Linear@encoder.**"
+            )
+        if where is not None:
+            if not where or where.startswith("type:"):
+                raise InittuiError(
+                    f"{label}: {select!r} must name a path after @, e.g. type:Linear@encoder.**"
+                )
+            compile_select(where, label)
         return None
     try:
         return compile_select_glob(select)
@@ -60,7 +77,12 @@ def _type_names(module_type: type) -> frozenset[str]:
 
 def module_matches(select: str, paths: Sequence[str], module: nn.Module) -> bool:
     if select.startswith("type:"):
-        return select[5:].strip() in _class_names(module)
+        name, where = split_type(select)
+        if name not in _class_names(module):
+            return False
+        if where is None:
+            return True
+        select = where
     pattern = _select_glob(select)
     assert pattern is not None
     return any(pattern.match(path) for path in paths)
@@ -96,6 +118,7 @@ class RuleIndex:
         self.exact: dict[str, list[int]] = {}
         self.by_type: dict[str, list[int]] = {}
         self.globs: list[tuple[int, Glob]] = []
+        self.type_where: dict[int, str] = {}  # type:CLASS@WHERE rules: the path selector
         self.params: list[str] = []
         self._name_globs: dict[str, Glob] = {}
         self._modules: dict[tuple[int, tuple[str, ...]], tuple[int, ...]] = {}
@@ -103,7 +126,10 @@ class RuleIndex:
         for index, rule in enumerate(rules):
             select = rule.select
             if select.startswith("type:"):
-                self.by_type.setdefault(select[5:].strip(), []).append(index)
+                name, where = split_type(select)
+                self.by_type.setdefault(name, []).append(index)
+                if where is not None:
+                    self.type_where[index] = where
             elif any(c in select for c in "*?["):
                 glob = compile_select(select, f"rule {index + 1} (select {select!r})")
                 assert glob is not None
@@ -126,6 +152,9 @@ class RuleIndex:
             if self.by_type:
                 for name in _class_names(module):
                     hits.update(self.by_type.get(name, ()))
+                for index, where in self.type_where.items():
+                    if index in hits and not module_matches(where, paths, module):
+                        hits.discard(index)
             for index, glob in self.globs:
                 if index not in hits and any(glob.match(path) for path in paths):
                     hits.add(index)
@@ -161,6 +190,8 @@ class TreeIndex(Protocol):
 def _candidates(index: TreeIndex, select: str) -> Iterable[ModuleRecord]:
     """Modules that can match ``select``: for an exact path or a ``path.**`` subtree only
     that part of the tree (so a 10,000-module model answers at once), else every module."""
+    if select.startswith("type:") and split_type(select)[1]:
+        return _candidates(index, split_type(select)[1] or "")
     if select.startswith("type:") or any(c in select for c in "*?["):
         base = select[:-3] if select.endswith(".**") else None
         if base is not None and not any(c in base for c in "*?["):
@@ -177,18 +208,45 @@ def _candidates(index: TreeIndex, select: str) -> Iterable[ModuleRecord]:
     return [] if record is None else [record]
 
 
+def tied_names(tree: ModelTree) -> dict[str, list[tuple[str, ParamRecord]]]:
+    """Module path -> ``(local name, record)`` of each tied tensor that module holds under
+    a second name (GPT-2's ``lm_head`` -> ``("weight", transformer.wte.weight)``): the
+    names the resolver's :func:`~inittui.core.plan.resolve.name_sites` also tries.
+    Built once per tree (and again if ``parameters`` changes length)."""
+    cached = tree.__dict__.get("_tied_names")
+    if cached is None or cached[0] != len(tree.parameters):
+        found: dict[str, list[tuple[str, ParamRecord]]] = {}
+        for record in tree.parameters:
+            for alias in record.aliases:
+                module_path, _, local = alias.rpartition(".")
+                found.setdefault(module_path, []).append((local, record))
+        cached = (len(tree.parameters), found)
+        tree.__dict__["_tied_names"] = cached
+    return cached[1]
+
+
 def covered_params(index: TreeIndex, select: str, params_glob: str) -> list[ParamRecord]:
-    """The parameters a rule ``select``/``params`` would reach (the resolver's matching)."""
+    """The parameters a rule ``select``/``params`` would reach (the resolver's matching):
+    a module's own parameters and the tied tensors it holds under a second name, each
+    once."""
     out: list[ParamRecord] = []
+    seen: set[str] = set()
     params = name_glob(params_glob or "*")
+    tied = tied_names(index.tree)
     for record in _candidates(index, select):
         module = index.tree.module_objects.get(record.path)
         if module is None or not module_matches(select, [record.path, *record.aliases], module):
             continue
         for name in record.param_names:
             param = index.params.get(name)
-            if param is not None and params.match(param.local_name):
+            if param is not None and name not in seen and params.match(param.local_name):
+                seen.add(name)
                 out.append(param)
+        for path in (record.path, *record.aliases) if tied else ():
+            for local, param in tied.get(path, ()):
+                if param.name not in seen and params.match(local):
+                    seen.add(param.name)
+                    out.append(param)
     return out
 
 

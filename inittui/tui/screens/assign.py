@@ -1,6 +1,9 @@
 """Assign a scheme to a node: scope, parameter glob, scheme, its arguments (validated as
-you type) and the expected std per parameter. Confirming resolves the new plan in a worker;
-an error keeps the dialog open with the message."""
+you type; float arguments, scale and forget bias also take expressions), a split, and the
+expected std and the expressions' values per parameter. Prefilled from the rule deciding
+the node (or, to edit it in place, a given rule); ``enter`` or ``ctrl+s`` confirms from
+every field. Confirming resolves the new plan in a worker; an error keeps the dialog open
+with the message. Scopes and prefills: :mod:`.assign_scope`."""
 
 from __future__ import annotations
 
@@ -27,43 +30,47 @@ from textual.widgets import (
 from textual.widgets.option_list import Option
 from textual.worker import Worker, WorkerState
 
-from inittui.core.errors import InittuiError
 from inittui.core.plan import Plan, ResolvedPlan, Rule, RuleVerdict, resolve_plan
 from inittui.core.plan.expr_context import constructor_arguments
-from inittui.core.schemes import ROWS, Scheme, SchemeError, get_scheme
-from inittui.tui.session import (
-    Coverage,
-    Session,
-    rules_set_on,
-    subtree_select,
-    with_assignment,
+from inittui.core.schemes import ROWS, Scheme
+from inittui.tui.screens.assign_form import FormMixin
+from inittui.tui.screens.assign_scope import (
+    SCOPES,
+    Prefill,
+    prefill_for,
+    scope_select,
+    split_text,
 )
+from inittui.tui.session import Coverage, Session
 from inittui.tui.textual_private import PromptFrames, draw_off_screen
 from inittui.tui.widgets.arg_form import ArgForm
-from inittui.tui.widgets.describe import expected_piece
 from inittui.tui.widgets.text import error_text
+from inittui.tui.widgets.toggles import MarkedCheckbox, MarkedRadio, ScopeSet
 
-SCOPES = ("node", "subtree", "type")
 FIRST_ROW = next(iter(ROWS))  # what a node without a rule of its own starts on
 
 
 @dataclass(frozen=True)
 class Assigned:
-    """What the dialog returns: the rule, the new plan and its resolution."""
+    """What the dialog returns: the rule, the new plan and its resolution; ``replace``
+    is the index of the rule it replaced in place (a dialog opened with ``edit=``)."""
 
     rule: Rule
     plan: Plan
     resolved: ResolvedPlan
+    replace: int | None = None
 
 
-def _number_text(value: float | None) -> str:
+def _number_text(value: float | str | None) -> str:
     return "" if value is None else str(value)
 
 
-class AssignScreen(PromptFrames, ModalScreen[Assigned | None]):
+class AssignScreen(FormMixin, PromptFrames, ModalScreen[Assigned | None]):
     BINDINGS = [
         Binding("escape", "cancel", "Cancel", id="assign.cancel"),
         Binding("ctrl+s", "confirm", "Assign", id="assign.confirm"),
+        # enter from a field that does not take it (scope, per gate, a closed select)
+        Binding("enter", "confirm", "Assign", show=False),
     ]
 
     class Checked(Message):
@@ -71,57 +78,70 @@ class AssignScreen(PromptFrames, ModalScreen[Assigned | None]):
             super().__init__()
             self.result = result
 
-    def __init__(self, session: Session, path: str) -> None:
+    def __init__(self, session: Session, path: str, edit: tuple[int, Rule] | None = None) -> None:
+        """The dialog on the node at ``path``; ``edit=(rule_index, rule)`` opens it on
+        that rule (every field and its select as written) and confirming replaces rule
+        ``rule_index`` in place (:attr:`Assigned.replace`)."""
         super().__init__(classes="dialog-screen")
         self.session = session
         self.valid_args: dict[str, object] | None = None
         self._form_scheme: str | None = None
         self._styled_for: str | None = None  # the theme its styles were last worked out for
-        self._aim(path)
+        self._aim(path, edit)
 
-    def _aim(self, path: str) -> None:
-        """What the dialog is about: the node at ``path`` and the rule set on it, if any."""
+    def _aim(self, path: str, edit: tuple[int, Rule] | None = None) -> None:
+        """What the dialog is about: the node at ``path`` and the rule it starts from."""
         session = self.session
         self.path = path
         self.record = session.index.modules[session.index.resolve_path(path)]
         self.module = session.tree.module_objects.get(self.record.path)
-        self.scheme_name = FIRST_ROW
-        self.scope = "node" if self.record.param_names else "subtree"
-        self.prefill: dict[str, object] = {}
-        existing = rules_set_on(session.plan, path)
-        if existing:
-            rule = session.plan.rules[existing[-1]]
-            self.scope = "node" if rule.select == path else "subtree"
-            self.scheme_name = rule.scheme
-            self.prefill = dict(rule.args)
-            self.initial_params = rule.params
-            self.initial_per_gate = rule.per_gate
-            self.initial_forget = rule.forget_bias
-            self.initial_scale = rule.scale
-        else:
-            self.initial_params = "*"
-            self.initial_per_gate = False
-            self.initial_forget = None
-            self.initial_scale = None
+        has_params = bool(self.record.param_names or session.index.tied_here(self.record.path))
+        start = prefill_for(session, path, self.record.type, has_params, edit)
+        self.start: Prefill = start
+        self.scope = start.scope
+        self.scheme_name = start.scheme if start.scheme in ROWS else FIRST_ROW
+        self.prefill: dict[str, object] = dict(start.args)
+        self.initial_params = start.params
+        self.initial_per_gate = start.per_gate
+        self.initial_forget = start.forget_bias
+        self.initial_scale = start.scale
         self.valid_args = None
 
     def _title(self) -> str:
-        return f"Assign a scheme: {self.path or '(root)'} ({self.record.type})"
+        where = f"{self.path or '(root)'} ({self.record.type})"
+        if self.start.edit and self.start.rule_index is not None:
+            return f"Edit rule {self.start.rule_index + 1}: {where}"
+        return f"Assign a scheme: {where}"
 
-    def reopen(self, path: str) -> None:
-        """Point this dialog, mounted by an earlier open, at ``path``: every field as a new
-        dialog would show it. The app keeps one dialog per session, because composing its
-        forty widgets and their styles anew took most of a 100 ms keypress."""
-        self._aim(path)
+    def _rule_label(self) -> str:
+        start = self.start
+        if start.rule_index is None:
+            return "rule"
+        return f"rule {start.rule_index + 1}: {start.rule_select or '(root)'}"
+
+    def _show_rule_scope(self) -> bool:
+        """The "rule N: SELECT" scope: offered when the rule's select is none of the
+        node's own scopes."""
+        start = self.start
+        if start.rule_select is None:
+            return False
+        return scope_select(self.scope, self.path, self.record.type, None) != start.rule_select
+
+    def reopen(self, path: str, edit: tuple[int, Rule] | None = None) -> None:
+        """Point this dialog, mounted by an earlier open, at ``path`` (and ``edit``, as
+        the constructor takes it): every field as a new dialog would show it. The app keeps
+        one dialog per session, because composing its forty widgets and their styles anew
+        took most of a 100 ms keypress."""
+        self._aim(path, edit)
         quiet = (Input.Changed, Checkbox.Changed, Select.Changed, OptionList.OptionHighlighted)
         with self.prevent(*quiet):
             self.query_one(".assign-dialog").border_title = self._title()
-            type_button = self.query_one("#scope-type", RadioButton)
-            type_button.label = f"every {self.record.type}"
+            self._label_scopes()
             # The RadioSet turns the other buttons off; its Changed finds the scope set.
             self.query_one(f"#scope-{self.scope}", RadioButton).value = True
             self.query_one("#params", Input).value = self.initial_params
             self.query_one("#scale", Input).value = _number_text(self.initial_scale)
+            self.query_one("#split", Input).value = split_text(self.start.split)
             self.query_one("#per-gate", Checkbox).value = self.initial_per_gate
             self.query_one("#forget-bias", Input).value = _number_text(self.initial_forget)
             self.query_one("#assign-error", Static).update("")
@@ -129,6 +149,14 @@ class AssignScreen(PromptFrames, ModalScreen[Assigned | None]):
                 form.fill(self.prefill if form.scheme.name == self.scheme_name else {})
             self.refresh_scope()
         self.query_one("#schemes", OptionList).focus()
+
+    def _label_scopes(self) -> None:
+        kind = self.record.type
+        self.query_one("#scope-type", RadioButton).label = f"every {kind}"
+        self.query_one("#scope-type-subtree", RadioButton).label = f"{kind} in subtree"
+        rule_button = self.query_one("#scope-rule", RadioButton)
+        rule_button.label = self._rule_label()
+        rule_button.display = self._show_rule_scope() or self.scope == "rule"
 
     # -- layout -----------------------------------------------------------------------
 
@@ -141,16 +169,18 @@ class AssignScreen(PromptFrames, ModalScreen[Assigned | None]):
         self._form_scheme = self.scheme_name
         with Vertical(classes="dialog assign-dialog") as box:
             box.border_title = self._title()
-            with Horizontal(classes="row"):
+            with Horizontal(classes="row", id="scope-row"):
                 yield Label("scope", classes="field-label")
-                with RadioSet(id="scope", compact=True):
-                    yield RadioButton("this node", value=self.scope == "node", id="scope-node")
-                    yield RadioButton(
-                        "+ subtree", value=self.scope == "subtree", id="scope-subtree"
+                with ScopeSet(id="scope", compact=True):
+                    kind = self.record.type
+                    labels = ("this node", "+ subtree", f"every {kind}", f"{kind} in subtree")
+                    for scope, label in zip(SCOPES, labels, strict=False):
+                        yield MarkedRadio(label, value=self.scope == scope, id=f"scope-{scope}")
+                    rule_button = MarkedRadio(
+                        self._rule_label(), value=self.scope == "rule", id="scope-rule"
                     )
-                    yield RadioButton(
-                        f"every {self.record.type}", value=self.scope == "type", id="scope-type"
-                    )
+                    rule_button.display = self._show_rule_scope() or self.scope == "rule"
+                    yield rule_button
             with Horizontal(classes="row"):
                 yield Label("params", classes="field-label")
                 yield Input(
@@ -168,7 +198,7 @@ class AssignScreen(PromptFrames, ModalScreen[Assigned | None]):
                 )
             with Horizontal(classes="row", id="recurrent-row") as row:
                 row.display = bool(recurrent)
-                yield Checkbox("per gate", self.initial_per_gate, id="per-gate", compact=True)
+                yield MarkedCheckbox("per gate", self.initial_per_gate, id="per-gate", compact=True)
                 forget_label = Label("forget bias", classes="field-label", id="forget-label")
                 forget_label.display = bool(lstm_bias)
                 yield forget_label
@@ -183,14 +213,22 @@ class AssignScreen(PromptFrames, ModalScreen[Assigned | None]):
             with Horizontal(id="assign-body") as body:
                 body.styles.height = self._body_height(bool(recurrent))
                 yield OptionList(*options, id="schemes")
-                with VerticalScroll(id="args"):
+                with VerticalScroll(id="args", can_focus=False):
                     yield Static(self._summary_text(), id="scheme-summary")
                     with Vertical(id="arg-fields"):
                         yield self._arg_form()
+                    with Horizontal(classes="row arg-row", id="split-row"):
+                        yield Label("split", classes="field-label")
+                        yield Input(
+                            split_text(self.start.split),
+                            id="split",
+                            compact=True,
+                            placeholder="none (N blocks, or sizes: 512, 128)",
+                        )
             yield Static("", id="expected")
             yield Static("", id="assign-error", classes="error")
             with Horizontal(classes="buttons"):
-                yield Button("Assign (enter)", variant="primary", id="assign", compact=True)
+                yield Button("Assign (enter, ctrl+s)", variant="primary", id="assign", compact=True)
                 yield Button("Cancel (esc)", id="cancel", compact=True)
 
     def on_mount(self) -> None:
@@ -228,18 +266,15 @@ class AssignScreen(PromptFrames, ModalScreen[Assigned | None]):
             body.styles.height = height
 
     def _body_height(self, recurrent: bool) -> int:
-        rows = self.app.size.height - 15 - (2 if recurrent else 0)
+        rule_row = self.scope == "rule" or self._show_rule_scope()
+        rows = self.app.size.height - 16 - (2 if recurrent else 0) - (1 if rule_row else 0)
         return max(4, min(len(ROWS), rows))
 
     # -- scope and scheme list --------------------------------------------------------
 
     @property
     def select(self) -> str:
-        if self.scope == "type":
-            return f"type:{self.record.type}"
-        if self.scope == "subtree":
-            return subtree_select(self.path)
-        return self.path
+        return scope_select(self.scope, self.path, self.record.type, self.start.rule_select)
 
     def covered(self, glob: str | None = None) -> Coverage:
         """The parameters the scope and glob reach (remembered: big models ask often)."""
@@ -296,8 +331,9 @@ class AssignScreen(PromptFrames, ModalScreen[Assigned | None]):
 
     @on(RadioSet.Changed, "#scope")
     def scope_changed(self, event: RadioSet.Changed) -> None:
-        if self.scope != SCOPES[event.index]:
-            self.scope = SCOPES[event.index]
+        scope = (event.pressed.id or "scope-node").removeprefix("scope-")
+        if self.scope != scope:
+            self.scope = scope
             self.refresh_scope()
 
     @on(Input.Changed, "#params")
@@ -326,162 +362,12 @@ class AssignScreen(PromptFrames, ModalScreen[Assigned | None]):
 
     # -- argument form ----------------------------------------------------------------
 
-    def _scheme(self) -> Scheme:
-        return get_scheme(self.scheme_name)
-
-    def _summary_text(self) -> Text:
-        scheme = self._scheme()
-        reason = self.reasons.get(self.scheme_name)
-        text = Text()
-        text.append(self.scheme_name, style="bold green" if reason is None else "bold red")
-        text.append(": " + scheme.summary)
-        if reason:
-            text.append(f"\ndoes not apply: {reason}", style="red")
-        notes = self._notes()
-        if notes:
-            text.append("\n" + notes, style="italic cyan")
-        return text
-
-    def _arg_form(self) -> ArgForm:
-        return ArgForm(self._scheme(), self.prefill)
-
-    def raw_args(self) -> dict[str, object]:
-        forms = self.query(f"#form-{self.scheme_name}")
-        return forms.first(ArgForm).raw_args() if forms else {}
-
-    def refresh_form(self) -> None:
-        self.query_one("#scheme-summary", Static).update(self._summary_text())
-        if self._form_scheme != self.scheme_name:
-            self._form_scheme = self.scheme_name
-            fields = self.query_one("#arg-fields", Vertical)
-            form_id = f"form-{self.scheme_name}"
-            for form in fields.children:
-                form.display = form.id == form_id
-            if not fields.query(f"#{form_id}"):
-                fields.mount(self._arg_form())
-                self.call_after_refresh(self.validate_form)  # once its fields exist
-                return
-        self.validate_form()
-
-    def _suggestion(self) -> str:
-        """``; set params to weight`` when the scheme applies to the weights alone."""
-        scheme = self._scheme()
-        glob = self.query_one("#params", Input).value.strip() or "*"
-        if scheme.per_module or glob == "weight":
-            return ""
-        weights = self.covered("weight")
-        if weights and self._try_row(weights, scheme, False).ok:
-            return "; set params to weight (and give the biases their own rule)"
-        return ""
-
-    def _notes(self) -> str:
-        covered = getattr(self, "covered_now", None)
-        types = () if covered is None else covered.module_types
-        notes = []
-        if covered is not None and covered.padded_embedding:
-            notes.append("Embedding: the padding row is kept at zero after any scheme.")
-        scope_note = self._scheme().scope_note
-        note = None if scope_note is None else scope_note(types)
-        if note:
-            notes.append(note)
-        if not covered:
-            notes.append("This scope covers no parameters.")
-        elif covered.type_count > 1 or len(covered) > 2:
-            notes.append(f"Covers {len(covered)} parameter(s) in {covered.module_count} module(s).")
-        return " ".join(notes)
-
-    def _optional_number(self, selector: str, what: str) -> float | None:
-        text = self.query_one(selector, Input).value.strip()
-        if not text:
-            return None
-        try:
-            return float(text)
-        except ValueError:
-            raise InittuiError(f"{what} must be a number, got {text!r}") from None
-
-    def build_rule(self) -> Rule:
-        """The rule the form describes; :class:`InittuiError` with what is wrong."""
-        scheme = self._scheme()
-        reason = self.reasons.get(self.scheme_name)
-        if reason:
-            raise InittuiError(f"{self.scheme_name} does not apply here{self._suggestion()}")
-        args = scheme.validate(self.raw_args())
-        recurrent = self.query_one("#recurrent-row").display
-        per_gate = bool(recurrent and self.query_one("#per-gate", Checkbox).value)
-        forget = (
-            self._optional_number("#forget-bias", "forget bias")
-            if self.query_one("#forget-bias").display
-            else None
-        )
-        scale = self._optional_number("#scale", "scale")
-        params = self.query_one("#params", Input).value.strip() or "*"
-        return Rule(
-            select=self.select,
-            scheme=self.scheme_name,
-            params=params,
-            args=args,
-            per_gate=per_gate,
-            forget_bias=forget,
-            scale=scale,
-        )
-
     @on(Input.Changed)
     @on(Select.Changed)
     def field_changed(self, event: Message) -> None:
         if getattr(event, "input", None) is not None and event.input.id == "params":  # type: ignore
             return
         self.validate_form()
-
-    def validate_form(self) -> bool:
-        error = self.query_one("#assign-error", Static)
-        expected_line = self.query_one("#expected", Static)
-        for widget in self.query(".arg"):
-            widget.remove_class("-bad")
-        try:
-            rule = self.build_rule()
-        except SchemeError as exc:
-            error.update(Text(str(exc), style="bold red"))
-            for widget in self.query(".arg"):
-                if exc.key and widget.name == exc.key:
-                    widget.add_class("-bad")
-            expected_line.update("")
-            self.valid_args = None
-            return False
-        except InittuiError as exc:
-            error.update(Text(str(exc), style="bold red"))
-            expected_line.update("")
-            self.valid_args = None
-            return False
-        verdict = self.judge(rule)
-        if not verdict.ok:
-            error.update(Text(str(verdict.reason), style="bold red"))
-            expected_line.update("")
-            self.valid_args = None
-            return False
-        self.valid_args = dict(rule.args)
-        error.update("")
-        expected_line.update(self._expected_text(verdict))
-        return True
-
-    def judge(self, rule: Rule) -> RuleVerdict:
-        """What resolving the plan with ``rule`` added would say about the parameters it
-        covers (the resolver's own step builder, remembered per rule)."""
-        index = len(with_assignment(self.session.plan, rule).rules) - 1
-        return self.covered_now.judge(rule, self._model(), index)
-
-    def _expected_text(self, verdict: RuleVerdict) -> Text:
-        text = Text()
-        text.append("expected ", style="bold")
-        parts: dict[str, str] = {}  # what is shown (without the name) -> the piece
-        for param_verdict in verdict.params:
-            shown, name = expected_piece(param_verdict)
-            parts.setdefault(shown, name + shown)
-        pieces = list(parts.values())
-        shown = pieces[:4]
-        if len(pieces) > 4:
-            shown.append(f"+{len(pieces) - 4} more shapes")
-        text.append(" · ".join(shown) if shown else "nothing (no parameters in scope)")
-        return text
 
     # -- confirm ----------------------------------------------------------------------
 
@@ -504,7 +390,7 @@ class AssignScreen(PromptFrames, ModalScreen[Assigned | None]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="assign-check")
     def check(self, rule: Rule) -> None:
-        plan = with_assignment(self.session.plan, rule)
+        plan = self.new_plan(rule)
         args = constructor_arguments(self.session.loaded)  # type: ignore
         resolved = resolve_plan(
             plan,
@@ -512,7 +398,8 @@ class AssignScreen(PromptFrames, ModalScreen[Assigned | None]):
             self.session.tree,
             constructor_args=args,  # type: ignore
         )
-        self.post_message(self.Checked(Assigned(rule, plan, resolved)))
+        edited = self.start.rule_index if self.start.edit else None
+        self.post_message(self.Checked(Assigned(rule, plan, resolved, edited)))
 
     def on_assign_screen_checked(self, message: AssignScreen.Checked) -> None:
         self.dismiss(message.result)

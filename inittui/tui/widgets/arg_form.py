@@ -1,5 +1,7 @@
 """The argument fields of one scheme, as the assign dialog shows them: an input per number
-or string argument (its range as the placeholder), a select per argument with choices."""
+or string argument (its range as the placeholder; a float argument also takes an
+expression such as ``0.02 / sqrt(2 * config.n_layer)``), a select per argument with
+choices."""
 
 from __future__ import annotations
 
@@ -10,17 +12,30 @@ from textual.containers import Horizontal, Vertical
 from textual.widget import Widget
 from textual.widgets import Input, Label, Select
 
+from inittui.core.plan.expr import ExpressionError, parse_expression
 from inittui.core.schemes import REQUIRED, Arg, Scheme, SchemeError
+from inittui.tui.widgets.toggles import ChoiceSelect
 
 
 def parse_value(arg: Arg, text: str) -> object:
-    """The text of an argument field as the value ``Scheme.validate`` expects."""
+    """The text of an argument field as the value ``Scheme.validate`` expects; a float
+    argument that is not a literal keeps its text (an expression, checked by the core's
+    ``validate_args``)."""
     text = text.strip()
     if arg.kind is str:
         return text
     try:
         value = ast.literal_eval(text)
     except (ValueError, SyntaxError):
+        if arg.kind is float:
+            try:
+                parse_expression(text)
+            except ExpressionError as exc:
+                raise SchemeError(
+                    f'key "{arg.name}" must be a number or an expression, got {text!r} ({exc})',
+                    arg.name,
+                ) from None
+            return text
         kind = "a number" if arg.kind is float else "an integer"
         raise SchemeError(f'key "{arg.name}" must be {kind}, got {text!r}', arg.name) from None
     return value
@@ -30,6 +45,8 @@ def field_text(arg: Arg, value: object) -> str:
     """What an argument's input field shows for ``value``."""
     if value is REQUIRED:
         return ""
+    if isinstance(value, str):  # a str argument, or a float argument's expression
+        return value
     return str(value) if arg.kind is str else repr(value)
 
 
@@ -37,7 +54,7 @@ def _arg_row(arg: Arg, value: object) -> Widget:
     label = Label(arg.name, classes="field-label")
     label.tooltip = arg.doc
     if arg.choices:
-        field: Widget = Select(
+        field: Widget = ChoiceSelect(
             [(str(c), c) for c in arg.choices],
             value=value,
             allow_blank=False,

@@ -165,6 +165,7 @@ def detail_text(session: Session, path: str, width: int = 40) -> Text:
     out.append_text(_node_header(session, path, canonical, record, width))
     for param in index.own_params(canonical):
         out.append_text(_param_text(session, param, canonical, width))
+    out.append_text(tied_text(session, canonical))
     out.append_text(_preview_text(session, canonical))
     for flag in session.flags.get(canonical, []):
         out.append(f"{FLAG_MARK[flag.level]} ", style=FLAG_STYLE[flag.level])
@@ -197,12 +198,29 @@ def _node_header(
         out.append(f"plan: {len(rules)} rule(s), seed {session.plan.seed}\n", style="bold")
         for i, rule in enumerate(rules):
             out.append(f" {i + 1}. {rule.describe()}\n")
-    if not own:
+    if not own and not index.tied_here(canonical):
         below = index.subtree_params(canonical) if record.num_params else []
         if below:
             out.append(f"no parameters of its own; {len(below)} tensors below\n", style="dim")
         else:
             out.append("no parameters\n", style="dim")
+    return out
+
+
+def tied_text(session: Session, canonical: str) -> Text:
+    """The tensors the node holds under a second name (a head tied to an embedding):
+    ``weight: tied to transformer.wte.weight (decided there: rule 2 normal)``."""
+    out = Text()
+    decided_by = session.resolved.decided_by
+    for local, param in session.index.tied_here(canonical):
+        out.append(f"{local}", style="bold")
+        out.append(f": tied to {param.name} ")
+        rule_index = decided_by.get(param.name)
+        if rule_index is None:
+            out.append("(decided there; no rule yet)\n", style="dim")
+        else:
+            rule = session.plan.rules[rule_index]
+            out.append(f"(decided there: rule {rule_index + 1} {rule.scheme})\n", style="dim")
     return out
 
 
