@@ -502,8 +502,10 @@ def rules_for(draw, model: nn.Module, slots: list[Slot] | None = None, wide: boo
     ]
     scheme = draw(st.sampled_from(["default", *fits]))
     args: dict[str, object] = {}
-    # uniform_/fill_ refuse values beyond the dtype's range (float16: 65504); stay well inside
-    limit = min((torch.finfo(s.dtype).max / 8 for s in chosen), default=math.inf)
+    # uniform_/fill_ refuse values beyond the dtype's range (float16: 65504), and resolution
+    # refuses a normal whose tail (mean + ~9 std) times the scale (up to 3) does not fit it:
+    # stay well inside
+    limit = min((torch.finfo(s.dtype).max / 40 for s in chosen), default=math.inf)
     if scheme != "default":
         args = draw(scheme_args(scheme, wide, limit))
         if scheme == "trunc_normal" and not _trunc_normal_precise(args, chosen):

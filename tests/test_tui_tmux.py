@@ -64,7 +64,10 @@ def terminal():
     else:  # until the CLI opens the TUI, start it through run_app
         code = "from inittui.tui.app import run_app; raise SystemExit(run_app('sample_models/mlp.py:MLP'))"
         app = f"{python} -c {shlex.quote(code)}"
-    command = f"cd {shlex.quote(str(ROOT))} && TERM=xterm-256color {app}; sleep 5"
+    # COLUMNS/LINES (pytest's environment) would pin Textual's size: a resize must reach it
+    command = (
+        f"cd {shlex.quote(str(ROOT))} && unset COLUMNS LINES && TERM=xterm-256color {app}; sleep 5"
+    )
     _tmux("new-session", "-d", "-s", session, "-x", "80", "-y", "24", command)
     try:
         yield Terminal(session)
@@ -78,7 +81,7 @@ def test_real_terminal_session(terminal):
     screen = terminal.wait_for("parameter(s) planned")
     assert "sample_models/mlp.py:MLP · 33.9K params · cpu" in screen
     # the count is right-aligned in a column of its own
-    assert re.search(r"0 Linear +4\.2K", screen) and "q Quit" in screen
+    assert re.search(r"0 Linear +4\.2K", screen) and "q quit" in screen
     terminal.keys("j", "j")
     screen = terminal.wait_for("detail · layers.0")
     assert "weight (64, 64)  fan_in 64 fan_out 64" in screen
@@ -96,7 +99,30 @@ def test_real_terminal_session(terminal):
     assert "[+]" in screen
     terminal.keys("p")
     screen = terminal.wait_for("17 layers")
-    assert "plan std" in screen
+    assert "plan/now" in screen
+    # resize mid-session: the preview is laid out again, numbers never cut
+    _tmux("resize-window", "-t", terminal.session, "-x", "120", "-y", "40")
+    screen = terminal.wait_for("c compare")  # wider: the key bar has room for more keys
+    assert "layers.14" in screen  # taller: more preview rows
+    _tmux("resize-window", "-t", terminal.session, "-x", "80", "-y", "24")
+    deadline = time.monotonic() + 20
+    screen = terminal.screen()
+    while time.monotonic() < deadline and ("^p palette" in screen or "plan/now" not in screen):
+        time.sleep(0.2)  # narrow again: the palette key loses its label
+        screen = terminal.screen()
+    assert "plan/now" in screen and re.search(r"layers\.0 +\d\.\d{2,3} +\d", screen)
+    # n: the next flagged layer; v: the std-versus-depth plot and back
+    terminal.keys("n")
+    terminal.keys("v")
+    screen = terminal.wait_for("o now  x plan")
+    assert "1e-1 ┤" in screen and "layer" in screen  # a log axis with decade labels
+    terminal.keys("v")
+    terminal.wait_for("plan/now")
+    # r: the rules pane lists the rule and how many parameters it decides
+    terminal.keys("r")
+    screen = terminal.wait_for("rules · 1")
+    assert re.search(r"1 layers\.0 \[weight\] +1 param", screen)
+    terminal.keys("r")
     # quit asks because the plan is unsaved
     terminal.keys("q")
     terminal.wait_for("Quit without saving?")
