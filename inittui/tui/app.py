@@ -29,6 +29,7 @@ from inittui.tui.keys import FILTER_KEYS, main_bindings
 from inittui.tui.keys import help_sections as key_help_sections
 from inittui.tui.palette import InitCommands, ModuleCommands
 from inittui.tui.plan_files import PlanFiles
+from inittui.tui.preview_pane import PreviewPane
 from inittui.tui.rules_actions import RulesActions
 from inittui.tui.screens.assign import Assigned, AssignScreen
 from inittui.tui.screens.dialogs import ConfirmScreen, DeviceScreen, HelpScreen
@@ -80,7 +81,7 @@ class MainScreen(PromptFrames):
 # --------------------------------------------------------------------------- the app
 
 
-class InitApp(Jobs, PlanFiles, RulesActions, App[int]):
+class InitApp(Jobs, PlanFiles, RulesActions, PreviewPane, App[int]):
     """Inspect, plan, preview and export the weight initialization of a PyTorch model."""
 
     CSS_PATH = "app.tcss"
@@ -253,14 +254,6 @@ class InitApp(Jobs, PlanFiles, RulesActions, App[int]):
             )
         return self.session
 
-    # -- loading ----------------------------------------------------------------------
-
-    # -- statistics -------------------------------------------------------------------
-
-    # -- plan changes -----------------------------------------------------------------
-
-    # -- worker failures --------------------------------------------------------------
-
     # -- tree and preview events ------------------------------------------------------
 
     @on(PreviewTable.Highlighted, "#preview")
@@ -274,32 +267,6 @@ class InitApp(Jobs, PlanFiles, RulesActions, App[int]):
         if self.preview_view == "backward" and not event.preview.backward:
             self.preview_view = "forward"
         self.show_preview_view()
-
-    def show_preview_view(self) -> None:
-        table = self.query_one("#preview", PreviewTable)
-        plot = self.query_one("#preview-plot", PreviewPlot)
-        plotted = self.preview_view != "table"
-        refocus = table.has_focus or plot.has_focus
-        plot.show(table.preview, self.preview_view if plotted else None)
-        table.display = not plotted
-        plot.display = plotted
-        if refocus:
-            (plot if plotted else table).focus()
-
-    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
-        self.fit_preview_pane()
-
-    def on_descendant_blur(self, event: events.DescendantBlur) -> None:
-        self.call_after_refresh(self.fit_preview_pane)
-
-    def fit_preview_pane(self, width: int | None = None) -> None:
-        """Below 120 columns the focused preview pane takes room from the tree and the
-        detail (its table re-lays out to the new width)."""
-        pane = self.query_one("#preview-pane")
-        focused = pane.screen.focused
-        inside = focused is not None and pane in focused.ancestors_with_self
-        narrow = (self.size.width if width is None else width) < 120
-        pane.screen.set_class(inside and narrow, "-preview-focus")
 
     @on(PreviewTable.Selected, "#preview")
     def preview_row_selected(self, event: PreviewTable.Selected) -> None:
@@ -472,34 +439,6 @@ class InitApp(Jobs, PlanFiles, RulesActions, App[int]):
         self.notify(f"{past}: {state.label}", timeout=3)
 
     # -- actions: preview and device --------------------------------------------------
-
-    def action_preview(self) -> None:
-        session = self.require_session()
-        if session is None:
-            return
-        if "device" in self.running:
-            self.notify("wait: the model is moving to another device", severity="warning")
-            return
-        self.start_preview(session, self.backward)
-
-    def action_toggle_backward(self) -> None:
-        self.backward = not self.backward
-        self.notify(f"backward pass {'on' if self.backward else 'off'}", timeout=2)
-        if self.session is not None and self.session.preview is not None:
-            self.action_preview()
-        else:
-            self.set_status(self.idle_status())
-
-    def action_toggle_plot(self) -> None:
-        """The preview pane: table -> plot of the output std -> (after a backward pass) plot
-        of the gradient std -> table."""
-        table = self.query_one("#preview", PreviewTable)
-        if table.preview is None:
-            self.notify("no preview yet: p runs it, then v plots it", timeout=3)
-            return
-        views = ["table", "forward"] + (["backward"] if table.preview.backward else [])
-        self.preview_view = views[(views.index(self.preview_view) + 1) % len(views)]
-        self.show_preview_view()
 
     def action_device(self) -> None:
         from inittui.core.loading import available_devices
