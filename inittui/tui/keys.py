@@ -195,7 +195,7 @@ MAIN_KEYS: tuple[MainKey, ...] = (
         "Quit",
         "Quit (asks first when the plan has unsaved changes)",
         "quit",
-        priority=45,  # every terminal app's way out: kept at 80 columns
+        priority=58,  # every terminal app's way out: shown at 80 columns when room allows
     ),
 )
 # The command palette's key (Textual's own binding), listed with the main keys.
