@@ -8,7 +8,9 @@ Usage::
 Each case builds the model (seeded) with and without ``record_construction`` in the same
 run, alternating, warm-up first, and takes the best of 3 timings of each; prints the times
 and ``ratio recorded/plain`` per case (target <= 1.3). The recorded build's parameters must
-equal the plain build's bit for bit.
+equal the plain build's bit for bit. The recorder pauses the cyclic garbage collector while
+construction runs (see ``record_construction``); ``--gc-off`` compares both with the
+collector off, i.e. the recorder's own work alone.
 """
 
 from __future__ import annotations
@@ -91,7 +93,14 @@ def compare(name: str, factory, repeat: int = 3) -> float:
 def main(argv: list[str] | None = None) -> dict[str, float]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller models (smoke test)")
+    parser.add_argument(
+        "--gc-off", action="store_true", help="both builds with the garbage collector off"
+    )
     args = parser.parse_args(argv)
+    if args.gc_off:
+        import gc
+
+        gc.disable()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
     ratios = {
         "gpt2": compare("GPT-2" + (" (quick)" if args.quick else " small"), gpt2(args.quick)),

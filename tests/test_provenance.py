@@ -245,3 +245,24 @@ def test_alike_calls_share_one_entry_but_keep_their_own_arguments():
         linears = nn.Sequential(nn.Linear(3, 3), nn.Linear(3, 3))
     found = recorder.provenance(linears)
     assert found["0.weight"] is found["1.weight"]  # one shared history
+
+
+def test_the_collector_pauses_while_recording_and_comes_back_as_it_was():
+    import gc
+
+    from inittui.core.provenance import record_construction
+
+    assert gc.isenabled()
+    with pytest.raises(RuntimeError), record_construction():
+        with record_construction():  # nested: the outermost one restores it
+            assert not gc.isenabled()
+        assert not gc.isenabled()
+        raise RuntimeError("construction failed")
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with record_construction():
+            pass
+        assert not gc.isenabled()  # the caller had it off: it stays off
+    finally:
+        gc.enable()

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import gc
 import inspect
 import math
 import os
@@ -462,8 +463,15 @@ def record_construction() -> Iterator[Recorder]:
     """Record what runs inside the ``with`` block (this thread only); everything is
     restored on leaving it, also when the block raises. Nested blocks each record."""
     state = _state
-    if not state.depth:
+    outermost = not state.depth
+    if outermost:
         state.log, state.empties = [], []
+        # The log allocates a little per recorded call; on a model of thousands of tiny
+        # layers those allocations set off full collections over the growing model, most of
+        # the recorder's cost. Construction makes little cyclic garbage (tensors are freed
+        # by reference counting): the cyclic collector pauses while it runs, as it was after.
+        collecting = gc.isenabled()
+        gc.disable()
     recorder = Recorder(state.log, state.empties)
     _install()
     state.depth += 1
@@ -475,6 +483,8 @@ def record_construction() -> Iterator[Recorder]:
         if not state.depth:
             state.log = state.empties = state.last = None  # the recorders keep theirs
         _uninstall()
+        if outermost and collecting:
+            gc.enable()
 
 
 # --------------------------------------------------------------------------- attaching
