@@ -164,6 +164,14 @@ def test_example_inputs_used_first_and_seeded():
     assert "from example_inputs" in describe_inputs(a)
 
 
+def test_inferred_inputs_read_as_one_phrase():
+    from inittui.core.probe.inputs import ProbeInputs
+
+    inputs = ProbeInputs([torch.zeros(8, 16)], "inferred from first layer emb (Embedding)")
+    text = describe_inputs(inputs)
+    assert " inferred from first layer " in text and "from inferred" not in text
+
+
 def test_input_shape_wins_and_integer_dtype_ranges():
     loaded = load_model(MLP_TARGET)
     inputs = make_inputs(loaded, ["8,64"], seed=0)

@@ -492,8 +492,11 @@ def _check_input_size(
 
 
 def describe_inputs(inputs: Sequence[torch.Tensor]) -> str:
-    """``"(8, 64) float32 from example_inputs"``; several inputs are joined with ``; ``."""
+    """``"(8, 64) float32 from example_inputs"``, ``"(8, 16) int64 inferred from first layer
+    emb (Embedding)"``; several inputs are joined with ``; ``."""
     parts = [f"{tuple(t.shape)} {_dtype_name(t.dtype)}" for t in inputs]
     text = "; ".join(parts) if parts else "no inputs"
     source = getattr(inputs, "source", None)
-    return f"{text} from {source}" if source else text
+    if not source:
+        return text
+    return f"{text} {source}" if source.startswith("inferred from") else f"{text} from {source}"
