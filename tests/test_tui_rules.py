@@ -8,6 +8,7 @@ from pathlib import Path
 from pilot import idle, plain, wait_for
 from textual.widgets import Checkbox, DataTable, Input, Static
 
+from inittui.core.diff import diff_preview
 from inittui.core.plan import Plan, Rule, parse_plan, plan_to_toml
 from inittui.tui.app import InitApp
 from inittui.tui.screens.assign import AssignScreen
@@ -148,6 +149,15 @@ async def test_compare_with_a_preset_shows_the_per_parameter_table():
         assert "differs" in bias[-1].plain
         summary = plain(app.screen.query_one("#compare-summary", Static))
         assert summary.endswith("identical)") and "parameters differ" in summary
+        # p: both sides' preview, per layer, side by side (as `inittui diff --preview`)
+        await pilot.press("p")
+        layers = app.screen.query_one("#compare-preview", DataTable)
+        await wait_for(pilot, lambda: layers.row_count > 0, timeout=60)
+        assert [str(c.label) for c in layers.columns.values()] == ["layer", "std A", "std B", "B/A"]
+        expected = diff_preview(app.session.loaded, app.screen.result, {"seed": app.seed or 0})
+        assert layers.row_count == len(expected["layers"])
+        first = layers.get_row_at(0)
+        assert first[0] == expected["layers"][0]["path"]
         await pilot.press("escape")
         await wait_for(pilot, lambda: not isinstance(app.screen, CompareScreen))
         await pilot.press("c")  # the dialog offers the last comparison again

@@ -110,7 +110,7 @@ MAIN_KEYS: tuple[MainKey, ...] = (
         "c",
         "compare",
         "Compare",
-        "Compare the working plan with a plan file, a preset or a checkpoint, per parameter",
+        "Compare the working plan with a plan file, a preset or a checkpoint, per parameter (p: preview)",
         "compare",
         priority=70,
     ),
@@ -231,6 +231,7 @@ RULES_KEYS: tuple[tuple[str, str, str, str], ...] = (
 )
 COMPARE_KEYS: tuple[tuple[str, str], ...] = (
     ("↑ ↓ j k", "Move"),
+    ("p", "Preview both sides: per-layer output std A vs B"),
     ("esc / q", "Close"),
 )
 PREVIEW_KEYS: tuple[tuple[str, str], ...] = (

@@ -102,7 +102,15 @@ class PlanFiles(_Base):
             return
         spec = result.b.source
         self.compare_spec = spec
-        self.push_screen(CompareScreen(result, spec))
+        session = self.session
+        options = {  # the preview's inputs as the app's own preview takes them
+            "input_shapes": list(getattr(self, "input_shapes", None) or ()) or None,
+            "input_dtype": getattr(self, "input_dtype", None),
+            "inputs_file": getattr(self, "inputs_file", None),
+            "seed": self.seed if isinstance(self.seed, int) else 0,
+        }
+        loaded = None if session is None else session.loaded
+        self.push_screen(CompareScreen(result, spec, loaded, options))
 
     def action_save(self) -> None:
         session = self.require_session()

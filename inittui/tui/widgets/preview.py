@@ -276,6 +276,9 @@ class PreviewTable(ScrollView, can_focus=True):
         ]
         self._sort()
         self.relayout(force=True)
+        # shown while hidden or before the pane's layout settled, the width may be stale:
+        # check it again once the screen is laid out (a resize then re-lays it out too)
+        self.call_after_refresh(self.relayout)
         if keep is not None:
             self.go_to_path(keep)
         self.post_message(self.Shown(self, preview))
@@ -337,6 +340,9 @@ class PreviewTable(ScrollView, can_focus=True):
 
     def on_resize(self, event: events.Resize) -> None:
         self.relayout()
+
+    def on_show(self, event: events.Show) -> None:
+        self.call_after_refresh(self.relayout)
 
     # -- drawing ----------------------------------------------------------------------
 
