@@ -312,6 +312,21 @@ async def test_params_glob_survives_clear_type_and_tabbing():
             assert "layers.0.bias" not in app.session.resolved.decided_by
 
 
+async def test_params_is_two_shift_tabs_back_from_the_schemes_also_on_an_lstm():
+    """Bug 4 as seen by hand: on an LSTM the per-gate row sat between params and the scheme
+    list, so shift+tab twice then typing went to the checkbox, and the rule kept "*"."""
+    for target, path in ((MLP, "layers.0"), (LSTM, "lstm")):
+        app = InitApp(target)
+        async with app.run_test(size=SIZE) as pilot:
+            await idle(pilot)
+            screen = await open_assign(pilot, path)
+            screen.query_one("#schemes", OptionList).focus()
+            await pilot.press("shift+tab", "shift+tab")
+            assert screen.focused.id == "params", (target, screen.focused)
+            await pilot.press("ctrl+u", *"weight*")
+            assert screen.query_one("#params", Input).value == "weight*"
+
+
 # --------------------------------------------------------------------------- tied aliases
 
 

@@ -181,6 +181,23 @@ class AssignScreen(FormMixin, PromptFrames, ModalScreen[Assigned | None]):
                     )
                     rule_button.display = self._show_rule_scope() or self.scope == "rule"
                     yield rule_button
+            # The recurrent row comes before params, so that params is always two shift+tabs
+            # back from the scheme list (on an LSTM, typing meant for params went to the
+            # per-gate checkbox and was lost: the rule kept "*").
+            with Horizontal(classes="row", id="recurrent-row") as row:
+                row.display = bool(recurrent)
+                yield MarkedCheckbox("per gate", self.initial_per_gate, id="per-gate", compact=True)
+                forget_label = Label("forget bias", classes="field-label", id="forget-label")
+                forget_label.display = bool(lstm_bias)
+                yield forget_label
+                forget = Input(
+                    _number_text(self.initial_forget),
+                    id="forget-bias",
+                    compact=True,
+                    placeholder="none",
+                )
+                forget.display = bool(lstm_bias)
+                yield forget
             with Horizontal(classes="row"):
                 yield Label("params", classes="field-label")
                 yield Input(
@@ -196,20 +213,6 @@ class AssignScreen(FormMixin, PromptFrames, ModalScreen[Assigned | None]):
                     compact=True,
                     placeholder="none",
                 )
-            with Horizontal(classes="row", id="recurrent-row") as row:
-                row.display = bool(recurrent)
-                yield MarkedCheckbox("per gate", self.initial_per_gate, id="per-gate", compact=True)
-                forget_label = Label("forget bias", classes="field-label", id="forget-label")
-                forget_label.display = bool(lstm_bias)
-                yield forget_label
-                forget = Input(
-                    _number_text(self.initial_forget),
-                    id="forget-bias",
-                    compact=True,
-                    placeholder="none",
-                )
-                forget.display = bool(lstm_bias)
-                yield forget
             with Horizontal(id="assign-body") as body:
                 body.styles.height = self._body_height(bool(recurrent))
                 yield OptionList(*options, id="schemes")
