@@ -40,25 +40,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from inittui.core.provenance_site import caller_site, site_text
+from inittui.core.provenance_site import INIT_FUNCTIONS, caller_site, site_text
 
-# Public torch.nn.init functions that write a tensor (the wrapped ones).
-INIT_FUNCTIONS = (
-    "uniform_",
-    "normal_",
-    "trunc_normal_",
-    "constant_",
-    "ones_",
-    "zeros_",
-    "eye_",
-    "dirac_",
-    "xavier_uniform_",
-    "xavier_normal_",
-    "kaiming_uniform_",
-    "kaiming_normal_",
-    "orthogonal_",
-    "sparse_",
-)
 # Tensor methods that write, with their positional argument names and defaults.
 RANDOM_METHODS = {
     "normal_": (("mean", 0.0), ("std", 1.0)),

@@ -20,22 +20,28 @@ import torch
 from torch import nn
 
 USER, SKIP, INIT_FRAME = 0, 1, 2
+# Public torch.nn.init functions that write a tensor (the ones the recorder wraps).
+INIT_FUNCTIONS = (
+    "uniform_",
+    "normal_",
+    "trunc_normal_",
+    "constant_",
+    "ones_",
+    "zeros_",
+    "eye_",
+    "dirac_",
+    "xavier_uniform_",
+    "xavier_normal_",
+    "kaiming_uniform_",
+    "kaiming_normal_",
+    "orthogonal_",
+    "sparse_",
+)
+# Frames of these names are init functions: torch's, and libraries' wrappers of them
+# (transformers' initialization, timm's trunc_normal_, lecun_normal_, flax-style inits).
 INIT_NAMES = frozenset(
     {
-        "uniform_",
-        "normal_",
-        "trunc_normal_",
-        "constant_",
-        "ones_",
-        "zeros_",
-        "eye_",
-        "dirac_",
-        "xavier_uniform_",
-        "xavier_normal_",
-        "kaiming_uniform_",
-        "kaiming_normal_",
-        "orthogonal_",
-        "sparse_",
+        *INIT_FUNCTIONS,
         "lecun_normal_",
         "variance_scaling_",
         "_variance_scaling",
