@@ -221,37 +221,32 @@ class PreviewTable(ScrollView, can_focus=True):
     cursor = reactive(0, always_update=True)
 
     @dataclass
-    class Highlighted(Message):
+    class _TableMessage(Message):
+        """A message about this table (``control`` is the table, for ``@on`` selectors)."""
+
+        table: PreviewTable
+
+        @property
+        def control(self) -> PreviewTable:
+            return self.table
+
+    @dataclass
+    class Highlighted(_TableMessage):
         """The cursor moved to the row of ``path``."""
 
-        table: PreviewTable
         path: str
 
-        @property
-        def control(self) -> PreviewTable:
-            return self.table
-
     @dataclass
-    class Selected(Message):
+    class Selected(_TableMessage):
         """``enter`` on the row of ``path``."""
 
-        table: PreviewTable
         path: str
 
-        @property
-        def control(self) -> PreviewTable:
-            return self.table
-
     @dataclass
-    class Shown(Message):
+    class Shown(_TableMessage):
         """New rows arrived (:meth:`show`)."""
 
-        table: PreviewTable
         preview: Preview
-
-        @property
-        def control(self) -> PreviewTable:
-            return self.table
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
