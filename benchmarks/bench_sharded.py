@@ -400,10 +400,11 @@ def report(outcome: dict, cores: int) -> list[str]:
                 for k in ("drawn", "wall_s", "cpu_s")
             }
             floor = ratio["cpu_s"] * max(1.0, world / cores)
-            memory_ok = _worst(ranks, "peak_delta_bytes") < facts["largest_bytes"]
+            rise = _worst(ranks, "peak_delta_bytes")
+            memory = "-" if world == 1 else "pass" if rise < facts["largest_bytes"] else "miss"
             lines.append(
                 f"  {world:>5} {ratio['drawn']:6.2f}x {ratio['wall_s']:5.2f}x {ratio['cpu_s']:5.2f}x"
-                f"   {floor:8.2f}x    {'pass' if memory_ok else 'miss'}"
+                f"   {floor:8.2f}x    {memory}"
             )
             if world == 4:
                 lines.append(
