@@ -57,6 +57,7 @@ class BlocksModel:
     stand_ins: list[str] = field(default_factory=list)
     defaults: int = 0  # parameters the plan left undecided, given torch's defaults
     plan_given: bool = False
+    own_init: int = 0  # parameters neither decides: their module's own init
 
     def summary(self) -> dict[str, object]:
         return {
@@ -79,6 +80,11 @@ class BlocksModel:
             lines.append(
                 f"blocks: {self.defaults} parameter(s) the plan leaves as constructed get "
                 "torch's defaults (construction ran on meta)"
+            )
+        if self.own_init:
+            lines.append(
+                f"blocks: {self.own_init} parameter(s) with no rule and no torch default get "
+                "their module's reset_parameters or the transformers model's _init_weights"
             )
         lines += [f"stand-in: {text}" for text in self.stand_ins]
         return lines
@@ -243,32 +249,50 @@ def _rebuild_buffers(model: nn.Module) -> None:
 
 def _steps_for(model: nn.Module, planned: ResolvedPlan, defaults: ResolvedPlan):
     """The steps for the parameters left: the plan's, else torch's default; stand-ins get
-    their step with their own shape. Returns (steps, how many came from the defaults)."""
+    their step with their own shape. Returns (steps, names from the defaults, names that
+    neither decides)."""
     params = dict(model.named_parameters(remove_duplicate=False))
-    by_name: dict[str, InitStep] = {}
-    for step in defaults.steps:
-        by_name[step.param] = step
+    by_name = {step.param: step for step in defaults.steps}
     from_plan = {step.param for step in planned.steps}
-    for step in planned.steps:
-        by_name[step.param] = step
-    steps, seen, from_default = [], set(), 0
+    by_name.update({step.param: step for step in planned.steps})
+    steps, seen, from_default, undecided = [], set(), [], []
     for name, tensor in params.items():
         if id(tensor) in seen:
             continue
         seen.add(id(tensor))
         step = by_name.get(name)
         if step is None:
-            raise InittuiError(
-                f"--blocks: no rule and no torch default decides {name} (construction ran on "
-                "meta, so it has no values); add a rule for it to the plan"
-            )
-        from_default += step.param not in from_plan
+            undecided.append(name)
+            continue
+        if step.param not in from_plan:
+            from_default.append(name)
         if tuple(tensor.shape) != tuple(step.shape):
             if step.blocks or step.forget_block:
                 raise InittuiError(f"--blocks: {name} is split by its rule and cannot stand in")
             step = dataclasses.replace(step, shape=tuple(tensor.shape), padding_idx=None)
         steps.append(step)
-    return steps, from_default
+    return steps, from_default, undecided
+
+
+def _own_init(model: nn.Module, names: list[str]) -> None:
+    """Parameters no rule and no torch default decides: their module's own
+    ``reset_parameters``, else a transformers model's ``_init_weights``; else refuse."""
+    hf_roots = [m for m in model.modules() if callable(getattr(m, "_init_weights", None))]
+    for name in names:
+        owner_path = name.rpartition(".")[0]
+        owner = model.get_submodule(owner_path) if owner_path else model
+        reset = getattr(owner, "reset_parameters", None)
+        roots = [root for root in hf_roots if any(m is owner for m in root.modules())]
+        with torch.no_grad():
+            if callable(reset):
+                reset()
+            elif roots:
+                roots[-1]._init_weights(owner)  # noqa: SLF001 - transformers' own init
+            else:
+                raise InittuiError(
+                    f"--blocks: no rule and no torch default decides {name} (construction "
+                    "ran on meta, so it has no values); add a rule for it to the plan"
+                )
 
 
 def build_blocks(
@@ -291,9 +315,11 @@ def build_blocks(
     stand_ins = _place_stand_ins(model, stack.path)
     _to_empty(model, device)
     _rebuild_buffers(model)
-    steps, from_default = _steps_for(model, planned, defaults)
+    steps, from_default, undecided = _steps_for(model, planned, defaults)
+    _own_init(model, undecided)
     apply_plan(model, steps, seed=planned.plan.seed)
     blocks = [(f"{stack.path}.{name}" if stack.path else name, child)
               for name, child in container.named_children()]  # fmt: skip
-    built = BlocksModel(stack, kept, blocks, stand_ins, from_default, plan_given)
+    built = BlocksModel(stack, kept, blocks, stand_ins, len(from_default), plan_given,
+                        len(undecided))  # fmt: skip
     return dataclasses.replace(loaded, model=model, device=device), built
