@@ -11,7 +11,7 @@ Runs ``inittui check tests/models/blocks_models.py:llama_70b --blocks K`` (a tra
 80 layers, 64 heads, 8 kv heads, vocab 128256) in a child process and prints its output,
 its wall time and its peak resident memory (``getrusage(RUSAGE_CHILDREN).ru_maxrss``).
 Two fp32 blocks are ~6.9 GB; the embedding and the LM head (~4.2 GB each) run as
-4096-row stand-ins.
+1024-row stand-ins.
 """
 
 from __future__ import annotations

@@ -25,8 +25,12 @@ def blocks_load(args: argparse.Namespace, plan_option: str | None):
     from inittui.core.loading import build_kwargs, load_model, parse_device
     from inittui.core.plan import resolve_plan
     from inittui.core.plan.expr_context import constructor_arguments
-    from inittui.core.probe.blocks import DEFAULT_PLAN, build_blocks, check_blocks_option
-    from inittui.core.probe.blocks import find_stack
+    from inittui.core.probe.blocks import (
+        DEFAULT_PLAN,
+        build_blocks,
+        check_blocks_option,
+        find_stack,
+    )
     from inittui.core.workspace import read_plan
     from inittui.render import StderrProgress
 

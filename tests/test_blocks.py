@@ -80,7 +80,9 @@ def test_geometric_extrapolation_is_exact_for_identical_linear_blocks(tmp_path):
     blocks = part["blocks"]
     assert blocks["model"] == "geometric"
     assert blocks["per_block"][0]["ratio"] == pytest.approx(0.5, rel=1e-12)
-    assert blocks["final_std"] == pytest.approx(by_key(full)[("blocks.11", 0)], rel=1e-6)  # float32 std
+    assert blocks["final_std"] == pytest.approx(
+        by_key(full)[("blocks.11", 0)], rel=1e-6
+    )  # float32 std
     assert blocks["final_ratio"] == pytest.approx(0.5**12, rel=1e-9)
 
 
@@ -138,10 +140,11 @@ def test_llama_check_and_preview_with_stand_ins(small_stand_ins):
     blocks = document["blocks"]
     assert (blocks["kept"], blocks["total"], blocks["path"]) == (1, 8, "model.model.layers")
     assert len(blocks["stand_ins"]) == 2
-    assert "model.model.embed_tokens (Embedding 1000x256): its first 256 rows" in (
-        blocks["stand_ins"][0]
+    assert (
+        "model.model.embed_tokens (Embedding 1000x256): its first 256 rows"
+        in (blocks["stand_ins"][0])
     )
-    assert "model.model.lm_head" not in blocks["stand_ins"][1]
+    assert "model.lm_head (Linear 256->1000): its first 256 outputs" in blocks["stand_ins"][1]
     assert "not the full tensor's numbers" in blocks["stand_ins"][1]
     assert blocks["final_std"] is not None and blocks["grad_final_std"] is not None
     logits = [layer for layer in document["layers"] if layer["path"] == "model.lm_head"]

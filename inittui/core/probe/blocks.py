@@ -30,10 +30,10 @@ from torch import nn
 
 from inittui.core.errors import InittuiError
 from inittui.core.loading import LoadedModel
-from inittui.core.plan import InitStep, ResolvedPlan
+from inittui.core.plan import ResolvedPlan
 
 STAND_IN_BYTES = 256 * 2**20  # a module outside the blocks above this gets a stand-in
-STAND_IN_ROWS = 4096
+STAND_IN_ROWS = 1024
 DEFAULT_PLAN = "preset:torch-default"
 
 
