@@ -184,6 +184,10 @@ def _note_batch_moot(args: argparse.Namespace, source: str | None) -> None:
 
 
 def _cmd_preview(args: argparse.Namespace) -> int:
+    if args.blocks is not None:
+        from inittui.cli_blocks import cmd_preview_blocks
+
+        return cmd_preview_blocks(args, _print_json)
     run = _probe_run(args)
     if args.json:
         _print_json(run.to_dict())
@@ -198,6 +202,10 @@ def _cmd_check(args: argparse.Namespace) -> int:
     from inittui.core.probe import check_max_ratio, check_preview
     from inittui.core.probe.input_report import inputs_line
 
+    if args.blocks is not None:
+        from inittui.cli_blocks import cmd_check_blocks
+
+        return cmd_check_blocks(args)
     check_max_ratio(args.max_ratio)
     result = _probe_run(args).result
     verdict = check_preview(result, args.max_ratio)
@@ -256,7 +264,13 @@ def _cmd_lsuv(args: argparse.Namespace) -> int:
             f"{args.tol:g}, {args.max_iter}"
         )
     plan = read_plan(args.plan, args.seed) if args.plan else None
-    loaded = _load(args)
+    built = None
+    if args.blocks is not None:
+        from inittui.cli_blocks import lsuv_blocks_load
+
+        loaded, built = lsuv_blocks_load(args)
+    else:
+        loaded = _load(args)
     if loaded.on_meta:
         raise _user_error("LSUV needs values: use --device cpu, cuda or mps, not meta")
     if args.batch is not None and args.batch < 1:
@@ -275,7 +289,7 @@ def _cmd_lsuv(args: argparse.Namespace) -> int:
     )
     write_text(plan_out, result.header() + plan_to_toml(result.plan), force=args.force)
     if args.json:
-        _print_json(result.to_dict())
+        _print_json(result.to_dict() | ({"blocks": built.summary()} if built else {}))
     else:
         print(result.inputs_text)
         print(result.biases_text)

@@ -259,6 +259,7 @@ def _add_lsuv(sub: _Subparsers, common: _Parser, probe: _Parser) -> _Parser:
     )
     lsuv_cmd.add_argument("--batch", type=int, metavar="N", help=BATCH_HELP)
     lsuv_cmd.add_argument("--inputs", metavar="FILE", help=INPUTS_HELP)
+    lsuv_cmd.add_argument("--blocks", type=int, metavar="K", help=BLOCKS_HELP)
     lsuv_cmd.add_argument("--force", action="store_true", help="overwrite --plan-out")
     lsuv_cmd.add_argument("--json", action="store_true", help="print JSON only")
     return lsuv_cmd
@@ -325,10 +326,17 @@ def _add_diff(sub: _Subparsers, common: _Parser, probe: _Parser) -> _Parser:
     return diff_cmd
 
 
+BLOCKS_HELP = (
+    "build the model on meta and run only the first K of its repeated blocks (a 70B config "
+    "on a laptop); per-block ratios extrapolated to the full depth, labelled as such"
+)
+
+
 def _probe_options() -> _Parser:
     """The options preview and check share."""
     probe_options = _Parser(add_help=False)
     group = probe_options.add_argument_group("preview options")
+    group.add_argument("--blocks", type=int, metavar="K", help=BLOCKS_HELP)
     group.add_argument("--plan", metavar="PLAN", help="also preview the model with this plan")
     group.add_argument(
         "--backward", action="store_true", help="one backward pass: output-gradient std per layer"

@@ -118,10 +118,19 @@ def emitted(tmp_path_factory) -> dict[str, list[dict]]:
             preview_mlp,
             run_json("preview", LSTM),  # a tuple output (main_output), a vanishing flag
             run_json("preview", f"{SAMPLES}/tiny_gpt.py:TinyGPT", "--backward"),  # residuals
+            run_json("preview", f"{SAMPLES}/tiny_gpt.py:TinyGPT", "--blocks", "1", "--backward"),
         ],
         "preview-current": [preview_mlp["current"]],
         "lsuv": [
             run_json("lsuv", LSTM, "--plan", EVERY_KEY_PLAN, "--plan-out", out / "l.toml"),
+            run_json(
+                "lsuv",
+                f"{MODELS}/blocks_models.py:ResidualMLP",
+                "--blocks",
+                "1",
+                "--plan-out",
+                out / "b.toml",
+            ),  # fmt: skip
         ],
         "diff": [
             run_json(
