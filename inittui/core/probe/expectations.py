@@ -90,11 +90,15 @@ def _weight_sums(rows: torch.Tensor) -> tuple[float, torch.Tensor]:
     """``sum W^2`` and the row sums, in float64, in blocks of at most ~4M elements."""
     dtype = torch.float32 if rows.device.type == "mps" else torch.float64
     step = max(1, _WEIGHT_BLOCK // max(1, rows.shape[1]))
+    # One buffer for every block, squared in place: a fresh ~32 MB block per step makes
+    # glibc's heap grow by gigabytes on a 70B layer (its mmap threshold adapts upwards).
+    buffer = torch.empty((min(step, rows.shape[0]), rows.shape[1]), dtype=dtype, device=rows.device)
     squares, sums = 0.0, []
     for start in range(0, rows.shape[0], step):
-        block = rows[start : start + step].to(dtype)
-        squares += float((block * block).sum())
+        block = buffer[: min(step, rows.shape[0] - start)]
+        block.copy_(rows[start : start + step])
         sums.append(block.sum(1).double().cpu())
+        squares += float(block.mul_(block).sum())
     return squares, torch.cat(sums)
 
 
