@@ -196,7 +196,8 @@ def _tile_source(step: InitStep) -> str:
     if step.padding_idx is not None:
         index = step.padding_idx % step.shape[0]
         body.append(f"_rows(p, r, {index}, {index + 1}).zero_()  # padding row stays zero")
-    names = f"p, g, {'k' if by_block else '_'}, {'r' if rows else '_'}"
+    drawn = "g" if get_scheme(step.scheme).uses_generator else "_"
+    names = f"p, {drawn}, {'k' if by_block else '_'}, {'r' if rows else '_'}"
     head = f"for {names} in _blocks(params, {step.param!r}, seed{split}):"
     return "\n".join([head, *("    " + line for line in body)])
 

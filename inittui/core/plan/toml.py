@@ -81,7 +81,7 @@ def plan_from_dict(document: Mapping[str, object], source: str = "plan") -> Plan
     if seed_too_large(seed) is not None:
         raise InittuiError(f"{source}: seed {seed_too_large(seed)}; write e.g. seed = 0")
     draw_scheme = document.get("draw_scheme", DRAW_SCHEME)
-    if isinstance(draw_scheme, bool) or draw_scheme not in (1, 2):
+    if type(draw_scheme) is not int or draw_scheme not in (1, 2):
         raise InittuiError(
             f"{source}: draw_scheme must be 1 or 2, got {draw_scheme!r}; leave it out for "
             "tile-by-tile draws (2), or write draw_scheme = 1 to reproduce an older export"
