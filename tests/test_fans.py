@@ -86,7 +86,10 @@ def test_gpt2_exported_kaiming_script_draws_sqrt_2_over_n_embd(gpt2, tmp_path):
     resolved = resolve_plan(plan, gpt2.model, tree)
     step = resolved.step_for("model.h.0.attn.c_attn.weight")
     assert step.fan_in == 768 and step.expected.std == pytest.approx(math.sqrt(2 / 768))
-    assert "kaiming_normal_(p.t()," in step_source(step)
+    # draw scheme 1 draws the whole tensor through the transposed view; draw scheme 2 (a
+    # (768, 2304) weight has several tiles) draws each tile with the std torch computes there
+    assert "kaiming_normal_(p.t()," in step_source(step, draw_scheme=1)
+    assert f"normal_(p, mean=0.0, std={math.sqrt(2) / math.sqrt(768)!r}," in step_source(step)
     script = tmp_path / "init.py"
     script.write_text(render_script(resolved, GPT2, "HFWrapper"))
     namespace: dict = {}

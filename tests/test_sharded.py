@@ -501,5 +501,202 @@ def test_work_path_and_in_place_path_draw_the_same_numbers(tmp_path):
                     pytest.fail(f"{dtype} {kind}: {name} differs from the in-place draw")
 
 
+# ------------------------------ blockwise draws: each rank draws only its tiles (1, 2, 4)
+
+
+class Wide(nn.Module):
+    """Parameters of several tiles: an uneven dim 0 (1027 rows over 4 ranks), a dim 1 of
+    1030, a split along dim 0 whose blocks draw differently, a padding row in the middle,
+    and an orthogonal weight (drawn whole on every rank)."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(1030, 1027)
+        self.qkv = nn.Linear(40, 1536)
+        self.emb = nn.Embedding(1100, 40, padding_idx=600)
+        self.orth = nn.Linear(30, 20)
+
+
+WIDE_PLAN = """version = 1
+seed = 13
+[[rule]]
+select = "**"
+scheme = "default"
+[[rule]]
+select = "fc"
+params = "weight"
+scheme = "kaiming_normal"
+nonlinearity = "relu"
+[[rule]]
+select = "qkv"
+params = "weight"
+scheme = "xavier_uniform"
+split = [1024, 256, 256]
+scale = 0.5
+[[rule]]
+select = "emb"
+scheme = "trunc_normal"
+std = 0.02
+a = -0.04
+b = 0.04
+[[rule]]
+select = "orth"
+params = "weight"
+scheme = "orthogonal"
+"""
+
+# placement kinds; "fallback" is Shard(0) with the box mapping switched off, so every tile
+# is drawn and cut by _copy_into (what _StridedShard/Partial placements get)
+BLOCK_CONFIGS = ["fsdp2", "shard0", "shard1", "mesh2d", "replicate", "fallback"]
+SHARDED = {"fsdp2", "shard0", "shard1", "mesh2d"}  # each rank holds a part of every weight
+
+
+def _shard_wide(model: nn.Module, kind: str, world: int) -> None:
+    from torch.distributed.device_mesh import init_device_mesh
+    from torch.distributed.tensor import Replicate, Shard, distribute_module, distribute_tensor
+
+    if kind == "fsdp2":
+        from torch.distributed.fsdp import fully_shard
+
+        fully_shard(model, mesh=init_device_mesh("cpu", (world,)))
+        return
+    square = kind == "mesh2d" and world == 4
+    mesh = init_device_mesh(
+        "cpu", (2, 2) if square else (1, world) if kind == "mesh2d" else (world,)
+    )
+
+    def placements(param):
+        last = param.dim() - 1
+        if kind in ("shard0", "fallback"):
+            return [Shard(0)]
+        if kind == "shard1":
+            return [Shard(min(1, last))]
+        if kind == "replicate":
+            return [Replicate()]
+        return [Shard(0), Shard(last)] if square else [Replicate(), Shard(last)]
+
+    def partition(_name, module, device_mesh):
+        for name, param in list(module.named_parameters(recurse=False)):
+            dparam = distribute_tensor(param, device_mesh, placements(param))
+            module.register_parameter(name, nn.Parameter(dparam, param.requires_grad))
+
+    distribute_module(model, mesh, partition)
+
+
+def _block_worker(rank: int, world: int, workdir: Path) -> None:
+    import datetime
+
+    import torch.distributed as dist
+
+    dist.init_process_group(
+        "gloo",
+        init_method=f"file://{workdir / f'rendezvous-{world}'}",
+        rank=rank,
+        world_size=world,
+        timeout=datetime.timedelta(seconds=60),
+    )
+    script = _import_script(workdir / "init_wide.py", "init_wide")
+    reference = torch.load(workdir / "reference.pt", weights_only=True)
+    report: dict = {"problems": [], "drawn": {}}
+    seeded, boxed = script._block_seed, script._box
+    try:
+        for kind in BLOCK_CONFIGS:
+            drawn: dict[str, int] = {}
+
+            def counting(seed, name, index, drawn=drawn):
+                drawn[name] = drawn.get(name, 0) + 1
+                return seeded(seed, name, index)
+
+            script._block_seed = counting
+            script._box = (lambda target: None) if kind == "fallback" else boxed
+            with torch.device("meta"):
+                model = Wide()
+            _shard_wide(model, kind, world)
+            model.to_empty(device="cpu")
+            script.init_weights(model)
+            for name, param in model.named_parameters():
+                want = script._local_chunk(reference[name], param)
+                if not torch.equal(param.to_local(), want):
+                    report["problems"].append(f"world {world} {kind}: {name} shard differs")
+            report["drawn"][kind] = drawn
+            dist.barrier()
+    finally:
+        (workdir / f"drawn-{world}-{rank}.json").write_text(json.dumps(report))
+        dist.destroy_process_group()
+
+
+def _run_ranks(world: int, workdir: Path, env: dict) -> None:
+    procs = [
+        subprocess.Popen(
+            [sys.executable, __file__, "blockwise", str(rank), str(world), str(workdir)],
+            env=dict(env, RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world)),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for rank in range(world)
+    ]
+    for rank, proc in enumerate(procs):
+        try:
+            out, _ = proc.communicate(timeout=240)
+        except subprocess.TimeoutExpired:
+            for other in procs:
+                other.kill()
+            out, _ = proc.communicate()
+        assert proc.returncode == 0, f"world {world} rank {rank} failed:\n{out[-4000:]}"
+
+
+@pytest.mark.heavy
+@pytest.mark.timeout(600)
+def test_blockwise_shards_equal_unsharded_and_draw_only_their_tiles(tmp_path):
+    """World sizes 1, 2 and 4: every rank's shard is the same slice of the unsharded run,
+    bit for bit, and a rank holding a shard draws fewer tiles than the whole tensor has."""
+    if not _distributed_ok():
+        pytest.skip("torch.distributed with the gloo backend is not available")
+    from inittui.core.codegen import render_script
+    from inittui.core.plan import parse_plan, resolve_plan
+    from inittui.core.prelude import tile_count
+    from inittui.core.tree import build_tree
+
+    model = Wide()
+    resolved = resolve_plan(parse_plan(WIDE_PLAN), model, build_tree(model))
+    (tmp_path / "init_wide.py").write_text(render_script(resolved, model_class="Wide"))
+    script = _import_script(tmp_path / "init_wide.py", "ref_init_wide")
+    for name in ("fc.weight", "qkv.weight", "emb.weight"):
+        assert tile_count(dict(model.named_parameters())[name].shape) > 1, name
+    with torch.device("meta"):
+        fresh = Wide()
+    fresh.to_empty(device="cpu")
+    script.init_weights(fresh)
+    torch.save(dict(fresh.named_parameters()), tmp_path / "reference.pt")
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    env["PYTHONPATH"] = os.pathsep.join([str(HERE.parent), *filter(None, [env.get("PYTHONPATH")])])
+    tiles = {n: tile_count(p.shape) for n, p in fresh.named_parameters() if tile_count(p.shape) > 1}
+    for world in (1, 2, 4):
+        _run_ranks(world, tmp_path, env)
+        for rank in range(world):
+            report = json.loads((tmp_path / f"drawn-{world}-{rank}.json").read_text())
+            assert report["problems"] == [], report["problems"]
+            for kind in BLOCK_CONFIGS:
+                drawn = report["drawn"][kind]
+                rows = kind in ("fsdp2", "shard0") or (kind == "mesh2d" and world == 4)
+                for name, total in tiles.items():
+                    count = drawn.get(name, 0)
+                    where = (world, rank, kind, name, count, total)
+                    # a shard of rows holds part of every tile row; a shard of columns
+                    # part of the tile columns of fc (1030 wide; the others are 40 wide)
+                    if world > 1 and (rows or (kind in SHARDED and name == "fc.weight")):
+                        assert count < total, where
+                    elif world == 1 or kind not in SHARDED:  # replicated, or the fallback
+                        assert count == total, where
+                    else:
+                        assert 0 < count <= total, where
+                if world == 4 and kind == "shard0":  # about its share: 5 tile rows of 3
+                    assert drawn["fc.weight"] <= 2 * 3
+
+
 if __name__ == "__main__":
-    _worker(int(sys.argv[1]), Path(sys.argv[2]))
+    if sys.argv[1] == "blockwise":
+        _block_worker(int(sys.argv[2]), int(sys.argv[3]), Path(sys.argv[4]))
+    else:
+        _worker(int(sys.argv[1]), Path(sys.argv[2]))

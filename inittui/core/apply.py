@@ -16,7 +16,7 @@ from torch import nn
 from inittui.core.codegen import step_source
 from inittui.core.errors import CancelledError, InittuiError
 from inittui.core.plan import InitStep, ResolvedPlan
-from inittui.core.prelude import PRELUDE_NAMESPACE, _check_params
+from inittui.core.prelude import DRAW_SCHEME, PRELUDE_NAMESPACE, _check_params
 from inittui.core.runtime import RUNTIME_HELPERS
 
 
@@ -49,6 +49,7 @@ def apply_plan(
     steps = resolved.steps if isinstance(resolved, ResolvedPlan) else list(resolved)
     if seed is None:
         seed = resolved.plan.seed if isinstance(resolved, ResolvedPlan) else 0
+    draw_scheme = resolved.plan.draw_scheme if isinstance(resolved, ResolvedPlan) else DRAW_SCHEME
     params = check_model(model, steps)
     namespace = {"torch": torch, **RUNTIME_HELPERS, **PRELUDE_NAMESPACE}
     total = len(steps)
@@ -56,7 +57,8 @@ def apply_plan(
         for done, step in enumerate(steps):
             if cancel is not None and cancel():
                 raise CancelledError(f"apply cancelled after {done} of {total} parameters")
-            exec(_compiled(step_source(step)), {**namespace, "params": params, "seed": seed})
+            source = step_source(step, draw_scheme)
+            exec(_compiled(source), {**namespace, "params": params, "seed": seed})
             if progress is not None:
                 progress(done + 1, total)
     return total

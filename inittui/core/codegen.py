@@ -13,13 +13,14 @@ can end a comment or a string, and the script always compiles.
 from __future__ import annotations
 
 import datetime as _dt
+import math
 import textwrap
 
 from inittui import __version__
 from inittui.core.plan import InitStep, Plan, ResolvedPlan
-from inittui.core.plan.draw import view_expression
+from inittui.core.plan.draw import TILE_SCHEMES, tile_fill, view_expression
 from inittui.core.plan.split import split_text
-from inittui.core.prelude import prelude_source
+from inittui.core.prelude import DRAW_SCHEME, prelude_source, tile_count
 from inittui.core.runtime import helper_source
 from inittui.core.schemes import get_scheme
 
@@ -72,12 +73,25 @@ def step_comment(step: InitStep) -> str:
     return f"{head}: {', '.join(detail)}" if detail else head
 
 
-def step_source(step: InitStep) -> str:
+def draws_by_tiles(step: InitStep, draw_scheme: int = DRAW_SCHEME) -> bool:
+    """Whether the step draws tile by tile (draw scheme 2, an element-by-element scheme, a
+    tensor with values and more than one tile); else the whole tensor from one generator."""
+    return (
+        draw_scheme >= 2
+        and step.scheme in TILE_SCHEMES
+        and math.prod(step.shape) > 0
+        and tile_count(step.shape) > 1
+    )
+
+
+def step_source(step: InitStep, draw_scheme: int = DRAW_SCHEME) -> str:
     """The Python lines (no indentation) that initialize one parameter.
 
     Names used: ``params`` (name -> parameter), ``seed``, ``torch``, the prelude and the
     runtime helpers.
     """
+    if draws_by_tiles(step, draw_scheme):
+        return _tile_source(step)
     lines = [f"with _fresh(params, {step.param!r}, seed) as (p, g):"]
     body = expression_comments(step)
     if step.blocks:  # a split: each block as its own tensor
@@ -143,6 +157,70 @@ def _block_lines(step: InitStep) -> list[str]:
     return lines
 
 
+def _tile_source(step: InitStep) -> str:
+    """A step drawn tile by tile: ``for p, g, k, r in _blocks(params, name, seed):`` with
+    the draw (per split block ``k`` where the blocks draw differently), then the scale and
+    the rows set by global row (``r`` is the tile's, or block part's, first row)."""
+    split = ""
+    if step.blocks:
+        sizes = [stop - start for start, stop in step.blocks]
+        split = f", split=({step.block_dim}, {sizes!r})"
+        whole = {d.start: d for d in step.block_draws or ()}
+        parts = []
+        for start, stop in step.blocks:
+            draw = whole.get(start)
+            shape = tuple(
+                stop - start if d == step.block_dim else n for d, n in enumerate(step.shape)
+            )
+            if draw is None:
+                parts.append(_tile_draw(step, shape, None, None, (step.fan_in, step.fan_out)))
+            else:
+                fans = (draw.fan_in, draw.fan_out)
+                parts.append(_tile_draw(step, shape, draw.fan_view, draw.fan_fill, fans))
+    else:
+        fans = (step.fan_in, step.fan_out)
+        parts = [_tile_draw(step, step.shape, step.fan_view, step.fan_fill, fans)]
+    body = expression_comments(step)
+    by_block = len(set(parts)) > 1
+    if by_block:
+        for k, line in enumerate(parts):
+            body += [f"{'if' if k == 0 else 'elif'} k == {k}:", "    " + line]
+    else:
+        body.append(parts[0])
+    rows = step.forget_block is not None or step.padding_idx is not None
+    if step.scale is not None:
+        body.append(f"p.mul_({step.scale!r})")
+    if step.forget_block is not None:
+        start, stop, value = step.forget_block
+        body.append(f"_rows(p, r, {start}, {stop}).fill_({value!r})  # forget gate")
+    if step.padding_idx is not None:
+        index = step.padding_idx % step.shape[0]
+        body.append(f"_rows(p, r, {index}, {index + 1}).zero_()  # padding row stays zero")
+    drawn = "g" if get_scheme(step.scheme).uses_generator else "_"
+    names = f"p, {drawn}, {'k' if by_block else '_'}, {'r' if rows else '_'}"
+    head = f"for {names} in _blocks(params, {step.param!r}, seed{split}):"
+    return "\n".join([head, *("    " + line for line in body)])
+
+
+def _tile_draw(step: InitStep, shape: tuple[int, ...], view, fill, fans) -> str:
+    """One tile's draw for a tensor (or split block) of ``shape``: the scheme's own call
+    when it has no fans or takes them in the call; a fan-based torch function as the
+    normal_/uniform_ it performs on the whole tensor, with its std or bound (a tile has
+    other fans)."""
+    scheme = get_scheme(step.scheme)
+    if not scheme.fan_based or scheme.fans_in_call:
+        return _draw_line(step, "p", None, None, fans)
+    function = (scheme.function or "").rsplit(".", 1)[-1]
+    if fill is not None:
+        note = f"{function} with the fans fan_in={fans[0]}, fan_out={fans[1]}"
+    else:
+        kind, value, used = tile_fill(scheme, step.kwargs, shape, view)
+        fill = (kind, value)
+        what = "of the whole tensor" if not step.blocks else "of the whole block"
+        note = f"{function} {what}: fan_in={used[0]}, fan_out={used[1]}"
+    return f"{_draw_line(step, 'p', None, fill)}  # {note}"
+
+
 def _helpers_used(steps: list[InitStep]) -> list[str]:
     names: list[str] = []
     for step in steps:
@@ -163,6 +241,22 @@ def _rule_header(plan: Plan, index: int, steps: list[InitStep]) -> str:
     return "\n".join(("    # " + line) if line.strip() else line for line in text.split("\n"))
 
 
+def _draw_scheme_text(draw_scheme: int) -> list[str]:
+    """The docstring's lines on the draw scheme (plan key ``draw_scheme``)."""
+    if draw_scheme == 1:
+        return [
+            "Draw scheme 1 (the plan's draw_scheme = 1): every parameter is drawn whole from its",
+            "one generator, as inittui before draw scheme 2 did; a sharded rank draws each full",
+            "tensor and keeps its shard.",
+        ]
+    return [
+        "Draw scheme 2: a parameter larger than one tile (256 rows x 512 columns, or 131072",
+        "elements of a 1-D tensor) draws each tile from its own generator seeded from (seed,",
+        "name, tile index), so a sharded rank draws only the tiles it holds; orthogonal,",
+        "sparse, eye and dirac draw the whole tensor.",
+    ]
+
+
 def render_script(
     resolved: ResolvedPlan, target: str = "", model_class: str = "", seed: int | None = None
 ) -> str:
@@ -170,6 +264,8 @@ def render_script(
     plan = resolved.plan
     default_seed = plan.seed if seed is None else seed
     steps = resolved.steps
+    draw_scheme = plan.draw_scheme
+    tiles = any(draws_by_tiles(step, draw_scheme) for step in steps)
     shapes = ",\n".join(f"    {s.param!r}: {tuple(s.shape)!r}" for s in steps)
     helpers = _helpers_used(steps)
     stamp = _dt.date.today().isoformat()
@@ -187,18 +283,20 @@ def render_script(
         "Every parameter draws from its own CPU generator seeded from (seed, parameter name),",
         "so the numbers are the same on any device, for any subset of parameters, and after",
         "model.to_empty(...) from the meta device. Parameters not listed here are untouched.",
+        *_draw_scheme_text(draw_scheme),
         "Requires only torch.",
         '"""',
         "",
         "import torch",
         "",
         f"PLAN_SEED = {default_seed}",
+        f"DRAW_SCHEME = {draw_scheme}  # how the numbers are cut into generators (docstring)",
         "",
         "# Every planned parameter and its shape, checked before anything is touched.",
         "EXPECTED_SHAPES = {" + ("\n" + shapes + ",\n" if steps else "") + "}",
         "",
         "",
-        prelude_source().rstrip(),
+        prelude_source(tiles).rstrip(),
         "",
     ]
     if helpers:
@@ -221,7 +319,7 @@ def render_script(
         out.append(_rule_header(plan, index, group))
         for step in group:
             out.append(f"    # {shown(step_comment(step), quotes=False)}")
-            out.append(textwrap.indent(step_source(step), "    "))
+            out.append(textwrap.indent(step_source(step, draw_scheme), "    "))
     out += [
         "",
         "",

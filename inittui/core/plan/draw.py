@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
 from inittui.core.fans import permutation_for
-from inittui.core.schemes import Expected, Scheme
+from inittui.core.schemes import Expected, Scheme, fans
 from inittui.core.schemes.args import fmt_num
 from inittui.core.schemes.stats import scaled, with_rows_filled
 
@@ -97,3 +97,43 @@ def with_padding_row(expected: Expected, rows: int, index: int) -> Expected:
             f"(std^2 + mean^2) - mean'^2) = {fmt_num(filled.std)}"
         )
     return replace(filled, formula=text)
+
+
+TILE_SCHEMES = frozenset(
+    {
+        "uniform",
+        "normal",
+        "trunc_normal",
+        "constant",
+        "ones",
+        "zeros",
+        "xavier_uniform",
+        "xavier_normal",
+        "kaiming_uniform",
+        "kaiming_normal",
+        "lecun_normal",
+        "variance_scaling",
+    }
+)
+"""The schemes whose values are drawn element by element, so a tile of the tensor can be
+drawn alone (draw scheme 2); every other (orthogonal, sparse, eye, dirac) draws the whole
+tensor."""
+
+
+def tile_fill(
+    scheme: Scheme,
+    args: Mapping[str, object],
+    shape: tuple[int, ...],
+    view: Sequence[int] | None,
+) -> tuple[str, float, tuple[int, int]]:
+    """A fan-based torch function (xavier_*, kaiming_*, lecun_normal) lowered for one tile:
+    ``("normal", std)`` or ``("uniform", bound)`` exactly as torch computes them on the whole
+    tensor (or split block) of ``shape``, read through the permuted ``view`` when the step
+    draws on one, with the fans torch uses there. A tile alone has other fans."""
+    target = shape if view is None else tuple(shape[d] for d in view)
+    used = fans(target)
+    assert used is not None  # fan-based schemes need 2+ dims
+    expected = scheme.stats(target, {**scheme.validate(args), "_fans": used})  # type: ignore[misc]
+    if expected.bound is not None:
+        return "uniform", float(expected.bound), used
+    return "normal", float(expected.std or 0.0), used

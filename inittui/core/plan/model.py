@@ -41,6 +41,7 @@ from dataclasses import dataclass, field, replace
 
 from inittui.core.errors import InittuiError
 from inittui.core.plan.expr import checked_expression
+from inittui.core.prelude import DRAW_SCHEME
 
 PLAN_VERSION = 1
 CONTRACT_KEYS = ("select", "params", "scheme")
@@ -112,6 +113,9 @@ class Plan:
     rules: tuple[Rule, ...] = ()
     seed: int = 0
     version: int = PLAN_VERSION
+    # 2: parameters larger than one tile draw tile by tile; 1: every parameter whole, as
+    # exports before draw scheme 2 (inittui.core.prelude.DRAW_SCHEME).
+    draw_scheme: int = DRAW_SCHEME
 
     def with_rule(self, rule: Rule) -> Plan:
         return replace(self, rules=(*self.rules, rule))

@@ -21,6 +21,7 @@ from inittui.core.plan.model import (
     rule_label,
 )
 from inittui.core.plan.select import compile_select
+from inittui.core.prelude import DRAW_SCHEME
 from inittui.core.schemes import SchemeError, get_scheme
 
 if sys.version_info >= (3, 11):
@@ -60,12 +61,12 @@ def rule_from_dict(index: int, raw: Mapping[str, object]) -> Rule:
 def plan_from_dict(document: Mapping[str, object], source: str = "plan") -> Plan:
     if not isinstance(document, Mapping):
         raise InittuiError(f"{source}: a plan is a TOML table with version, seed and [[rule]]s")
-    known = {"version", "seed", "rule"}
+    known = {"version", "seed", "draw_scheme", "rule"}
     unknown = [k for k in document if k not in known]
     if unknown:
         raise InittuiError(
             f"{source}: unknown top-level key(s) {', '.join(map(repr, unknown))}; "
-            "a plan has version, seed and [[rule]] tables"
+            "a plan has version, seed, draw_scheme and [[rule]] tables"
         )
     version = document.get("version", PLAN_VERSION)
     if version != PLAN_VERSION:
@@ -79,11 +80,17 @@ def plan_from_dict(document: Mapping[str, object], source: str = "plan") -> Plan
         )
     if seed_too_large(seed) is not None:
         raise InittuiError(f"{source}: seed {seed_too_large(seed)}; write e.g. seed = 0")
+    draw_scheme = document.get("draw_scheme", DRAW_SCHEME)
+    if type(draw_scheme) is not int or draw_scheme not in (1, 2):
+        raise InittuiError(
+            f"{source}: draw_scheme must be 1 or 2, got {draw_scheme!r}; leave it out for "
+            "tile-by-tile draws (2), or write draw_scheme = 1 to reproduce an older export"
+        )
     raw_rules = document.get("rule", [])
     if not isinstance(raw_rules, list):
         raise InittuiError(f"{source}: 'rule' must be an array of tables; write [[rule]]")
     rules = tuple(rule_from_dict(i, raw) for i, raw in enumerate(raw_rules))
-    return Plan(rules=rules, seed=seed)
+    return Plan(rules=rules, seed=seed, draw_scheme=draw_scheme)
 
 
 MAX_PLAN_BYTES = 10 * 10**6  # a plan of 100,000 rules is a few MB
@@ -134,9 +141,8 @@ def plan_to_toml(plan: Plan) -> str:
     """The plan as TOML (version 1), readable and round-trippable."""
     import tomli_w
 
-    document = {
-        "version": plan.version,
-        "seed": plan.seed,
-        "rule": [rule.to_toml_dict() for rule in plan.rules],
-    }
+    document: dict[str, object] = {"version": plan.version, "seed": plan.seed}
+    if plan.draw_scheme != DRAW_SCHEME:
+        document["draw_scheme"] = plan.draw_scheme
+    document["rule"] = [rule.to_toml_dict() for rule in plan.rules]
     return tomli_w.dumps(document)
