@@ -5,6 +5,7 @@ ones, streams the large ones), :func:`tensor_stats`, the reference :func:`naive_
 from __future__ import annotations
 
 import copy
+import threading
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
@@ -12,6 +13,7 @@ import torch
 from torch import nn
 
 from inittui.core.stats.large import _large_stats, _Workspace
+from inittui.core.stats.parallel import run_parallel, worker_count
 from inittui.core.stats.records import (
     HIST_BINS,
     TensorStats,
@@ -62,7 +64,7 @@ def compute_stats(
     with torch.no_grad():
         for name, t in work:
             run.add(name, _flat(t))
-        run.flush_all()
+        run.run()
     for name, src in alias.items():
         result[name] = result[src]
     return result
@@ -89,19 +91,22 @@ def _with_data_once(
 
 
 class _Run:
-    """One :func:`compute_stats` call: large tensors streamed at once, small ones pending in
-    batches of similar length (same power-of-two bucket: the padding stays < 2x)."""
+    """One :func:`compute_stats` call: large tensors and batches of small ones (same
+    power-of-two length bucket: the padding stays < 2x) become tasks, run on single-threaded
+    workers when that pays (:mod:`~inittui.core.stats.parallel`), else in this thread."""
 
     def __init__(self, bins: int, ticker: _Ticker, result: dict[str, TensorStats | None]):
         self.bins, self.ticker, self.result = bins, ticker, result
-        self.workspaces: dict[torch.device, _Workspace] = {}
+        self.local = threading.local()  # per-thread scratch buffers
         self.pending: dict[_GroupKey, list[tuple[str, torch.Tensor]]] = {}
         self.pending_size: dict[_GroupKey, int] = {}
+        self.tasks: list[tuple[torch.device, int, Callable[[_Ticker], None]]] = []
 
     def workspace(self, dev: torch.device) -> _Workspace:
-        if dev not in self.workspaces:
-            self.workspaces[dev] = _Workspace(dev)
-        return self.workspaces[dev]
+        spaces = self.local.__dict__.setdefault("spaces", {})
+        if dev not in spaces:
+            spaces[dev] = _Workspace(dev)
+        return spaces[dev]
 
     def add(self, name: str, x: torch.Tensor) -> None:
         if x.numel() == 0:
@@ -113,24 +118,37 @@ class _Run:
             if self.pending_size[key] >= _GROUP_MAX_TOTAL:
                 self.flush(key)
         else:
-            self.ticker.begin(x.numel())
-            self.result[name] = _large_stats(x, self.bins, self.workspace(x.device), self.ticker)
-            self.ticker.finish()
+            self.tasks.append((x.device, x.numel(), lambda tk: self.large(name, x, tk)))
+
+    def large(self, name: str, x: torch.Tensor, ticker: _Ticker) -> None:
+        self.result[name] = _large_stats(x, self.bins, self.workspace(x.device), ticker)
 
     def flush(self, key: _GroupKey) -> None:
         group = self.pending.pop(key)
-        self.ticker.begin(self.pending_size.pop(key))
+        size = self.pending_size.pop(key)
+        self.tasks.append((key[0], size, lambda tk: self.group(group)))
+
+    def group(self, group: list[tuple[str, torch.Tensor]]) -> None:
         outs = _group_stats([x for _, x in group], self.bins)
-        self.ticker.finish()
         for (name, x), st in zip(group, outs, strict=True):
             if st is None:  # extreme float64 magnitude: the streaming path pre-scales
                 ws = self.workspace(x.device)
                 st = _large_stats(x, self.bins, ws, _Ticker(0, None, None))
             self.result[name] = st
 
-    def flush_all(self) -> None:
+    def run(self) -> None:
+        """Every pending batch, then every task: CPU ones on workers when that pays."""
         for key in list(self.pending):
             self.flush(key)
+        cpu = [(n, fn) for dev, n, fn in self.tasks if dev.type == "cpu"]
+        threads = worker_count(sum(n for n, _ in cpu), len(cpu))
+        if threads > 1:
+            run_parallel(cpu, threads, self.ticker)
+        for dev, n, fn in self.tasks:
+            if threads == 1 or dev.type != "cpu":
+                self.ticker.begin(n)
+                fn(self.ticker)
+                self.ticker.finish()
 
 
 def tensor_stats(t: torch.Tensor, bins: int = HIST_BINS) -> TensorStats | None:

@@ -12,7 +12,7 @@ import torch
 
 from inittui.core.stats.records import TensorStats, _compute_dtype, _empty, _make, _Ticker
 
-_CHUNK_CPU = 1 << 20  # elements per chunk on CPU: temporaries (4-8 MB) stay in L2/L3
+_CHUNK_CPU = 1 << 18  # elements per chunk on CPU: temporaries (~2.5 MB per thread) stay in cache
 _CHUNK_ACCEL = 1 << 24  # elements per chunk on accelerators (bounds temporary memory only)
 _SAMPLE = 4096  # elements in the strided sample that estimates the shift
 _PACK_LIMIT = 1 << 15  # bins**g must fit an int16 joint-histogram index
