@@ -54,6 +54,7 @@ class MainKey:
 
 
 MAIN_KEYS: tuple[MainKey, ...] = (
+    MainKey("f1", "help", "Help", "Help: this list of keys", "help", priority=95),
     MainKey(
         "question_mark",
         "legend",
@@ -63,7 +64,6 @@ MAIN_KEYS: tuple[MainKey, ...] = (
         bar="keys",
         priority=90,
     ),
-    MainKey("f1", "help", "Help", "Help: this list of every key", "help", priority=95),
     MainKey(
         "slash",
         "filter",
