@@ -662,7 +662,7 @@ async def test_help_screen_lists_every_key():
     app = InitApp(MLP)
     async with app.run_test(size=SIZE) as pilot:
         await idle(pilot)
-        await pilot.press("question_mark")
+        await pilot.press("f1")
         await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
         sections = dict(app.help_sections())
         keys = {k for k, _ in sections["Main"]}

@@ -135,7 +135,7 @@ def test_export_dialog(snap_compare):
 def test_help_screen(snap_compare):
     async def run_before(pilot):
         await _settle(pilot)
-        await pilot.press("question_mark")
+        await pilot.press("f1")
         await pilot.pause()
 
     assert snap_compare(InitApp(MLP), terminal_size=(80, 24), run_before=run_before)

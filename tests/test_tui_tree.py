@@ -225,7 +225,7 @@ async def test_help_screen_shows_the_legend_and_j_k_scroll_it():
     app = InitApp(MLP)
     async with app.run_test(size=SIZE) as pilot:
         await idle(pilot)
-        await pilot.press("question_mark")
+        await pilot.press("f1")
         await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
         assert "Help: this list of keys" in screen_text(app)
         scroll = app.screen.query_one("#help-scroll")

@@ -25,7 +25,7 @@ from textual.widgets import ProgressBar, Static
 
 from inittui.core.plan import Rule
 from inittui.tui.jobs import WORK_GROUPS, Jobs, end_process
-from inittui.tui.keys import FILTER_KEYS, main_bindings
+from inittui.tui.keys import FILTER_KEYS, main_bindings, overlay_sections
 from inittui.tui.keys import help_sections as key_help_sections
 from inittui.tui.palette import InitCommands, ModuleCommands
 from inittui.tui.plan_files import PlanFiles
@@ -33,6 +33,7 @@ from inittui.tui.preview_pane import PreviewPane
 from inittui.tui.rules_actions import RulesActions
 from inittui.tui.screens.assign import Assigned, AssignScreen
 from inittui.tui.screens.dialogs import ConfirmScreen, DeviceScreen, HelpScreen
+from inittui.tui.screens.overlay import KeysOverlay
 from inittui.tui.session import (
     PlanState,
     Session,
@@ -50,6 +51,7 @@ from inittui.tui.widgets.preview_plot import PreviewPlot
 from inittui.tui.widgets.rules_pane import RulesPane
 
 MAIN_SCREEN_ACTIONS = {
+    "legend",
     "filter",
     "assign",
     "clear_node",
@@ -281,6 +283,12 @@ class InitApp(Jobs, PlanFiles, RulesActions, PreviewPane, App[int]):
 
     def help_sections(self) -> list[tuple[str, list[tuple[str, str]]]]:
         return key_help_sections(self.get_key_display)
+
+    def action_legend(self) -> None:
+        """``?``: the tree markers and the keys that matter where the focus is."""
+        focus = self.focused.id if self.focused is not None else None
+        sections = overlay_sections(focus, self.key_matters, self.get_key_display)
+        self.push_screen(KeysOverlay(sections))
 
     def action_filter(self) -> None:
         """Type a filter: the tree keeps the focus and turns keys into filter text."""

@@ -54,7 +54,16 @@ class MainKey:
 
 
 MAIN_KEYS: tuple[MainKey, ...] = (
-    MainKey("question_mark", "help", "Help", "Help: this list of keys", "help", priority=90),
+    MainKey("f1", "help", "Help", "Help: this list of keys", "help", priority=95),
+    MainKey(
+        "question_mark",
+        "legend",
+        "Keys here",
+        "The tree markers and the keys that matter where the focus is (? esc q close)",
+        "legend",
+        bar="keys",
+        priority=90,
+    ),
     MainKey(
         "slash",
         "filter",
@@ -243,6 +252,7 @@ PREVIEW_KEYS: tuple[tuple[str, str], ...] = (
     ("enter", "Go to the module in the tree"),
 )
 DIALOG_KEYS: tuple[tuple[str, str], ...] = (
+    ("Keys here (?)", "j k g G home end scroll; ?, esc or q close (q does not quit)"),
     ("Assign", "tab moves between fields; enter or ctrl+s assigns; space toggles; esc cancels"),
     ("Export", "enter exports; ctrl+y copies the script; esc cancels; the paths are kept"),
     ("Inputs", "enter (or ctrl+s) uses the inputs; esc cancels"),
@@ -272,21 +282,58 @@ def key_display(binding: Binding) -> str:
     return _plain_app().get_key_display(binding)
 
 
+def pane_sections() -> dict[str, tuple[str, list[tuple[str, str]]]]:
+    """The keys of each pane that has its own, by the pane's widget id: ``{id: (section
+    title, rows)}`` (the help screen lists them all, the ``?`` overlay the focused one)."""
+    return {
+        "tree": ("Module tree", list(TREE_KEYS)),
+        "preview": ("Preview table", list(PREVIEW_KEYS)),
+        "rules": (
+            "Rules pane",
+            [("↑ ↓ j k", "Move"), *((k, what) for k, _a, _b, what in RULES_KEYS)],
+        ),
+    }
+
+
 def help_sections(display: Callable[[Binding], str] = key_display) -> Sections:
     """The help screen: ``(section title, [(key, what it does), ...])``."""
     main = [(display(key.binding()), key.help) for key in MAIN_KEYS]
     main.append(PALETTE_KEY)
     filtering = [FILTER_START, *((shown, what) for _key, shown, what in FILTER_KEYS)]
+    panes = pane_sections()
     return [
         ("Main", main),
-        ("Module tree", list(TREE_KEYS)),
+        panes["tree"],
         ("Tree markers", list(TREE_LEGEND)),
         ("Filter", filtering),
-        ("Preview table", list(PREVIEW_KEYS)),
-        ("Rules pane", [("↑ ↓ j k", "Move"), *((k, what) for k, _a, _b, what in RULES_KEYS)]),
+        panes["preview"],
+        panes["rules"],
         ("Compare", list(COMPARE_KEYS)),
         ("Dialogs", list(DIALOG_KEYS)),
     ]
+
+
+def overlay_sections(
+    focus: str | None,
+    matters: Callable[[str], bool],
+    display: Callable[[Binding], str] = key_display,
+) -> Sections:
+    """The ``?`` overlay: the focused pane's keys (``focus`` is its widget id), the tree
+    markers, then the main keys that matter now (``matters(MainKey.when)``, as the key bar
+    asks) in the key bar's order (shown keys by priority, then the others; the overlay's
+    own ``?`` left out: its hint says how to close it)."""
+    sections: Sections = []
+    pane = pane_sections().get(focus or "")
+    if pane is not None:
+        sections.append((f"Here: {pane[0].lower()}", pane[1]))
+    sections.append(("Tree markers", list(TREE_LEGEND)))
+    rows = [key for key in MAIN_KEYS if key.action != "legend"]
+    rows = [key for key in rows if key.when is None or matters(key.when)]
+    ranked = sorted(rows, key=lambda key: (not key.show, key.priority if key.show else 0))
+    main = [(display(key.binding()), key.help) for key in ranked]
+    main.append(PALETTE_KEY)
+    sections.append(("Keys that matter now", main))
+    return sections
 
 
 def markdown_table() -> str:

@@ -1,5 +1,6 @@
-"""What the module tree's markers mean: the legend the help screen (``?``) and the README
-show. Each row says it in words, so it reads the same without colour."""
+"""What the module tree's markers mean: the legend the help screen (F1), the ``?`` overlay
+and the README show (all three read :data:`TREE_LEGEND`). Each row says it in words, so it
+reads the same without colour."""
 
 from __future__ import annotations
 

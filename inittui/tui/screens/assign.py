@@ -44,6 +44,7 @@ from inittui.tui.screens.assign_scope import (
 from inittui.tui.session import Coverage, Session
 from inittui.tui.textual_private import PromptFrames, draw_off_screen
 from inittui.tui.widgets.arg_form import ArgForm
+from inittui.tui.widgets.keybar import DialogKeys
 from inittui.tui.widgets.text import error_text
 from inittui.tui.widgets.toggles import MarkedCheckbox, MarkedRadio, ScopeSet
 
@@ -65,12 +66,14 @@ def _number_text(value: float | str | None) -> str:
     return "" if value is None else str(value)
 
 
-class AssignScreen(FormMixin, PromptFrames, ModalScreen[Assigned | None]):
+class AssignScreen(FormMixin, DialogKeys, PromptFrames, ModalScreen[Assigned | None]):
     BINDINGS = [
-        Binding("escape", "cancel", "Cancel", id="assign.cancel"),
+        # enter from a field that does not take it (scope, per gate, a closed select); an
+        # Input's own enter submits, which assigns too
+        Binding("enter", "confirm", "Assign", id="assign.enter"),
         Binding("ctrl+s", "confirm", "Assign", id="assign.confirm"),
-        # enter from a field that does not take it (scope, per gate, a closed select)
-        Binding("enter", "confirm", "Assign", show=False),
+        Binding("tab", "app.focus_next", "Next field", id="assign.next-field"),
+        Binding("escape", "cancel", "Cancel", id="assign.cancel"),
     ]
 
     class Checked(Message):

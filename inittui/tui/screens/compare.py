@@ -23,6 +23,7 @@ from inittui.core.errors import InittuiError
 from inittui.core.formatting import number, short
 from inittui.tui.session import Session
 from inittui.tui.textual_private import PromptFrames
+from inittui.tui.widgets.keybar import DialogKeys
 
 FLAG_STYLES = {"differs": "bold red", "identical": "green", "no_data": "yellow"}
 COMPARE_HINT = (
@@ -53,7 +54,7 @@ def flags_text(flags: list[str]) -> Text:
     return text
 
 
-class CompareScreen(PromptFrames, ModalScreen[None]):
+class CompareScreen(DialogKeys, PromptFrames, ModalScreen[None]):
     """The per-parameter table of one comparison; esc closes."""
 
     DEFAULT_CSS = """
@@ -68,8 +69,8 @@ class CompareScreen(PromptFrames, ModalScreen[None]):
     """
 
     BINDINGS = [
-        Binding("escape,q", "close", "Close", id="compare.close"),
         Binding("p", "preview", "Preview both", id="compare.preview"),
+        Binding("escape,q", "close", "Close", id="compare.close"),
         Binding("j", "down", "Down", show=False),
         Binding("k", "up", "Up", show=False),
     ]

@@ -17,10 +17,11 @@ from textual.widgets.option_list import Option
 from textual.worker import Worker, WorkerState
 
 from inittui.tui.textual_private import PromptFrames
+from inittui.tui.widgets.keybar import DialogKeys
 from inittui.tui.widgets.text import error_text
 
 
-class ConfirmScreen(PromptFrames, ModalScreen[bool]):
+class ConfirmScreen(DialogKeys, PromptFrames, ModalScreen[bool]):
     """A yes/no question. ``y``/``enter`` on the first button says yes; ``n``/``escape`` no."""
 
     BINDINGS = [
@@ -52,11 +53,14 @@ class ConfirmScreen(PromptFrames, ModalScreen[bool]):
         self.dismiss(event.button.id == "yes")
 
 
-class PathScreen(PromptFrames, ModalScreen[object]):
+class PathScreen(DialogKeys, PromptFrames, ModalScreen[object]):
     """Ask for a path. ``action(path)`` runs in a worker thread; its result closes the
     dialog; an :class:`InittuiError` it raises is shown inline and the dialog stays."""
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel", id="path.cancel")]
+    BINDINGS = [
+        Binding("enter", "submit", "OK", id="path.ok"),
+        Binding("escape", "cancel", "Cancel", id="path.cancel"),
+    ]
 
     class Done(Message):
         def __init__(self, result: object) -> None:
@@ -101,6 +105,9 @@ class PathScreen(PromptFrames, ModalScreen[object]):
         self.query_one("#path-error", Static).update(Text("working…", style="dim"))
         self.run_action_in_thread(path)
 
+    def action_submit(self) -> None:
+        self.submit()
+
     @on(Button.Pressed, "#cancel")
     def cancel_pressed(self) -> None:
         self.action_cancel()
@@ -118,10 +125,13 @@ class PathScreen(PromptFrames, ModalScreen[object]):
             self.query_one("#path-error", Static).update(Text(text, style="bold red"))
 
 
-class DeviceScreen(PromptFrames, ModalScreen[str | None]):
+class DeviceScreen(DialogKeys, PromptFrames, ModalScreen[str | None]):
     """Pick a device from :func:`inittui.core.loading.available_devices`."""
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel", id="device.cancel")]
+    BINDINGS = [
+        Binding("enter", "choose", "Use device", id="device.use"),
+        Binding("escape", "cancel", "Cancel", id="device.cancel"),
+    ]
 
     def __init__(self, devices: Sequence[str], current: str) -> None:
         super().__init__(classes="dialog-screen")
@@ -146,22 +156,25 @@ class DeviceScreen(PromptFrames, ModalScreen[str | None]):
     def action_cancel(self) -> None:
         self.dismiss(None)
 
+    def action_choose(self) -> None:
+        self.query_one("#devices", OptionList).action_select()
+
     @on(OptionList.OptionSelected, "#devices")
     def chosen(self, event: OptionList.OptionSelected) -> None:
         self.dismiss(event.option.id)
 
 
-class HelpScreen(PromptFrames, ModalScreen[None]):
+class HelpScreen(DialogKeys, PromptFrames, ModalScreen[None]):
     """Every key of the app and the tree's legend: the sections of
     ``inittui.tui.keys.help_sections``. ``j``/``k``, ``g``/``G`` scroll like the arrows,
     ``home``/``end``."""
 
     BINDINGS = [
-        Binding("escape,q,question_mark", "close", "Close", id="help.close"),
-        Binding("j", "scroll(1)", "Down", show=False, id="help.down"),
-        Binding("k", "scroll(-1)", "Up", show=False, id="help.up"),
-        Binding("g", "scroll_to(0)", "Top", show=False, id="help.top"),
-        Binding("G", "scroll_to(-1)", "Bottom", show=False, id="help.bottom"),
+        Binding("escape,q,f1,question_mark", "close", "Close", id="help.close"),
+        Binding("j", "scroll(1)", "Down", id="help.down"),
+        Binding("k", "scroll(-1)", "Up", id="help.up"),
+        Binding("g", "scroll_to(0)", "Top", id="help.top"),
+        Binding("G", "scroll_to(-1)", "Bottom", id="help.bottom"),
     ]
 
     def __init__(self, sections: Sequence[tuple[str, Sequence[tuple[str, str]]]]) -> None:
@@ -181,7 +194,7 @@ class HelpScreen(PromptFrames, ModalScreen[None]):
             box.border_title = "Keys"
             with VerticalScroll(id="help-scroll"):
                 yield Static(table)
-            yield Label("j k ↑ ↓ scroll · esc / q / ? close", classes="hint")
+            yield Label("j k ↑ ↓ scroll · esc / q / F1 close", classes="hint")
 
     def on_mount(self) -> None:
         self.query_one("#help-scroll").focus()

@@ -27,6 +27,7 @@ from inittui.tui.screens.dialogs import ConfirmScreen
 from inittui.tui.serve_downloads import bundle, default_path
 from inittui.tui.session import Session
 from inittui.tui.textual_private import PromptFrames
+from inittui.tui.widgets.keybar import DialogKeys
 from inittui.tui.widgets.text import error_text
 
 KINDS = OUTPUT_KINDS
@@ -60,11 +61,13 @@ class ExportProgress(Message):
         return isinstance(message, ExportProgress)
 
 
-class ExportScreen(PromptFrames, ModalScreen[Exported | None]):
+class ExportScreen(DialogKeys, PromptFrames, ModalScreen[Exported | None]):
     BINDINGS = [
-        Binding("escape", "cancel", "Cancel", id="export.cancel"),
-        Binding("ctrl+y", "copy_script", "Copy script", id="export.copy"),
+        Binding("enter", "export", "Export", id="export.enter"),
         Binding("ctrl+s", "export", "Export", id="export.write"),
+        Binding("ctrl+y", "copy_script", "Copy script", id="export.copy"),
+        Binding("tab", "app.focus_next", "Next field", id="export.next-field"),
+        Binding("escape", "cancel", "Cancel", id="export.cancel"),
     ]
 
     class Written(Message):

@@ -20,6 +20,7 @@ from textual.widgets import Button, Input, Label, Static
 
 from inittui.core.errors import InittuiError
 from inittui.tui.textual_private import PromptFrames
+from inittui.tui.widgets.keybar import DialogKeys
 
 FileCheck = Callable[[str], None]
 """Reads an inputs file for the model, raising :class:`InittuiError` when it cannot."""
@@ -78,12 +79,14 @@ def check_inputs(shapes: str, dtype: str, file: str, check_file: FileCheck | Non
     return ChosenInputs(tuple(given), dtype.strip() or None, path or None)
 
 
-class InputsScreen(PromptFrames, ModalScreen["ChosenInputs | None"]):
+class InputsScreen(DialogKeys, PromptFrames, ModalScreen["ChosenInputs | None"]):
     """Edit the preview's inputs: enter (or ctrl+s) keeps them, esc cancels."""
 
     BINDINGS = [
-        Binding("escape", "cancel", "Cancel", id="inputs.cancel"),
+        Binding("enter", "apply", "Use", id="inputs.enter"),
         Binding("ctrl+s", "apply", "Use", id="inputs.apply"),
+        Binding("tab", "app.focus_next", "Next field", id="inputs.next-field"),
+        Binding("escape", "cancel", "Cancel", id="inputs.cancel"),
     ]
 
     def __init__(self, current: ChosenInputs, check_file: FileCheck | None = None) -> None:

@@ -8,6 +8,11 @@ Clicking a key presses it, as with ``Footer``. The bindings (and the keys shown 
 filter is typed) come from ``inittui.tui.keys``, as do the help screen and the README table:
 the focused widget's own keys first, then the main keys that matter now in priority order,
 short labels; where the bar is too narrow the lowest-priority keys go first.
+
+A dialog (a ``ModalScreen`` with :class:`DialogKeys`) gets a bar of its own on the same
+bottom line, over the main screen's: the focused field's shown keys, then the dialog's own
+``BINDINGS`` (``show=True``) in the order written, the keys of one action joined
+(``enter/^s Assign``), also where a field takes the key itself (an ``Input``'s enter).
 """
 
 from __future__ import annotations
@@ -16,7 +21,8 @@ from collections.abc import Sequence
 
 from rich.text import Text
 from textual import events
-from textual.screen import Screen
+from textual.binding import Binding
+from textual.screen import ModalScreen, Screen
 from textual.widgets import Static
 
 from inittui.tui.keys import KEYS_BY_ACTION
@@ -85,6 +91,42 @@ class KeyBar(Static, can_focus=False):
         self.update(self._render_entries(entries))
 
     def _entries(self) -> tuple[Entry, ...]:
+        if isinstance(self.screen, ModalScreen):
+            return self._dialog_entries()
+        return self._main_entries()
+
+    def _dialog_entries(self) -> tuple[Entry, ...]:
+        """A dialog's keys: the focused widget's shown bindings, then the dialog's own
+        shown ``BINDINGS`` in the order written; one entry per action, its keys joined
+        with ``/``. A dialog key that a field takes itself (an ``Input``'s enter, which
+        submits the dialog too) is still listed; one its ``check_action`` turns off is not."""
+        app, screen = self.app, self.screen
+        active = screen.active_bindings
+        keys: dict[str, list[str]] = {}  # action -> key displays
+        first: dict[str, tuple[str, str, bool]] = {}  # action -> (key, label, enabled)
+
+        def add(binding: Binding, enabled: bool) -> None:
+            display = app.get_key_display(binding)
+            shown = keys.setdefault(binding.action, [])
+            if display not in shown:
+                shown.append(display)
+            first.setdefault(binding.action, (binding.key, binding.description, enabled))
+
+        for node, binding, enabled, _tooltip in active.values():
+            if node is not screen and binding.show:
+                add(binding, enabled)
+        for binding in Binding.make_bindings(type(screen).BINDINGS):
+            current = active.get(binding.key)
+            if not binding.show or current is None:
+                continue  # hidden, or turned off by the dialog's check_action
+            mine = current.node is screen and current.binding.action == binding.action
+            add(binding, current.enabled if mine else True)
+        return tuple(
+            (key, "/".join(keys[action]), label, enabled, False, 0)
+            for action, (key, label, enabled) in first.items()
+        )
+
+    def _main_entries(self) -> tuple[Entry, ...]:
         """``(key, key display, label, enabled, palette, priority)``, one per action (the first key
         bound to it): the focused widget's own keys first (they matter where you are),
         then the main keys that matter now (``MainKey.when``) by priority, with their short
@@ -171,3 +213,16 @@ class KeyBar(Static, can_focus=False):
                 event.stop()
                 self.app.simulate_key(key)
                 return
+
+
+class DialogKeys:
+    """A mixin for a ``ModalScreen``: the dialog's own key bar on the bottom line (its
+    ``BINDINGS`` with ``show=True`` and their descriptions). Textual calls the handlers of
+    every class along the MRO, so a dialog's own ``on_mount`` runs as well."""
+
+    def on_mount(self) -> None:
+        self.mount(KeyBar(id="dialog-keys"))  # type: ignore[attr-defined]
+
+    def on_screen_resume(self) -> None:
+        for bar in self.query(KeyBar):  # type: ignore[attr-defined]
+            bar.refresh_keys()
