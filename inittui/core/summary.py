@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from inittui.core.codegen import draws_by_tiles
 from inittui.core.fans import traced_tree
 from inittui.core.loading import LoadedModel
 from inittui.core.plan import ResolvedPlan
+from inittui.core.prelude import tile_count
 from inittui.core.provenance import summary as init_summary
 from inittui.core.stats import TensorStats, compute_stats
 from inittui.core.tree import ModelTree, ParamRecord, param_tensors
@@ -188,11 +190,14 @@ def plan_report(loaded: LoadedModel, tree: ModelTree, resolved: ResolvedPlan) ->
                 }
             if step.blocks and not step.gates:
                 entry["split"] = split_keys(step)
+            if draws_by_tiles(step, resolved.plan.draw_scheme):
+                entry["tiles"] = tile_count(step.shape)
         parameters.append(entry)
     return {
         "target": loaded.target,
         "model_class": loaded.model_class,
         "seed": resolved.plan.seed,
+        "draw_scheme": resolved.plan.draw_scheme,
         "rules": [
             {"index": i + 1, **rule.to_toml_dict()} for i, rule in enumerate(resolved.plan.rules)
         ],
