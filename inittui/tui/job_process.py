@@ -31,10 +31,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from inittui.core.errors import CancelledError, InittuiError
-from inittui.core.probe.failure import PreviewFailure, classify_failure
+
+if TYPE_CHECKING:  # imported when needed: the package imports torch (see serve)
+    from inittui.core.probe.failure import PreviewFailure
 
 PROGRESS_EVERY_S = 0.05  # the child sends at most this often (the bar needs no more)
 PRISTINE_MAX_BYTES = 1 << 30
@@ -97,6 +99,8 @@ def user_files(loaded: Any) -> list[str]:
 
 def failure_of(error: BaseException, loaded: Any = None) -> PreviewFailed:
     """``error`` classified (:func:`classify_failure`) as a :class:`PreviewFailed`."""
+    from inittui.core.probe.failure import classify_failure
+
     if isinstance(error, PreviewFailed):
         return error
     source = getattr(error, "inputs_source", None)
@@ -213,18 +217,46 @@ def answer(loaded: Any, request: PreviewRequest, send: Callable[[Any], None]) ->
     send(message)
 
 
-def serve(spec: ModelSpec, reuse: bool, requests: queue.Queue, send: Callable) -> None:
-    """Build, say ``("ready",)`` (or ``("unbuilt", PreviewFailure)`` and end), then answer
-    each request from the queue until ``None`` (the app closed the pipe). Without
-    ``reuse`` (or a model too big to keep a copy of) one request only."""
+def build(spec: ModelSpec, reuse: bool, nice: int) -> tuple[Any, Pristine | None, int]:
+    """Import torch and build the model in a thread of its own at ``nice`` (Linux
+    schedules threads one by one; this process cannot raise a priority back, so the
+    previews run in the main thread, at the app's priority). The loaded model, its
+    :class:`Pristine` copy (``reuse``, not too big) and the thread's nice over the main's."""
+    done: dict[str, Any] = {}
+
+    def run() -> None:
+        if nice:
+            try:
+                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
+            except (OSError, AttributeError):  # not Linux: this thread stays as it is
+                pass
+        try:
+            loaded = build_model(spec)
+            keep = reuse and Pristine.size(loaded.model) <= PRISTINE_MAX_BYTES
+            done["built"] = loaded, Pristine(loaded.model) if keep else None
+            main = os.getpriority(os.PRIO_PROCESS, os.getpid())
+            done["nice"] = os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) - main
+        except BaseException as exc:  # noqa: BLE001 - raised again in the main thread
+            done["error"] = exc
+
+    thread = threading.Thread(target=run, name="build")
+    thread.start()
+    thread.join()
+    if "error" in done:
+        raise done["error"]
+    return (*done["built"], done["nice"])
+
+
+def serve(spec: ModelSpec, reuse: bool, nice: int, requests: queue.Queue, send: Callable) -> None:
+    """Build (:func:`build`), say ``("ready", nice)`` (or ``("unbuilt", PreviewFailure)``
+    and end), then answer each request from the queue until ``None`` (the app closed the
+    pipe). Without ``reuse`` (or a model too big to keep a copy of) one request only."""
     try:
-        loaded = build_model(spec)
-        keep = reuse and Pristine.size(loaded.model) <= PRISTINE_MAX_BYTES
-        pristine = Pristine(loaded.model) if keep else None
+        loaded, pristine, built_nice = build(spec, reuse, nice)
     except BaseException as exc:  # noqa: BLE001 - the app falls back (or reports it)
         send(("unbuilt", failure_of(exc).failure))
         return
-    send(("ready",))
+    send(("ready", built_nice))
     served = 0
     while (request := requests.get()) is not None:
         if served:
@@ -255,12 +287,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     send_conn = Connection(int(args[0]), readable=False)
     recv_conn = Connection(int(args[1]), writable=False)
-    path, spec, reuse = recv_conn.recv()
+    path, spec, reuse, nice = recv_conn.recv()
     sys.path[:] = path
     requests: queue.Queue = queue.Queue()
     threading.Thread(target=read_requests, args=(recv_conn, requests), daemon=True).start()
     try:
-        serve(spec, reuse, requests, send_conn.send)
+        serve(spec, reuse, nice, requests, send_conn.send)
     except OSError:  # the app is gone
         pass
     return 0
@@ -271,9 +303,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 class ChildProcess:
     """A child seen from the app: started with a :class:`ModelSpec` (``reuse``: serve
-    request after request; ``nice``: its scheduling priority, lowered from the app's),
-    :meth:`submit` sends a request, :meth:`wait` streams progress and returns the preview,
-    :meth:`terminate` ends it.
+    request after request; ``nice``: it imports torch and builds the model in a thread
+    that much below the app's priority), :meth:`submit` sends a request, :meth:`wait`
+    streams progress and returns the preview, :meth:`terminate` ends it, :meth:`kill`
+    without waiting.
 
     The child is a fresh interpreter (``python -m inittui.tui.job_process OUT IN``, what
     multiprocessing's ``spawn`` does, without re-running the app's ``__main__``, which a
@@ -306,16 +339,12 @@ class ChildProcess:
         finally:
             os.close(out_write)
             os.close(in_read)
-        if nice:
-            try:  # before it imports torch: the build yields to the app and its keys
-                os.setpriority(os.PRIO_PROCESS, self.process.pid, nice)
-            except OSError:
-                pass
         self.conn = Connection(out_read, writable=False)
         self.requests = Connection(in_write, readable=False)
         with _live_lock:
             _live.add(self)
-        self._send((list(sys.path), spec, reuse))
+        self.built_nice: int | None = None  # the build thread's nice over the main's
+        self._send((list(sys.path), spec, reuse, nice))
 
     def _send(self, message: Any, close: bool = False) -> None:
         try:
@@ -348,7 +377,7 @@ class ChildProcess:
     def _read_one(self, progress: Callable[[int, int], None]) -> tuple[bool, Any]:
         kind, *body = self.conn.recv()
         if kind == "ready":
-            self.built = True
+            self.built, self.built_nice = True, body[0]
         elif kind == "unbuilt":
             self.built = False
             raise Unbuilt(body[0])
@@ -380,6 +409,15 @@ class ChildProcess:
                 raise InittuiError("the preview process ended without a result") from None
             if finished:
                 return preview
+
+    def kill(self) -> None:
+        """SIGKILL, not waited for (the app quits: its exit reaps nothing it waits on)."""
+        if self.process.poll() is None:
+            self.process.kill()
+        self.requests.close()
+        self.conn.close()
+        with _live_lock:
+            _live.discard(self)
 
     def terminate(self, wait: float = 0.5) -> None:
         """End the child now (nothing to wait for: it holds no file the app needs);

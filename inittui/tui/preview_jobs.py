@@ -141,7 +141,7 @@ class PreviewJobs(_Base):
             if current is not None and current.is_alive() and current.spec == spec:
                 return
             if current is not None:
-                current.terminate(wait=0)
+                current.kill()
             try:
                 self.standby = StandbyChild(spec)
             except OSError:  # no child to be had: previews start one (or run here)
@@ -153,7 +153,7 @@ class PreviewJobs(_Base):
             self.standby_closed = True
             standby, self.standby = self.standby, None
         if standby is not None:
-            standby.terminate(wait=0)
+            standby.kill()
 
     def on_unmount(self) -> None:
         self.end_standby()  # also where the app ends without q (a test, serve's tab)
@@ -221,7 +221,7 @@ class PreviewJobs(_Base):
         try:
             return standby.run(request, cancel, progress)
         except StandbyUnavailable as exc:
-            standby.terminate(wait=0)
+            standby.kill()
             if exc.unbuildable:
                 self.standby_refused = standby.spec
             return None

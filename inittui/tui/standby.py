@@ -2,7 +2,8 @@
 torch and builds the same model at low priority (``nice`` :data:`STANDBY_NICE`) before
 anyone asks for a preview; ``p`` then only sends the plan and the inputs
 (:class:`~inittui.tui.job_process.PreviewRequest`) and reads the progress and the result,
-as from a one-shot :class:`~inittui.tui.job_process.PreviewChild`. It serves one preview
+as from a one-shot :class:`~inittui.tui.job_process.PreviewChild` (whose build runs at
+the app's priority, as the user waits for it). It serves one preview
 after another, each on its model as built (``Pristine``: tensors and random generators
 put back first), so every preview equals a fresh child's bit for bit.
 
@@ -27,9 +28,11 @@ from inittui.tui.job_process import (
 )
 
 STANDBY_NICE = 10
-"""How much lower than the app's the standby child's scheduling priority is: its build
-(seconds of Python on a 10,000-module model) and its previews yield the CPU to the app's
-keys (on Linux, a process cannot raise its priority back: the preview runs at it too)."""
+"""How much lower than the app's the priority of the standby child's build thread is: the
+import of torch and the build (seconds of Python on a 10,000-module model) yield the CPU
+to the app and its keys. The previews run in the child's main thread at the app's
+priority (a nice thread could not raise its priority back): a preview asked for is not
+slowed by a loaded machine more than the app is."""
 
 
 class StandbyUnavailable(Exception):
@@ -78,12 +81,12 @@ class StandbyChild(ChildProcess):
         except Unbuilt as exc:
             raise StandbyUnavailable(str(exc), unbuildable=True) from exc
         except CancelledError:
-            self.terminate(wait=0)
+            self.kill()
             raise
         except PreviewFailed:
             raise
         except InittuiError as exc:  # it died: before any progress, try another child
-            self.terminate(wait=0)
+            self.kill()
             if not heard[0]:
                 raise StandbyUnavailable(str(exc)) from exc
             raise
