@@ -6,6 +6,7 @@ kills it."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import time
@@ -47,6 +48,7 @@ class Drift(nn.Module):
 """
 
 GATED_MODEL = """
+import asyncio
 import os
 
 from torch import nn
@@ -88,6 +90,14 @@ async def preview(pilot) -> None:
     assert app.session.preview is not None, plain(app.query_one("#status-text", Static))
 
 
+async def wait_gone(standby: StandbyChild) -> None:
+    for _ in range(200):  # killed and reaped within two seconds
+        if standby.process.poll() is not None:
+            break
+        await asyncio.sleep(0.01)
+    assert standby.process.returncode == -signal.SIGKILL
+
+
 def write_plan(tmp_path: Path, select: str) -> str:
     plan = Plan(rules=[Rule(select=select, scheme="kaiming_normal", params="weight")])
     path = tmp_path / "plan.toml"
@@ -126,6 +136,7 @@ async def test_a_reused_standby_previews_what_a_fresh_child_would(tmp_path):
         await preview(pilot)
         assert app.preview_child is standby and standby.is_alive()
         assert app.session.preview == first  # buffers and global RNG put back
+    await wait_gone(standby)  # the app ended without q (unmounted): killed too
 
 
 async def test_a_dead_standby_falls_back_to_a_child_of_its_own_and_restarts(tmp_path):
@@ -173,11 +184,7 @@ async def test_q_kills_the_standby_at_once(tmp_path):
         start = time.perf_counter()
         await pilot.press("q")
         quit_s = time.perf_counter() - start
-    for _ in range(100):  # gone (reaped) within a second
-        if standby.process.poll() is not None:
-            break
-        time.sleep(0.01)
-    assert standby.process.returncode == -signal.SIGKILL
+    await wait_gone(standby)
     assert quit_s < 0.3 * 5  # q does not wait for the child (slack for a loaded machine)
     assert job_process.live_children() == []
 
