@@ -169,6 +169,7 @@ class Jobs(PreviewJobs):
         self.ready = True
         freeze_heap()
         self.call_after_refresh(self.prepare_assign_screen)
+        self.call_after_refresh(self.ensure_standby)  # a big model: the previews' child
 
     def compute_stats(self) -> None:
         session = self.session
@@ -325,12 +326,14 @@ class Jobs(PreviewJobs):
         self.ready = True
 
     def terminate_jobs(self) -> None:
-        """Stop every job now (the app quits): cancel the workers, end preview children."""
+        """Stop every job now (the app quits): cancel the workers, kill preview children
+        (the standby first: no worker may start another)."""
+        self.end_standby()
         for event in self.cancel_events.values():
             event.set()
         for group in WORK_GROUPS:
             self.workers.cancel_group(self, group)  # type: ignore[arg-type]
-        terminate_all()
+        terminate_all(wait=0)
 
     def quit_now(self) -> None:
         """Quit without waiting: jobs cancelled, preview children ended, the terminal's
@@ -362,3 +365,4 @@ class Jobs(PreviewJobs):
         self.refresh_views()
         self.notify(f"model moved to {self.device_name}", timeout=3)
         self.compute_stats()
+        self.ensure_standby()  # the standby's model is on the old device

@@ -1,22 +1,33 @@
 """The preview's jobs (a mixin of the app, through :class:`~inittui.tui.jobs.Jobs`): where
-it runs (a child process on big models, see :mod:`inittui.tui.job_process`; a worker
-thread otherwise), its result and its failure (kept in the error panel, traceback on
+it runs (on big models a child process: the standby child started once the model is open,
+see :mod:`inittui.tui.standby`, else one of its own, see :mod:`inittui.tui.job_process`;
+a worker thread otherwise), its result and its failure (kept in the error panel, traceback on
 ``t``), and the inputs it is fed (the inputs editor, ``i``). :func:`end_process` ends the
 process once the app has quit (``q`` reaches the shell prompt at once)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, NoReturn
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from rich.text import Text
 from textual import work
 from textual.widgets import Static
 
 from inittui.core.errors import Cancelled, CancelledError, InittuiError
-from inittui.tui.job_process import PreviewChild, PreviewFailed, PreviewRequest, failure_of
+from inittui.tui.job_process import (
+    ChildProcess,
+    ModelSpec,
+    PreviewChild,
+    PreviewFailed,
+    PreviewRequest,
+    failure_of,
+)
 from inittui.tui.messages import PreviewReady
 from inittui.tui.screens.inputs import ChosenInputs, InputsScreen
 from inittui.tui.session import PlanState, Session, run_preview
+from inittui.tui.standby import StandbyChild, StandbyUnavailable
 from inittui.tui.widgets.error_panel import ErrorPanel
 from inittui.tui.widgets.preview import PreviewTable
 
@@ -59,9 +70,23 @@ class PreviewJobs(_Base):
     preview_in_child: bool | None = None
     """True: always in a child process; False: never; None: from
     ``PREVIEW_CHILD_MIN_MODULES`` modules on."""
-    preview_child: PreviewChild | None = None  # the last one started
+    preview_standby: bool | None = None
+    """Whether a standby child builds the model for the previews before they are asked
+    for (only where they run in a child): True always, False never, None from
+    ``PREVIEW_CHILD_MIN_MODULES`` modules on."""
+    preview_child: ChildProcess | None = None  # the last one a preview ran in
+    standby: StandbyChild | None = None
+    standby_lock = threading.Lock()  # starting one against ending them all (q)
+    standby_closed = False  # the app quits: no standby from now on
+    standby_refused: ModelSpec | None = None  # a standby could not build this one
     preview_where = ""  # where the last preview ran, when it matters (the status line)
     inputs_file: str | None = None  # set by the inputs editor (i), like --inputs FILE
+
+    def model_spec(self) -> ModelSpec:
+        return ModelSpec(
+            self.target, dict(self.model_kwargs), self.device_name, self.dtype,
+            self.checkpoint, self.seed,
+        )  # fmt: skip
 
     def preview_request(self, state: PlanState, backward: bool) -> PreviewRequest | None:
         """What a child process needs to run this preview, or ``None`` where the preview
@@ -77,19 +102,61 @@ class PreviewJobs(_Base):
             self.preview_where = ""  # small: the hooks hold the lock only briefly
             return None
         self.preview_where = "in a child process"
+        spec = self.model_spec()
         return PreviewRequest(
-            self.target,
-            dict(self.model_kwargs),
-            self.device_name,
-            self.dtype,
-            self.checkpoint,
-            self.seed,
+            spec.target,
+            spec.kwargs,
+            spec.device,
+            spec.dtype,
+            spec.checkpoint,
+            spec.seed,
             state.resolved,
             list(self.input_shapes),
             self.input_dtype,
             self.inputs_file,
             backward,
         )
+
+    def wants_standby(self) -> bool:
+        """Whether the previews run in a child (a big model) and a standby may build it."""
+        session = self.session
+        if session is None or self.preview_standby is False or self.preview_in_child is False:
+            return False
+        if not isinstance(self.target, str) or not self.target or session.loaded.on_meta:
+            return False
+        modules = len(session.tree.modules)
+        big = modules >= PREVIEW_CHILD_MIN_MODULES
+        return self.preview_standby is True and self.preview_in_child is True or big
+
+    def ensure_standby(self) -> None:
+        """Start the standby child unless one runs (or builds) for the model as it is now
+        (after the load, a device move, a preview that ended it). Any thread."""
+        with self.standby_lock:
+            if self.standby_closed or not self.wants_standby():
+                return
+            spec = self.model_spec()
+            current = self.standby
+            if spec == self.standby_refused:
+                return
+            if current is not None and current.is_alive() and current.spec == spec:
+                return
+            if current is not None:
+                current.kill()
+            try:
+                self.standby = StandbyChild(spec)
+            except OSError:  # no child to be had: previews start one (or run here)
+                self.standby = None
+
+    def end_standby(self) -> None:
+        """The app quits: kill the standby child (not waited for) and start no other."""
+        with self.standby_lock:
+            self.standby_closed = True
+            standby, self.standby = self.standby, None
+        if standby is not None:
+            standby.kill()
+
+    def on_unmount(self) -> None:
+        self.end_standby()  # also where the app ends without q (a test, serve's tab)
 
     def start_preview(self, session: Session, backward: bool) -> None:
         """Run the preview of the current plan (in a child process where it pays)."""
@@ -108,7 +175,8 @@ class PreviewJobs(_Base):
     ) -> None:
         cancel = self._cancelled("preview")
         progress = self._progress("preview")
-        if request is not None:
+        preview = None if request is None else self.preview_in_standby(request, cancel, progress)
+        if request is not None and preview is None:
             try:
                 child = self.preview_child = PreviewChild(request)
             except OSError as exc:  # no child to be had: run here, and say so
@@ -136,6 +204,30 @@ class PreviewJobs(_Base):
         if cancel():
             raise CancelledError("preview cancelled")
         self.post_message(PreviewReady(preview, state))
+
+    def preview_in_standby(
+        self,
+        request: PreviewRequest,
+        cancel: Callable[[], bool],
+        progress: Callable[[int, int], None],
+    ) -> Any | None:
+        """The preview in the standby child, or ``None`` where it cannot serve (the
+        caller starts a child of its own, as without a standby). A standby that ended
+        is started again, in the background, for the next preview."""
+        standby = self.standby
+        if standby is None:
+            return None
+        self.preview_child = standby
+        try:
+            return standby.run(request, cancel, progress)
+        except StandbyUnavailable as exc:
+            standby.kill()
+            if exc.unbuildable:
+                self.standby_refused = standby.spec
+            return None
+        finally:
+            if not standby.is_alive():
+                self.ensure_standby()
 
     def on_preview_ready(self, message: PreviewReady) -> None:
         session = self.session
