@@ -36,7 +36,12 @@ async def _settle(pilot) -> None:
     await idle(pilot)
     await pilot.pause()
     pilot.app.clear_notifications()
-    await pilot.pause()
+    # the status line under the dialog: idle (no progress bar, "? keys" shown), as on a calm
+    # machine; under load the last job's bar could still be up at the capture
+    bar = pilot.app.query_one("#progress")
+    await wait_for(pilot, lambda: not bar.display and not pilot.app.running)
+    await pilot.pause(0.2)
+    await idle(pilot)
 
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
