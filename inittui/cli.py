@@ -12,8 +12,17 @@ import gc
 import sys
 from collections.abc import Callable, Sequence
 
+from inittui.cli_common import load as _load
+from inittui.cli_common import print_json as _print_json
+from inittui.cli_common import resolve as _resolve
+from inittui.cli_common import trace_input_options as _trace_input_options
+from inittui.cli_common import user_error as _user_error
 from inittui.cli_parser import SUBCOMMANDS, UsageError, build_tui_parser
 from inittui.cli_parser import build_parser as _build_parser
+from inittui.cli_probe import cmd_check as _cmd_check
+from inittui.cli_probe import cmd_diff as _cmd_diff
+from inittui.cli_probe import cmd_lsuv as _cmd_lsuv
+from inittui.cli_probe import cmd_preview as _cmd_preview
 
 __all__ = ["SUBCOMMANDS", "UsageError", "build_parser", "build_tui_parser", "main"]
 
@@ -24,46 +33,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # --------------------------------------------------------------------------- commands
-
-
-def _load(args: argparse.Namespace):
-    from inittui.core.loading import build_kwargs, load_model
-    from inittui.render import StderrProgress
-
-    kwargs = build_kwargs(args.arg, args.kwargs)
-    with StderrProgress("loading the model"):  # a pulsing bar: construction can take a while
-        loaded = load_model(
-            args.target,
-            kwargs,
-            device=args.device,
-            dtype=args.dtype,
-            checkpoint=args.load,
-            seed=args.seed or 0,
-        )
-    # The model lives as long as the command: keep the garbage collector from walking its
-    # modules and tensors again and again (a third of building a 10,000-module tree).
-    gc.freeze()
-    return loaded
-
-
-def _resolve(args: argparse.Namespace, loaded=None):
-    """Load the plan (first: a bad plan fails before the model is built), then resolve."""
-    from inittui.core.fans import traced_tree
-    from inittui.core.plan import resolve_plan
-    from inittui.core.plan.expr_context import constructor_arguments
-    from inittui.core.workspace import read_plan
-
-    plan = read_plan(args.plan, args.seed)
-    loaded = loaded or _load(args)
-    tree = traced_tree(loaded, *_trace_input_options(args))
-    args_given = constructor_arguments(loaded)  # what expressions' arg.NAME read
-    return loaded, tree, resolve_plan(plan, loaded.model, tree, constructor_args=args_given)
-
-
-def _trace_input_options(args: argparse.Namespace) -> tuple:
-    """The inputs of the fans' traced forward: ``--input-shape``/``--input-dtype`` where
-    the command has them (inittui.core.fans.traced_tree)."""
-    return getattr(args, "input_shape", None), getattr(args, "input_dtype", None)
 
 
 def _cmd_plan(args: argparse.Namespace) -> int:
@@ -139,174 +108,6 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
     return 0
 
 
-def _probe_run(args: argparse.Namespace):
-    """Load, build inputs, probe current weights (and planned ones with --plan): a
-    :class:`inittui.core.probe.PreviewRun`."""
-    from inittui.core.probe import Thresholds, run_preview
-
-    if args.batch is not None and args.batch < 1:
-        raise _user_error("--batch must be 1 or more")
-    thresholds = Thresholds(vanishing=args.vanishing, exploding=args.exploding)
-    if args.plan:
-        loaded, _tree, resolved = _resolve(args)
-    else:
-        loaded, resolved = _load(args), None
-    if loaded.on_meta:
-        raise _user_error("the preview needs values: use --device cpu, cuda or mps, not meta")
-    from inittui.render import StderrProgress
-
-    with StderrProgress("preview") as progress:
-        run = run_preview(
-            loaded,
-            resolved,
-            input_shapes=args.input_shape,
-            input_dtype=args.input_dtype,
-            inputs_file=args.inputs,
-            batch=args.batch,
-            seed=args.seed or 0,
-            backward=args.backward,
-            thresholds=thresholds,
-            train_mode=not args.eval,
-            progress=progress,
-            allow_in_place=True,  # a command's model is its own: too big to copy, apply in place
-        )
-    _note_batch_moot(args, run.result.inputs_source)
-    return run
-
-
-def _note_batch_moot(args: argparse.Namespace, source: str | None) -> None:
-    """``--batch`` sizes only inputs inferred from the first layer: say so when the inputs
-    came from elsewhere (example_inputs, --input-shape, --inputs)."""
-    if args.batch is not None and source and not source.startswith("inferred"):
-        where = source.split()[0] if source.startswith("--") else source
-        print(f"note: --batch {args.batch} is not used: the inputs come from {where}",
-              file=sys.stderr)  # fmt: skip
-
-
-def _cmd_preview(args: argparse.Namespace) -> int:
-    if args.blocks is not None:
-        from inittui.cli_blocks import cmd_preview_blocks
-
-        return cmd_preview_blocks(args, _print_json)
-    run = _probe_run(args)
-    if args.json:
-        _print_json(run.to_dict())
-    else:
-        from inittui.render import render_preview
-
-        render_preview(run.result, run.comparison)
-    return 0
-
-
-def _cmd_check(args: argparse.Namespace) -> int:
-    from inittui.core.probe import check_max_ratio, check_preview
-    from inittui.core.probe.input_report import inputs_line
-
-    if args.blocks is not None:
-        from inittui.cli_blocks import cmd_check_blocks
-
-        return cmd_check_blocks(args)
-    check_max_ratio(args.max_ratio)
-    result = _probe_run(args).result
-    verdict = check_preview(result, args.max_ratio)
-    print(inputs_line(result.inputs, result.inputs_source))
-    for line in verdict.lines():
-        print(line)
-    return 0 if verdict.passed else 1
-
-
-def _cmd_diff(args: argparse.Namespace) -> int:
-    from inittui.core.diff import check_sides, diff_preview, diff_states
-    from inittui.core.fans import traced_tree
-    from inittui.render import StderrProgress
-
-    if args.batch is not None and args.batch < 1:
-        raise _user_error("--batch must be 1 or more")
-    sides = check_sides(args.a, args.b, args.seed)  # a bad side fails before the build
-    loaded = _load(args)
-    tree = traced_tree(loaded, *_trace_input_options(args))
-    with StderrProgress("diff") as progress:
-        result = diff_states(loaded, *sides, tree=tree, seed=args.seed, progress=progress)
-    if args.preview:
-        options = dict(input_shapes=args.input_shape, input_dtype=args.input_dtype,
-                       inputs_file=args.inputs, batch=args.batch, seed=args.seed or 0,
-                       train_mode=not args.eval)  # fmt: skip
-        result.preview = diff_preview(loaded, result, options)
-        _note_batch_moot(args, result.preview["inputs_source"])
-    if args.json:
-        _print_json(result.to_dict())
-    else:
-        from inittui.render_diff import render_diff
-
-        render_diff(result.to_dict())
-    return 1 if args.fail_on_diff and result.differing else 0
-
-
-def _positive_finite(value: float) -> bool:
-    return value > 0 and value != float("inf")  # nan compares False
-
-
-def _cmd_lsuv(args: argparse.Namespace) -> int:
-    from inittui.core.export import absolute, check_destination, write_text
-    from inittui.core.plan import plan_to_toml
-    from inittui.core.probe import lsuv, make_inputs
-    from inittui.core.workspace import read_plan
-
-    check_destination(args.plan_out, args.force, (".toml",), "plan")
-    plan_out = absolute(args.plan_out)  # before model code, which may call os.chdir
-    std = args.target_std
-    if not (std > 0 and _positive_finite(std * std) and _positive_finite(args.tol)) or (
-        args.max_iter < 1
-    ):  # nan and inf too: the plan and the --json document must be finite
-        raise _user_error(
-            "--target-std and --tol must be positive finite numbers (the variance "
-            f"--target-std**2 too), --max-iter at least 1; got {args.target_std:g}, "
-            f"{args.tol:g}, {args.max_iter}"
-        )
-    plan = read_plan(args.plan, args.seed) if args.plan else None
-    built = None
-    if args.blocks is not None:
-        from inittui.cli_blocks import lsuv_blocks_load
-
-        loaded, built = lsuv_blocks_load(args)
-    else:
-        loaded = _load(args)
-    if loaded.on_meta:
-        raise _user_error("LSUV needs values: use --device cpu, cuda or mps, not meta")
-    if args.batch is not None and args.batch < 1:
-        raise _user_error("--batch must be 1 or more")
-    inputs = make_inputs(
-        loaded, args.input_shape, args.input_dtype, args.batch, args.seed or 0, args.inputs
-    )
-    _note_batch_moot(args, inputs.source)
-    result = lsuv(
-        loaded.model,
-        inputs,
-        target_std=args.target_std,
-        tol=args.tol,
-        max_iter=args.max_iter,
-        plan=plan,
-    )
-    write_text(plan_out, result.header() + plan_to_toml(result.plan), force=args.force)
-    if args.json:
-        _print_json(result.to_dict() | ({"blocks": built.summary()} if built else {}))
-    else:
-        print(result.inputs_text)
-        print(result.biases_text)
-        print(f"target: variance {result.target_variance:g} (std {result.target_std:g}), "
-              f"stop when |variance - {result.target_variance:g}| < {result.tol:g}")  # fmt: skip
-        width = max((len(layer.path) for layer in result.layers), default=0)
-        for layer in result.layers:
-            mark = "ok" if layer.converged else "NOT converged"
-            print(
-                f"{layer.path:{width}s}  {layer.type:10s} iterations {layer.iterations:2d}  "
-                f"variance {layer.first_variance:.4f} -> {layer.variance:.4f}  "
-                f"std {layer.std:.4f}  scale {layer.scale:.4f}  {mark}"
-            )
-    print(f"wrote {args.plan_out}", file=sys.stderr)
-    return 0
-
-
 def _precheck(args: argparse.Namespace) -> dict[str, object]:
     """Check the options the TUI would only reject later, so a typo is one line."""
     from inittui.core.loading import build_kwargs, parse_device, parse_dtype, split_target
@@ -363,14 +164,6 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_json(document: dict) -> None:
-    import json
-
-    from inittui.core.streams import our_stdout
-
-    our_stdout().write(json.dumps(document, indent=2, allow_nan=False, default=str) + "\n")
-
-
 def _cmd_tui(args: argparse.Namespace) -> int:
     # Check what can be checked before the screen takes over, so a typo is one line.
     kwargs = _precheck(args)
@@ -410,12 +203,6 @@ def _require_terminal() -> None:
                 "use a headless command (inittui inspect, plan, export, preview, check or "
                 "lsuv TARGET) or inittui serve TARGET"
             )
-
-
-def _user_error(message: str) -> Exception:
-    from inittui.core.errors import InittuiError
-
-    return InittuiError(message)
 
 
 # --------------------------------------------------------------------------- main
