@@ -59,9 +59,8 @@ def blocks_load(args: argparse.Namespace, plan_option: str | None):
 
 def blocks_probe(args: argparse.Namespace):
     """The preview on the kept blocks: ``(run, built, extrapolation, meter)``."""
-    from inittui.core.probe import Thresholds, run_preview
+    from inittui.cli_probe import run_preview_for
     from inittui.core.probe.block_ratios import BlockMeter, extrapolate
-    from inittui.render import StderrProgress
 
     if args.batch is not None and args.batch < 1:
         raise InittuiError("--batch must be 1 or more")
@@ -69,21 +68,7 @@ def blocks_probe(args: argparse.Namespace):
     meter = BlockMeter(built.blocks)
     meter.install()
     try:
-        with StderrProgress("preview") as progress:
-            run = run_preview(
-                loaded,
-                None,
-                input_shapes=args.input_shape,
-                input_dtype=args.input_dtype,
-                inputs_file=args.inputs,
-                batch=args.batch,
-                seed=args.seed or 0,
-                backward=args.backward,
-                thresholds=Thresholds(vanishing=args.vanishing, exploding=args.exploding),
-                train_mode=not args.eval,
-                progress=progress,
-                allow_in_place=True,
-            )
+        run = run_preview_for(args, loaded, None)
     finally:
         meter.remove()
     measures = meter.ordered()

@@ -15,27 +15,34 @@ from inittui.cli_common import (
     user_error,
 )
 
-__all__ = ["cmd_check", "cmd_diff", "cmd_lsuv", "cmd_preview", "probe_run"]
+__all__ = ["cmd_check", "cmd_diff", "cmd_lsuv", "cmd_preview", "probe_run", "run_preview_for"]
 
 
 def probe_run(args: argparse.Namespace):
     """Load, build inputs, probe current weights (and planned ones with --plan): a
     :class:`inittui.core.probe.PreviewRun`."""
-    from inittui.core.probe import Thresholds, run_preview
-
     if args.batch is not None and args.batch < 1:
         raise user_error("--batch must be 1 or more")
-    thresholds = Thresholds(vanishing=args.vanishing, exploding=args.exploding)
     if args.plan:
         loaded, _tree, resolved = resolve(args)
     else:
         loaded, resolved = load(args), None
     if loaded.on_meta:
         raise user_error("the preview needs values: use --device cpu, cuda or mps, not meta")
+    run = run_preview_for(args, loaded, resolved)
+    note_batch_moot(args, run.result.inputs_source)
+    return run
+
+
+def run_preview_for(args: argparse.Namespace, loaded, resolved):
+    """The preview of ``loaded`` (and of ``resolved`` applied) with the command's options:
+    inputs, seed, backward, thresholds, mode; a progress bar on stderr. The model is the
+    command's own: too big to copy, a plan is applied in place."""
+    from inittui.core.probe import Thresholds, run_preview
     from inittui.render import StderrProgress
 
     with StderrProgress("preview") as progress:
-        run = run_preview(
+        return run_preview(
             loaded,
             resolved,
             input_shapes=args.input_shape,
@@ -44,13 +51,11 @@ def probe_run(args: argparse.Namespace):
             batch=args.batch,
             seed=args.seed or 0,
             backward=args.backward,
-            thresholds=thresholds,
+            thresholds=Thresholds(vanishing=args.vanishing, exploding=args.exploding),
             train_mode=not args.eval,
             progress=progress,
-            allow_in_place=True,  # a command's model is its own: too big to copy, apply in place
+            allow_in_place=True,
         )
-    note_batch_moot(args, run.result.inputs_source)
-    return run
 
 
 def cmd_preview(args: argparse.Namespace) -> int:
