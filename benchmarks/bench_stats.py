@@ -18,9 +18,11 @@ Numbers (full model, 2 cores shared with other jobs, torch 2.13 CPU, 2 threads):
   3530 ms, one pass 1628 ms: ratio 0.11, fast/one-pass 2.2;
 * worker threads, 256K chunks, load ~7-8: naive 25771 ms, fast 2692 ms, one pass 807 ms:
   ratio 0.10, fast/one-pass 3.3;
-* the same code on an idle machine (load ~1): naive 2776 ms, fast 367 ms, one pass 41 ms:
-  ratio 0.13 (over the 0.10 target), fast/one-pass 9.0; the worker threads still help
-  (353 ms against 490 ms with them off).
+* the same code on an idle machine (load 0-1), five runs: naive 2408-2520 ms, fast 228-301
+  ms, one pass ~26 ms: ratio 0.09, 0.12, 0.10, 0.10, 0.09 (median 0.10), fast/one-pass 8.9-11.4;
+  one earlier run at load ~0.9 read 0.13 (naive 2776 ms, fast 367 ms). The worker threads
+  help (353 ms against 490 ms with them off, same run); 512K chunks measured the same
+  (0.09-0.10).
 
 Under load every OpenMP parallel region waits for a descheduled thread, which is why the
 naive loop and one pass (few long ops) slow down less than the many short ops of chunks;
